@@ -1,0 +1,23 @@
+//! `nerf_avatar`: the engine-agnostic core of the NeRFBlendShape head avatar.
+//!
+//! A frame is rendered as `I = R(C, h0 + Σ_i w_i h_i)` (METHOD.md): the neutral hash table
+//! and one table per named blendshape are blended with the frame's coefficients
+//! ([`hashgrid::blend_tables`]), points are encoded with the blended multiresolution hash
+//! grid ([`hashgrid`]), a density MLP and a colour MLP ([`mlp`], [`field`]) give density and
+//! colour, and rays are marched through an expression-aware occupancy grid ([`occupancy`])
+//! and composited ([`render`]). This crate holds the CPU reference backend (plain f32 code,
+//! generic over [`real::Real`] so that it can be checked in f64), the avatar asset format and
+//! the synthetic talking head used by tests and demos.
+
+pub mod blendshapes;
+pub mod camera;
+pub mod config;
+pub mod hashgrid;
+pub mod occupancy;
+pub mod params;
+pub mod real;
+pub mod sh;
+
+pub use camera::{Intrinsics, Pose, Ray};
+pub use config::{HeadBox, ModelConfig};
+pub use params::{ParamLayout, Params};

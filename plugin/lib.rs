@@ -1,0 +1,1 @@
+//! `bevy_nerf_avatar`: NeRFBlendShape head avatars in Bevy.
