@@ -11,11 +11,16 @@
 
 pub mod blendshapes;
 pub mod camera;
+pub mod composite;
 pub mod config;
+pub mod field;
 pub mod hashgrid;
+pub mod march;
+pub mod mlp;
 pub mod occupancy;
 pub mod params;
 pub mod real;
+pub mod render;
 pub mod sh;
 
 pub use camera::{Intrinsics, Pose, Ray};

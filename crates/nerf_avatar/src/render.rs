@@ -1,0 +1,327 @@
+//! Rendering rays with a frame's blended table: the training path (march every ray, evaluate
+//! all samples in chunks, composite, and the backward pass into parameter gradients) and the
+//! inference path (whole images, rays marched in rounds with early termination).
+
+use rayon::prelude::*;
+
+use crate::camera::{Intrinsics, Pose, Ray};
+use crate::composite::{CompositeState, Composited, composite, composite_backward};
+use crate::field::{FieldTape, Model};
+use crate::hashgrid::blend_tables;
+use crate::march::{MarchSettings, RayMarcher, RaySamples};
+use crate::occupancy::OccupancyGrid;
+use crate::params::Params;
+use crate::real::Real;
+
+/// Samples evaluated together by one task (one GEMM batch per layer).
+pub const SAMPLE_CHUNK: usize = 1024;
+
+/// A training ray batch of one frame after its forward pass, ready for the backward pass.
+#[derive(Clone, Debug)]
+pub struct RayBatch<R> {
+    /// The samples of every ray.
+    pub samples: RaySamples,
+    /// σ per sample.
+    pub sigma: Vec<R>,
+    /// RGB per sample.
+    pub rgb: Vec<[R; 3]>,
+    /// Composited result per ray.
+    pub rays: Vec<Composited<R>>,
+    tapes: Vec<FieldTape<R>>,
+}
+
+impl<R: Real> RayBatch<R> {
+    /// Marches, evaluates and composites `rays` of one frame whose blended table is
+    /// `table`; `backgrounds[r]` is behind ray `r`, `jitters[r]` in [0, 1) offsets its samples.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the frame's model state and its rays"
+    )]
+    pub fn forward(
+        model: &Model,
+        params: &[R],
+        table: &[R],
+        occupancy: &OccupancyGrid,
+        settings: &MarchSettings,
+        rays: &[Ray],
+        jitters: &[f32],
+        backgrounds: &[[R; 3]],
+    ) -> Self {
+        let samples = RaySamples::march(&model.config, settings, occupancy, rays, jitters);
+        let directions: Vec<[R; 3]> = (0..samples.ray_count())
+            .flat_map(|r| {
+                let d = rays[r].direction.map(|v| R::of(f64::from(v)));
+                std::iter::repeat_n(d, samples.offsets[r + 1] - samples.offsets[r])
+            })
+            .collect();
+        let positions: Vec<[R; 3]> = samples
+            .samples
+            .iter()
+            .map(|s| s.position.map(|v| R::of(f64::from(v))))
+            .collect();
+        let chunks: Vec<_> = positions
+            .par_chunks(SAMPLE_CHUNK)
+            .zip(directions.par_chunks(SAMPLE_CHUNK))
+            .map(|(p, d)| model.field_forward(params, table, p, d))
+            .collect();
+        let mut sigma = Vec::with_capacity(positions.len());
+        let mut rgb = Vec::with_capacity(positions.len());
+        let mut tapes = Vec::with_capacity(chunks.len());
+        for (out, tape) in chunks {
+            sigma.extend(out.sigma);
+            rgb.extend(out.rgb);
+            tapes.push(tape);
+        }
+        let dt: Vec<R> = samples
+            .samples
+            .iter()
+            .map(|s| R::of(f64::from(s.dt)))
+            .collect();
+        let threshold = R::of(f64::from(settings.transmittance_threshold));
+        let composited = (0..samples.ray_count())
+            .into_par_iter()
+            .map(|r| {
+                let span = samples.offsets[r]..samples.offsets[r + 1];
+                composite(
+                    &sigma[span.clone()],
+                    &rgb[span.clone()],
+                    &dt[span],
+                    backgrounds[r],
+                    threshold,
+                )
+            })
+            .collect();
+        Self {
+            samples,
+            sigma,
+            rgb,
+            rays: composited,
+            tapes,
+        }
+    }
+
+    /// Back-propagates the gradients at each ray's colour and opacity: adds the MLP weight
+    /// gradients to `d_params` (flat layout) and returns the gradient of the blended table.
+    pub fn backward(
+        &self,
+        model: &Model,
+        params: &[R],
+        d_color: &[[R; 3]],
+        d_alpha: &[R],
+        d_params: &mut [R],
+    ) -> Vec<R> {
+        let n = self.sigma.len();
+        let mut d_sigma = vec![R::zero(); n];
+        let mut d_rgb = vec![[R::zero(); 3]; n];
+        for r in 0..self.samples.ray_count() {
+            let span = self.samples.offsets[r]..self.samples.offsets[r + 1];
+            let dt: Vec<R> = self.samples.samples[span.clone()]
+                .iter()
+                .map(|s| R::of(f64::from(s.dt)))
+                .collect();
+            composite_backward(
+                &self.sigma[span.clone()],
+                &self.rgb[span.clone()],
+                &dt,
+                &self.rays[r],
+                d_color[r],
+                d_alpha[r],
+                &mut d_sigma[span.clone()],
+                &mut d_rgb[span],
+            );
+        }
+
+        // One private (MLP gradient, table gradient) pair per thread, summed at the end.
+        let table_len = model.layout.table_len;
+        let mlp_len = model.mlp_params.len();
+        let parts = rayon::current_num_threads().clamp(1, self.tapes.len().max(1));
+        let tapes_per_part = self.tapes.len().div_ceil(parts).max(1);
+        let partials: Vec<(Vec<R>, Vec<R>)> = self
+            .tapes
+            .par_chunks(tapes_per_part)
+            .enumerate()
+            .map(|(part, tapes)| {
+                let mut d_mlp = vec![R::zero(); mlp_len];
+                let mut d_table = vec![R::zero(); table_len];
+                for (i, tape) in tapes.iter().enumerate() {
+                    let start = (part * tapes_per_part + i) * SAMPLE_CHUNK;
+                    let end = start + tape.positions.len();
+                    model.field_backward(
+                        params,
+                        tape,
+                        &d_sigma[start..end],
+                        &d_rgb[start..end],
+                        &mut d_mlp,
+                        &mut d_table,
+                    );
+                }
+                (d_mlp, d_table)
+            })
+            .collect();
+        let mut d_table = vec![R::zero(); table_len];
+        for (d_mlp, part_table) in partials {
+            for (g, v) in d_params[model.mlp_params.clone()].iter_mut().zip(d_mlp) {
+                *g += v;
+            }
+            d_table
+                .par_iter_mut()
+                .zip(part_table.par_iter())
+                .for_each(|(g, v)| *g += *v);
+        }
+        d_table
+    }
+}
+
+/// What is behind the head in a rendered image.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Background<'a> {
+    /// One colour everywhere.
+    Solid([f32; 3]),
+    /// A colour per pixel, row-major, of the image's size.
+    Image(&'a [[f32; 3]]),
+}
+
+/// A rendered frame.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RenderedImage {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Colour per pixel (background included), row-major.
+    pub rgb: Vec<[f32; 3]>,
+    /// Opacity per pixel (the head mask).
+    pub alpha: Vec<f32>,
+    /// Samples evaluated in all.
+    pub samples: usize,
+}
+
+/// A finished pixel: colour over the background, and opacity.
+type PixelValue = ([f32; 3], f32);
+
+/// Rays of one tile marched together, so that each round evaluates one batch.
+const RAYS_PER_TILE: usize = 256;
+/// Samples a live ray contributes per round.
+const SAMPLES_PER_ROUND: usize = 8;
+
+/// Renders a whole image of the avatar with expression `weights` (already clamped) from
+/// `pose`, with inference settings (early termination at T < 1e-2).
+pub fn render_image(
+    model: &Model,
+    params: &Params<f32>,
+    weights: &[f32],
+    occupancy: &OccupancyGrid,
+    intrinsics: &Intrinsics,
+    pose: &Pose,
+    background: Background<'_>,
+) -> RenderedImage {
+    let mut table = vec![0.0; model.layout.table_len];
+    blend_tables(params.tables(), weights, &mut table);
+    let settings = MarchSettings::inference(&model.config);
+    let pixel_count = (intrinsics.width * intrinsics.height) as usize;
+    let tiles: Vec<(Vec<PixelValue>, usize)> = (0..pixel_count)
+        .collect::<Vec<_>>()
+        .par_chunks(RAYS_PER_TILE)
+        .map(|pixels| {
+            let rays: Vec<Ray> = pixels
+                .iter()
+                .map(|&i| {
+                    let (u, v) = ((i as u32) % intrinsics.width, (i as u32) / intrinsics.width);
+                    Ray::through_pixel(intrinsics, pose, u, v)
+                })
+                .collect();
+            let (states, samples) =
+                march_tile(model, &params.data, &table, occupancy, &settings, &rays);
+            let finished = states
+                .iter()
+                .zip(pixels)
+                .map(|(state, &i)| {
+                    let bg = match background {
+                        Background::Solid(c) => c,
+                        Background::Image(pixels) => pixels[i],
+                    };
+                    state.finish(bg)
+                })
+                .collect();
+            (finished, samples)
+        })
+        .collect();
+    let mut image = RenderedImage {
+        width: intrinsics.width,
+        height: intrinsics.height,
+        rgb: Vec::with_capacity(pixel_count),
+        alpha: Vec::with_capacity(pixel_count),
+        samples: 0,
+    };
+    for (pixels, samples) in tiles {
+        image.samples += samples;
+        for (rgb, alpha) in pixels {
+            image.rgb.push(rgb);
+            image.alpha.push(alpha);
+        }
+    }
+    image
+}
+
+/// Marches a tile of rays in rounds: every live ray takes a few samples, all of them are
+/// evaluated as one batch, composited, and rays that became opaque or left the box drop out.
+fn march_tile(
+    model: &Model,
+    params: &[f32],
+    table: &[f32],
+    occupancy: &OccupancyGrid,
+    settings: &MarchSettings,
+    rays: &[Ray],
+) -> (Vec<CompositeState<f32>>, usize) {
+    let config = &model.config;
+    let mut states = vec![CompositeState::default(); rays.len()];
+    let mut live: Vec<(usize, RayMarcher)> = rays
+        .iter()
+        .enumerate()
+        .filter_map(|(i, ray)| RayMarcher::new(config, settings, *ray, 0.0).map(|m| (i, m)))
+        .collect();
+    let mut evaluated = 0;
+    let mut positions = Vec::new();
+    let mut directions = Vec::new();
+    let mut dts = Vec::new();
+    let mut counts = Vec::new();
+    while !live.is_empty() {
+        positions.clear();
+        directions.clear();
+        dts.clear();
+        counts.clear();
+        for (i, marcher) in &mut live {
+            let mut count = 0;
+            while count < SAMPLES_PER_ROUND {
+                let Some(sample) = marcher.next_sample(config, settings, occupancy) else {
+                    break;
+                };
+                positions.push(sample.position);
+                directions.push(rays[*i].direction);
+                dts.push(sample.dt);
+                count += 1;
+            }
+            counts.push(count);
+        }
+        let (field, _) = model.field_forward(params, table, &positions, &directions);
+        evaluated += positions.len();
+        let mut start = 0;
+        let mut keep = Vec::with_capacity(live.len());
+        for ((i, marcher), count) in live.drain(..).zip(&counts) {
+            let span = start..start + count;
+            start += count;
+            let state = &mut states[i];
+            state.add(
+                &field.sigma[span.clone()],
+                &field.rgb[span.clone()],
+                &dts[span],
+                settings.transmittance_threshold,
+            );
+            if *count == SAMPLES_PER_ROUND && !state.is_opaque(settings.transmittance_threshold) {
+                keep.push((i, marcher));
+            }
+        }
+        live = keep;
+    }
+    (states, evaluated)
+}
