@@ -181,7 +181,7 @@ mod tests {
         let mut values = vec![0.0; r * r * r];
         values[2 + r * (2 + r * 2)] = 5.0;
         let pooled = max_pool_2(&values, r);
-        assert_eq!(pooled[1 + r * (1 + r * 1)], 5.0);
+        assert_eq!(pooled[1 + r * (1 + r)], 5.0);
         assert_eq!(pooled[2 + r * (2 + r * 2)], 5.0);
         assert_eq!(pooled[3 + r * (3 + r * 3)], 0.0);
         assert_eq!(pooled.iter().filter(|v| **v == 5.0).count(), 8);
