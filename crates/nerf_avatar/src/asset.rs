@@ -61,6 +61,15 @@ pub enum Precision {
     F16,
 }
 
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Precision::F32 => "f32",
+            Precision::F16 => "f16",
+        })
+    }
+}
+
 /// How an avatar was trained. Every field is optional so that partial records stay readable.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -233,7 +242,7 @@ impl Avatar {
     /// Reads an asset file, also returning the precision it was stored in.
     pub fn read_with_precision(path: impl AsRef<Path>) -> Result<(Self, Precision), AssetError> {
         let path = path.as_ref();
-        let io = |action| move |source| io_error(action, path, source);
+        let io = |action| move |error| io_error(action, path, error);
         let file = File::open(path).map_err(io("open"))?;
         let size = file.metadata().map_err(io("inspect"))?.len();
         let too_large = |size| AssetError::TooLarge {
@@ -268,10 +277,9 @@ impl Avatar {
                 file.write_all(&bytes)?;
                 file.sync_all()
             })
-            .map_err(|source| io_error("write", &temporary, source))
+            .map_err(|error| io_error("write", &temporary, error))
             .and_then(|()| {
-                std::fs::rename(&temporary, path)
-                    .map_err(|source| io_error("replace", path, source))
+                std::fs::rename(&temporary, path).map_err(|error| io_error("replace", path, error))
             });
         if written.is_err() {
             // Best effort: the temporary file may not exist, and the first error matters.
@@ -291,11 +299,11 @@ fn temporary_path(path: &Path) -> PathBuf {
     path.with_file_name(temporary)
 }
 
-fn io_error(action: &'static str, path: &Path, source: std::io::Error) -> AssetError {
+fn io_error(action: &'static str, path: &Path, error: std::io::Error) -> AssetError {
     AssetError::Io {
         action,
         path: path.to_owned(),
-        source,
+        error,
     }
 }
 

@@ -1,5 +1,8 @@
 //! `nerf-avatar`: make, inspect and render NeRFBlendShape head avatars.
 
+mod info;
+mod init;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -13,11 +16,19 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Write a freshly initialised avatar.
+    Init(init::InitArgs),
+    /// Describe an avatar file: format, config, parameters, blendshape ranges, training.
+    Info(info::InfoArgs),
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result: anyhow::Result<()> = match cli.command {};
+    let result: anyhow::Result<()> = match cli.command {
+        Command::Init(args) => init::run(args),
+        Command::Info(args) => info::run(args),
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

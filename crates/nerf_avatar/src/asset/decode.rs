@@ -73,7 +73,7 @@ fn check_extents(bytes: &[u8]) -> Result<(), AssetError> {
     };
     let header_len = u64::from_le_bytes(*prefix);
     if header_len > MAX_HEADER_BYTES {
-        return Err(AssetError::TooLarge {
+        return Err(AssetError::HeaderTooLarge {
             size: header_len,
             limit: MAX_HEADER_BYTES,
         });

@@ -60,7 +60,7 @@ pub(super) fn encode(avatar: &Avatar, precision: Precision) -> Result<Vec<u8>, A
         .first_chunk::<8>()
         .map_or(u64::MAX, |prefix| u64::from_le_bytes(*prefix));
     if header_len > MAX_HEADER_BYTES {
-        return Err(AssetError::TooLarge {
+        return Err(AssetError::HeaderTooLarge {
             size: header_len,
             limit: MAX_HEADER_BYTES,
         });

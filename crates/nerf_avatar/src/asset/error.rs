@@ -6,6 +6,9 @@ use crate::config::ConfigError;
 
 /// Why an avatar asset could not be read or written.
 ///
+/// Every message is complete on its own (it includes the text of the error it wraps), so
+/// the variants expose no `source` chain that would repeat it.
+///
 /// Loading treats a file as hostile input: every malformed, corrupt or oversized file ends
 /// in one of these variants, never in a panic. Errors of [`Avatar::read`] and
 /// [`Avatar::write`] name the file (see [`AssetError::InFile`]).
@@ -15,14 +18,14 @@ use crate::config::ConfigError;
 #[derive(Debug, thiserror::Error)]
 pub enum AssetError {
     /// Reading, writing or renaming a file failed.
-    #[error("cannot {action} `{path}`: {source}", path = path.display())]
+    #[error("cannot {action} `{path}`: {error}", path = path.display())]
     Io {
         /// What was being done ("read", "write", ...).
         action: &'static str,
         /// The file.
         path: PathBuf,
         /// The operating system's error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// Another error, found in the file at `path`.
     #[error("`{path}`: {error}", path = path.display())]
@@ -35,7 +38,15 @@ pub enum AssetError {
     /// The file is larger than [`MAX_FILE_BYTES`](super::MAX_FILE_BYTES).
     #[error("the file is {size} bytes, more than the limit of {limit} bytes")]
     TooLarge {
-        /// Size of the file (or of its header, for a header over the header limit).
+        /// Size of the file.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The safetensors header claims more than [`MAX_HEADER_BYTES`](super::MAX_HEADER_BYTES).
+    #[error("the header claims {size} bytes, more than the limit of {limit} bytes")]
+    HeaderTooLarge {
+        /// The header length the file claims.
         size: u64,
         /// The limit.
         limit: u64,
@@ -59,7 +70,7 @@ pub enum AssetError {
     BadMetadata(String),
     /// The model configuration in the metadata is out of its limits.
     #[error("invalid model config: {0}")]
-    InvalidConfig(#[from] ConfigError),
+    InvalidConfig(ConfigError),
     /// A tensor that the configuration requires is absent.
     #[error("missing tensor `{0}`")]
     MissingTensor(String),
@@ -109,6 +120,12 @@ pub enum AssetError {
     /// The metadata contradicts itself, the configuration or the tensors.
     #[error("inconsistent metadata: {0}")]
     InconsistentMetadata(String),
+}
+
+impl From<ConfigError> for AssetError {
+    fn from(error: ConfigError) -> Self {
+        AssetError::InvalidConfig(error)
+    }
 }
 
 impl AssetError {

@@ -66,7 +66,10 @@ fn a_header_claiming_a_huge_length_is_refused() {
     let mut bytes = small_asset();
     for length in [u64::MAX, 1 << 40, 200_000_000] {
         bytes[..8].copy_from_slice(&length.to_le_bytes());
-        assert!(matches!(decode_error(&bytes), AssetError::TooLarge { .. }));
+        assert!(matches!(
+            decode_error(&bytes),
+            AssetError::HeaderTooLarge { .. }
+        ));
     }
 }
 
