@@ -26,8 +26,12 @@ fn settle(app: &mut App, handle: &Handle<NerfAvatarAsset>) -> LoadState {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         app.update();
-        let state = app.world().resource::<AssetServer>().load_state(handle.id());
-        if !matches!(state, LoadState::Loading | LoadState::NotLoaded) || Instant::now() > deadline {
+        let state = app
+            .world()
+            .resource::<AssetServer>()
+            .load_state(handle.id());
+        if !matches!(state, LoadState::Loading | LoadState::NotLoaded) || Instant::now() > deadline
+        {
             return state;
         }
         std::thread::sleep(Duration::from_millis(5));
@@ -39,7 +43,9 @@ fn valid_file_loads_and_corrupt_file_fails_with_its_name() {
     let dir = tempfile::tempdir().unwrap();
     let config = ModelConfig::tiny().with_blendshapes(vec!["jawOpen".into(), "browInnerUp".into()]);
     let avatar = Avatar::new(config, 5).unwrap();
-    avatar.write(&dir.path().join("good.avatar.safetensors"), Precision::F16).unwrap();
+    avatar
+        .write(&dir.path().join("good.avatar.safetensors"), Precision::F16)
+        .unwrap();
     let mut bytes = avatar.to_bytes(Precision::F32).unwrap();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x10;

@@ -9,10 +9,12 @@
 //! generic over [`real::Real`] so that it can be checked in f64), the avatar asset format and
 //! the synthetic talking head used by tests and demos.
 
+pub mod asset;
 pub mod blendshapes;
 pub mod camera;
 pub mod composite;
 pub mod config;
+pub mod expression;
 pub mod field;
 pub mod hashgrid;
 pub mod march;
@@ -23,6 +25,7 @@ pub mod real;
 pub mod render;
 pub mod sh;
 
+pub use asset::Avatar;
 pub use camera::{Intrinsics, Pose, Ray};
 pub use config::{HeadBox, ModelConfig};
 pub use params::{ParamLayout, Params};

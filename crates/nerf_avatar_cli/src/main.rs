@@ -1,5 +1,9 @@
 //! `nerf-avatar`: make, inspect and render NeRFBlendShape head avatars.
 
+mod info;
+mod init;
+mod render;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -13,11 +17,22 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Write a freshly initialised avatar.
+    Init(init::InitArgs),
+    /// Describe an avatar file: format, config, parameters, blendshape ranges, training.
+    Info(info::InfoArgs),
+    /// Render one frame of an avatar for an expression and a view, as a PNG.
+    Render(render::RenderArgs),
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result: anyhow::Result<()> = match cli.command {};
+    let result: anyhow::Result<()> = match cli.command {
+        Command::Init(args) => init::run(args),
+        Command::Info(args) => info::run(args),
+        Command::Render(args) => render::run(args),
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

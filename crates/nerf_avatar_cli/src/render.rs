@@ -45,8 +45,9 @@ pub struct RenderArgs {
 /// Renders the frame and writes it.
 pub fn run(args: RenderArgs) -> anyhow::Result<()> {
     let avatar = Avatar::read(&args.avatar)?;
-    let mut weights = nerf_avatar::expression::parse_coefficients(&avatar.config.blendshapes, &args.expression)
-        .with_context(|| format!("--expression `{}`", args.expression))?;
+    let mut weights =
+        nerf_avatar::expression::parse_coefficients(&avatar.config.blendshapes, &args.expression)
+            .with_context(|| format!("--expression `{}`", args.expression))?;
     avatar.clamp_expression(&mut weights);
     let (width, height) = args.size;
     let intrinsics = match avatar.intrinsics {
@@ -105,7 +106,12 @@ fn write_png(
             .flat_map(|(c, a)| {
                 // Colour over black is premultiplied; store straight alpha.
                 let straight = |v: f32| if *a > 0.0 { v / a } else { 0.0 };
-                [to_byte(straight(c[0])), to_byte(straight(c[1])), to_byte(straight(c[2])), to_byte(*a)]
+                [
+                    to_byte(straight(c[0])),
+                    to_byte(straight(c[1])),
+                    to_byte(straight(c[2])),
+                    to_byte(*a),
+                ]
             })
             .collect();
         image::RgbaImage::from_raw(w, h, pixels).map(|img| img.save(path))
@@ -147,7 +153,9 @@ fn parse_size(text: &str) -> Result<(u32, u32), String> {
         .and_then(|(w, h)| Some((w.trim().parse::<u32>().ok()?, h.trim().parse::<u32>().ok()?)));
     match parsed {
         Some((w, h)) if (1..=8192).contains(&w) && (1..=8192).contains(&h) => Ok((w, h)),
-        _ => Err(format!("`{text}` is not WIDTHxHEIGHT with sides from 1 to 8192")),
+        _ => Err(format!(
+            "`{text}` is not WIDTHxHEIGHT with sides from 1 to 8192"
+        )),
     }
 }
 
@@ -159,7 +167,10 @@ mod tests {
     fn sizes_and_backgrounds_parse() {
         assert_eq!(parse_size("320x240"), Ok((320, 240)));
         assert!(parse_size("0x10").is_err() && parse_size("big").is_err());
-        assert_eq!(parse_background("#ff0000").unwrap(), ([1.0, 0.0, 0.0], false));
+        assert_eq!(
+            parse_background("#ff0000").unwrap(),
+            ([1.0, 0.0, 0.0], false)
+        );
         assert!(parse_background("#ff00").is_err() && parse_background("mauve").is_err());
     }
 }
