@@ -44,7 +44,7 @@ fn valid_file_loads_and_corrupt_file_fails_with_its_name() {
     let config = ModelConfig::tiny().with_blendshapes(vec!["jawOpen".into(), "browInnerUp".into()]);
     let avatar = Avatar::new(config, 5).unwrap();
     avatar
-        .write(&dir.path().join("good.avatar.safetensors"), Precision::F16)
+        .write(dir.path().join("good.avatar.safetensors"), Precision::F16)
         .unwrap();
     let mut bytes = avatar.to_bytes(Precision::F32).unwrap();
     let middle = bytes.len() / 2;
