@@ -7,6 +7,9 @@ use safetensors::Dtype;
 
 use crate::support::{Parts, encode, header_end, join_with_header, sample_avatar, small_config};
 
+/// A predicate on the error a corrupted file must give.
+type ErrorCheck = fn(&AssetError) -> bool;
+
 fn small_asset() -> Vec<u8> {
     encode(&sample_avatar(small_config()), Precision::F32)
 }
@@ -283,7 +286,7 @@ fn wrong_json_is_reported() {
             "{text}: {error}"
         );
     }
-    let cases: [(&str, serde_json::Value, fn(&AssetError) -> bool); 5] = [
+    let cases: [(&str, serde_json::Value, ErrorCheck); 5] = [
         ("/format", "gltf".into(), |e| {
             matches!(e, AssetError::UnknownFormat(_))
         }),
