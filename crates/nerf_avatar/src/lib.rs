@@ -12,11 +12,13 @@
 pub mod blendshapes;
 pub mod camera;
 pub mod config;
+pub mod dataset;
 pub mod hashgrid;
 pub mod occupancy;
 pub mod params;
 pub mod real;
 pub mod sh;
+pub mod synthetic;
 
 pub use camera::{Intrinsics, Pose, Ray};
 pub use config::{HeadBox, ModelConfig};

@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod synth;
+
 /// Photoreal, expression-controllable NeRF head avatars (NeRFBlendShape).
 #[derive(Parser)]
 #[command(name = "nerf-avatar", version, about)]
@@ -13,11 +15,16 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Render the procedural talking head into a dataset folder.
+    Synth(synth::SynthArgs),
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result: anyhow::Result<()> = match cli.command {};
+    let result: anyhow::Result<()> = match cli.command {
+        Command::Synth(args) => synth::run(&args),
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
