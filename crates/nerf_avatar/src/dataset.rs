@@ -1,8 +1,9 @@
 //! The project's dataset format, version 1: a folder with `transforms.json`, the frames
 //! (RGB PNG), the head masks (8-bit grey PNG) and a static background image.
 //!
-//! The format, its conventions and every key are documented in `docs/DATASET.md` at the
-//! repository root. [`DatasetWriter`] writes a dataset frame by frame; [`Dataset::load`]
+//! The format, its conventions and every key are documented in
+//! [`docs/DATASET.md`](https://github.com/nerf-avatar/nerf-avatar/blob/main/docs/DATASET.md)
+//! (in the repository: `docs/DATASET.md`). [`DatasetWriter`] writes a dataset frame by frame; [`Dataset::load`]
 //! reads one and validates everything, failing with a [`DatasetError`] that names the file
 //! and, where it applies, the frame index.
 
