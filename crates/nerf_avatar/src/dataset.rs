@@ -1,11 +1,11 @@
 //! The project's dataset format, version 1: a folder with `transforms.json`, the frames
 //! (RGB PNG), the head masks (8-bit grey PNG) and a static background image.
 //!
-//! The format, its conventions and every key are documented in
-//! [`docs/DATASET.md`](https://github.com/nerf-avatar/nerf-avatar/blob/main/docs/DATASET.md)
-//! (in the repository: `docs/DATASET.md`). [`DatasetWriter`] writes a dataset frame by frame; [`Dataset::load`]
-//! reads one and validates everything, failing with a [`DatasetError`] that names the file
-//! and, where it applies, the frame index.
+//! The format, its conventions and every key are documented in `docs/DATASET.md` at the
+//! repository root ([online](https://github.com/nerf-avatar/nerf-avatar/blob/main/docs/DATASET.md)).
+//! [`DatasetWriter`] writes a dataset frame by frame; [`Dataset::load`] reads one and
+//! validates everything, failing with a [`DatasetError`] that names the file and, where it
+//! applies, the frame index.
 
 use std::fs;
 use std::io::{self, BufWriter, Write};
@@ -360,6 +360,16 @@ pub enum DatasetError {
         /// Height found.
         found_height: u32,
     },
+    /// A frame index past the end of the dataset was asked for.
+    #[error("{}: no frame {frame} (the dataset has {frames})", file.display())]
+    NoSuchFrame {
+        /// The metadata file.
+        file: PathBuf,
+        /// The index asked for.
+        frame: usize,
+        /// The number of frames.
+        frames: usize,
+    },
     /// A dataset needs at least one training frame (for the expression ranges).
     #[error("{}: no training frames", folder.display())]
     NoTrainingFrames {
@@ -446,10 +456,10 @@ impl Dataset {
         self.transforms
             .frames
             .get(index)
-            .ok_or_else(|| DatasetError::MissingImage {
+            .ok_or_else(|| DatasetError::NoSuchFrame {
                 file: self.path(TRANSFORMS_FILE),
-                frame: Some(index),
-                image: PathBuf::new(),
+                frame: index,
+                frames: self.transforms.frames.len(),
             })
     }
 

@@ -111,6 +111,10 @@ fn write_then_load_round_trips() {
         [10, 20, 30]
     );
     assert_eq!(t.intrinsics(), Intrinsics::from_fov(WIDTH, HEIGHT, 20.0));
+    assert!(matches!(
+        dataset.read_image(FRAMES),
+        Err(DatasetError::NoSuchFrame { frame: FRAMES, .. })
+    ));
 }
 
 #[test]

@@ -43,6 +43,11 @@ const EYE_RADIUS: f32 = 0.0125;
 const LID_RADIUS: f32 = 0.0138;
 /// Thickness of the hair over the cranium.
 const HAIR_THICKNESS: f32 = 0.011;
+/// A sphere around the lips, mouth opening and teeth under every expression, with a margin
+/// of about 5 mm: the mouth parts are only evaluated within it.
+const MOUTH_BOUND_CENTER: Vec3 = [0.0, MOUTH_Y - 0.007, 0.07];
+/// Radius of the mouth's bounding sphere.
+const MOUTH_BOUND_RADIUS: f32 = 0.045;
 /// A sphere that contains every part under every expression: outside it the field is the
 /// distance to the sphere, a lower bound of the distance to the head.
 const BOUND_CENTER: Vec3 = [0.0, 0.005, 0.005];
@@ -146,8 +151,8 @@ fn to_rest(p: Vec3, c: &Controls) -> Vec3 {
     [x, y, z]
 }
 
-/// Skin, eye sockets and ears on the rest face.
-fn skin(q: Vec3) -> f32 {
+/// Skin (with nose, eye sockets and ears) on the rest face, and the plain cranium.
+fn skin(q: Vec3) -> (f32, f32) {
     let cranium = ellipsoid(q, HEAD_CENTER, HEAD_RADII);
     let bridge = capsule(q, [0.0, 0.012, 0.084], [0.0, -0.018, 0.101], 0.008);
     let nostrils = ellipsoid(q, [0.0, -0.02, 0.092], [0.016, 0.008, 0.01]);
@@ -163,7 +168,7 @@ fn skin(q: Vec3) -> f32 {
         eye_center(1.0),
         EYE_RADIUS + 0.001,
     );
-    face.max(-socket)
+    (face.max(-socket), cranium)
 }
 
 /// The signed distance field and nearest part at a posed point.
@@ -177,9 +182,37 @@ pub(crate) fn field(p: Vec3, c: &Controls) -> FieldPoint {
         };
     }
     let q = to_rest(p, c);
-    let drop = c.jaw_drop();
-    let skin_distance = skin(q);
+    let (skin_distance, cranium) = skin(q);
     let mut nearest = (skin_distance, Part::Skin);
+    if sphere(p, MOUTH_BOUND_CENTER, MOUTH_BOUND_RADIUS) <= nearest.0.abs() {
+        nearest = mouth(p, q, c, nearest);
+    }
+    let side = if p[0] >= 0.0 { 1.0 } else { -1.0 };
+    let eye = eye_center(side);
+    nearest = union(nearest, (sphere(p, eye, EYE_RADIUS), Part::Eyeball));
+    nearest = union(
+        nearest,
+        (
+            eyelid(p, eye, c.blink[if side > 0.0 { 0 } else { 1 }]),
+            Part::Eyelid,
+        ),
+    );
+    nearest = union(
+        nearest,
+        (brow(p, side, c.brow_inner_up, skin_distance), Part::Brow),
+    );
+    nearest = union(nearest, (hair(q, cranium), Part::Hair));
+    FieldPoint {
+        distance: nearest.0,
+        part: nearest.1,
+        rest: q,
+    }
+}
+
+/// Lips, mouth opening and teeth joined to `nearest`: the lips follow the rest face, the
+/// opening (carved out of skin and lips) and the teeth are placed in the posed face.
+fn mouth(p: Vec3, q: Vec3, c: &Controls, nearest: (f32, Part)) -> (f32, Part) {
+    let drop = c.jaw_drop();
     let upper_lip = ellipsoid(
         q,
         [0.0, MOUTH_Y + 0.0045, MOUTH_Z - 0.002],
@@ -191,8 +224,7 @@ pub(crate) fn field(p: Vec3, c: &Controls) -> FieldPoint {
         [0.0, MOUTH_Y - 0.005, MOUTH_Z - 0.002],
         [0.019, 0.005, 0.006],
     );
-    nearest = union(nearest, (upper_lip.min(lower_lip), Part::Lip));
-
+    let mut nearest = union(nearest, (upper_lip.min(lower_lip), Part::Lip));
     let widen = 1.0 + 0.12 * (c.smile[0] + c.smile[1]) - 0.3 * c.pucker;
     let opening = ellipsoid(
         p,
@@ -212,28 +244,7 @@ pub(crate) fn field(p: Vec3, c: &Controls) -> FieldPoint {
         [0.0, MOUTH_Y - 0.0035 - drop, MOUTH_Z - 0.009],
         [0.014, 0.003, 0.004],
     );
-    nearest = union(nearest, (upper_teeth.min(lower_teeth), Part::Teeth));
-
-    let side = if p[0] >= 0.0 { 1.0 } else { -1.0 };
-    let eye = eye_center(side);
-    nearest = union(nearest, (sphere(p, eye, EYE_RADIUS), Part::Eyeball));
-    nearest = union(
-        nearest,
-        (
-            eyelid(p, eye, c.blink[if side > 0.0 { 0 } else { 1 }]),
-            Part::Eyelid,
-        ),
-    );
-    nearest = union(
-        nearest,
-        (brow(p, side, c.brow_inner_up, skin_distance), Part::Brow),
-    );
-    nearest = union(nearest, (hair(q), Part::Hair));
-    FieldPoint {
-        distance: nearest.0,
-        part: nearest.1,
-        rest: q,
-    }
+    union(nearest, (upper_teeth.min(lower_teeth), Part::Teeth))
 }
 
 /// The elevation (radians above the eye's forward axis) of the upper lid's edge.
@@ -266,8 +277,9 @@ fn brow(p: Vec3, side: f32, brow_inner_up: f32, skin_distance: f32) -> f32 {
 
 /// The hair: the cranium thickened, above a hairline that is high at the front and low at
 /// the back.
-fn hair(q: Vec3) -> f32 {
-    let shell = ellipsoid(q, HEAD_CENTER, HEAD_RADII) - HAIR_THICKNESS;
+/// `cranium` is the cranium ellipsoid's distance at `q`.
+fn hair(q: Vec3, cranium: f32) -> f32 {
+    let shell = cranium - HAIR_THICKNESS;
     let above_hairline = 0.8 * q[1] - 0.6 * q[2] - 0.008;
     shell.max(-above_hairline)
 }
