@@ -180,3 +180,45 @@ fn motion_is_a_smooth_talking_head() {
         "{blink_frames} blink frames"
     );
 }
+
+#[test]
+fn face_and_mouth_boxes_enclose_the_rendered_mouth() {
+    let camera = Intrinsics::from_fov(SIZE, SIZE, 20.0);
+    let head = SyntheticHead::new();
+    for frame in talking_head_video(60, 1).iter().step_by(7) {
+        let face = head.face_box(&camera, &frame.pose, &frame.expression);
+        let mouth = head.mouth_box(&camera, &frame.pose, &frame.expression);
+        assert!(
+            face[0] < mouth[0] && mouth[2] < face[2],
+            "{face:?} {mouth:?}"
+        );
+        assert!(
+            face[1] < mouth[1] && mouth[3] < face[3],
+            "{face:?} {mouth:?}"
+        );
+        assert!(face.iter().all(|v| (0.0..=SIZE as f32).contains(v)));
+    }
+    let open = [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+    let pose = Pose::orbit([0.0; 3], 0.9, 0.0, 0.0);
+    let mouth = head.mouth_box(&camera, &pose, &open);
+    let (neutral, opened) = (render(&[]), render(&open));
+    let luma = |p: &image::Rgb<u8>| p.0.iter().map(|c| u32::from(*c)).sum::<u32>() / 3;
+    let mouth_interior: Vec<(u32, u32)> = opened
+        .rgb
+        .enumerate_pixels()
+        .filter(|(u, v, p)| luma(p) < 50 && luma(neutral.rgb.get_pixel(*u, *v)) >= 50)
+        .map(|(u, v, _)| (u, v))
+        .collect();
+    assert!(
+        mouth_interior.len() >= 4,
+        "{} dark pixels",
+        mouth_interior.len()
+    );
+    for (u, v) in mouth_interior {
+        let (x, y) = (u as f32 + 0.5, v as f32 + 0.5);
+        assert!(
+            (mouth[0]..=mouth[2]).contains(&x) && (mouth[1]..=mouth[3]).contains(&y),
+            "dark pixel ({u}, {v}) outside {mouth:?}"
+        );
+    }
+}

@@ -1,12 +1,13 @@
 //! A procedural, textured, volumetric talking head rendered exactly on the CPU: the ground
 //! truth that tests, demos and benchmarks train and measure against.
 //!
-//! The head is a signed distance field ([`face`]) turned into density by a soft step,
+//! The head is a signed distance field (module `face`) turned into density by a soft step,
 //! `σ(p) = σ_max · smoothstep(w, −w, sdf(p))` with [`DENSITY_MAX`] and half-width
 //! [`SURFACE_HALF_WIDTH`], coloured by procedural textures under a light fixed to the head.
 //! [`SyntheticHead::render`] composites it like the NeRF does (METHOD.md §2): sphere tracing
-//! skips empty space, and within [`BAND`] of the surface the ray is integrated in steps of
-//! [`STEP`] with `α = 1 − exp(−σ δ)` and transmittance products. [`motion`] makes a seeded
+//! skips empty space, and within [`BAND`] (2 mm) of the surface the ray is integrated in
+//! steps of [`STEP`] (0.3 mm) with `α = 1 − exp(−σ δ)` and transmittance products, until
+//! the transmittance falls below [`MIN_TRANSMITTANCE`]. [`motion`] makes a seeded
 //! talking-head video (poses, expressions, train/test split) and [`backdrop`] its static
 //! background.
 
