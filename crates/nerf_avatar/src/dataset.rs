@@ -622,15 +622,15 @@ impl DatasetWriter {
         if training_frames == 0 {
             return Err(DatasetError::NoTrainingFrames { folder: self.root });
         }
-        let k_intrinsics = self.header.intrinsics;
+        let intrinsics = self.header.intrinsics;
         let transforms = Transforms {
             format: FormatTag::default(),
-            width: k_intrinsics.width,
-            height: k_intrinsics.height,
-            fx: k_intrinsics.fx,
-            fy: k_intrinsics.fy,
-            cx: k_intrinsics.cx,
-            cy: k_intrinsics.cy,
+            width: intrinsics.width,
+            height: intrinsics.height,
+            fx: intrinsics.fx,
+            fy: intrinsics.fy,
+            cx: intrinsics.cx,
+            cy: intrinsics.cy,
             blendshapes: self.header.blendshapes,
             expression_min,
             expression_max,

@@ -96,11 +96,21 @@ impl Controls {
         self.jaw_open * JAW_DROP
     }
 
+    /// The smile of the subject's left (`side` > 0) or right mouth corner.
     fn smile_of(&self, side: f32) -> f32 {
         if side > 0.0 {
             self.smile[0]
         } else {
             self.smile[1]
+        }
+    }
+
+    /// The blink of the subject's left (`side` > 0) or right eye.
+    fn blink_of(&self, side: f32) -> f32 {
+        if side > 0.0 {
+            self.blink[0]
+        } else {
+            self.blink[1]
         }
     }
 }
@@ -190,13 +200,7 @@ pub(crate) fn field(p: Vec3, c: &Controls) -> FieldPoint {
     let side = if p[0] >= 0.0 { 1.0 } else { -1.0 };
     let eye = eye_center(side);
     nearest = union(nearest, (sphere(p, eye, EYE_RADIUS), Part::Eyeball));
-    nearest = union(
-        nearest,
-        (
-            eyelid(p, eye, c.blink[if side > 0.0 { 0 } else { 1 }]),
-            Part::Eyelid,
-        ),
-    );
+    nearest = union(nearest, (eyelid(p, eye, c.blink_of(side)), Part::Eyelid));
     nearest = union(
         nearest,
         (brow(p, side, c.brow_inner_up, skin_distance), Part::Brow),
@@ -309,9 +313,8 @@ pub(crate) fn albedo(f: &FieldPoint, p: Vec3, c: &Controls) -> Vec3 {
         }
         Part::Eyeball => eye_albedo(p),
         Part::Eyelid => {
-            let side = if p[0] >= 0.0 { 0 } else { 1 };
-            let eye = eye_center(if side == 0 { 1.0 } else { -1.0 });
-            let edge = lid_plane(p, eye, c.blink[side]);
+            let side = if p[0] >= 0.0 { 1.0 } else { -1.0 };
+            let edge = lid_plane(p, eye_center(side), c.blink_of(side));
             let lid = mix(skin_albedo(q), [0.7, 0.5, 0.42], 0.4);
             mix([0.08, 0.05, 0.04], lid, smoothstep(0.0005, 0.0012, edge))
         }
