@@ -14,7 +14,7 @@ use super::sdf::{
 };
 
 /// The ARKit names of the controls, in the order of the expression vectors.
-pub const CONTROL_NAMES: [&str; 7] = [
+pub(crate) const CONTROL_NAMES: [&str; 7] = [
     "jawOpen",
     "eyeBlinkLeft",
     "eyeBlinkRight",
