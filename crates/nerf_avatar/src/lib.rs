@@ -14,6 +14,7 @@ pub mod blendshapes;
 pub mod camera;
 pub mod composite;
 pub mod config;
+pub mod dataset;
 pub mod expression;
 pub mod field;
 pub mod hashgrid;
@@ -24,6 +25,7 @@ pub mod params;
 pub mod real;
 pub mod render;
 pub mod sh;
+pub mod synthetic;
 
 pub use asset::Avatar;
 pub use camera::{Intrinsics, Pose, Ray};

@@ -3,6 +3,7 @@
 mod info;
 mod init;
 mod render;
+mod synth;
 
 use std::process::ExitCode;
 
@@ -18,6 +19,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Render the procedural talking head into a dataset folder.
+    Synth(synth::SynthArgs),
     /// Write a freshly initialised avatar.
     Init(init::InitArgs),
     /// Describe an avatar file: format, config, parameters, blendshape ranges, training.
@@ -29,6 +32,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: anyhow::Result<()> = match cli.command {
+        Command::Synth(args) => synth::run(&args),
         Command::Init(args) => init::run(args),
         Command::Info(args) => info::run(args),
         Command::Render(args) => render::run(args),
