@@ -90,6 +90,21 @@ pub struct TrainingSummary {
     pub final_psnr: Option<f64>,
     /// When training finished, as an ISO 8601 date-time string.
     pub date: Option<String>,
+    /// The training curve (at most a few thousand points, oldest first).
+    pub curve: Vec<CurvePoint>,
+}
+
+/// One point of a training curve.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CurvePoint {
+    /// Optimiser step.
+    pub step: u64,
+    /// Wall-clock seconds since training started.
+    pub seconds: f64,
+    /// Training loss (mean over the recent steps).
+    pub loss: f64,
+    /// PSNR (dB) of the training rays' colour over the recent steps.
+    pub psnr: f64,
 }
 
 /// A head avatar: configuration, parameters, occupancy grid and what is known about it.
