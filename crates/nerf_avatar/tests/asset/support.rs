@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use nerf_avatar::asset::{Precision, TrainingSummary};
+use nerf_avatar::asset::{CurvePoint, Precision, TrainingSummary};
 use nerf_avatar::config::ModelConfig;
 use nerf_avatar::{Avatar, Intrinsics};
 use safetensors::Dtype;
@@ -46,6 +46,20 @@ pub fn sample_avatar(config: ModelConfig) -> Avatar {
         final_loss: Some(0.0123),
         final_psnr: Some(33.2),
         date: Some("2025-01-31T12:00:00Z".into()),
+        curve: vec![
+            CurvePoint {
+                step: 100,
+                seconds: 3.5,
+                loss: 0.2,
+                psnr: 18.0,
+            },
+            CurvePoint {
+                step: 30_000,
+                seconds: 912.5,
+                loss: 0.0123,
+                psnr: 33.2,
+            },
+        ],
     });
     let cells = avatar.occupancy.bitfield.len() * 8;
     avatar.occupancy.density = Some((0..cells).map(|i| (i % 17) as f32 * 0.5).collect());
