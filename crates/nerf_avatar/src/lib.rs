@@ -26,6 +26,7 @@ pub mod real;
 pub mod render;
 pub mod sh;
 pub mod synthetic;
+pub mod train;
 
 pub use asset::Avatar;
 pub use camera::{Intrinsics, Pose, Ray};

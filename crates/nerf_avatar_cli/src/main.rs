@@ -4,6 +4,7 @@ mod info;
 mod init;
 mod render;
 mod synth;
+mod train;
 
 use std::process::ExitCode;
 
@@ -27,6 +28,8 @@ enum Command {
     Info(info::InfoArgs),
     /// Render one frame of an avatar for an expression and a view, as a PNG.
     Render(render::RenderArgs),
+    /// Train a dataset into an avatar.
+    Train(train::TrainArgs),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +39,7 @@ fn main() -> ExitCode {
         Command::Init(args) => init::run(args),
         Command::Info(args) => info::run(args),
         Command::Render(args) => render::run(args),
+        Command::Train(args) => train::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
