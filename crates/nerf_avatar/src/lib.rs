@@ -9,6 +9,7 @@
 //! generic over [`real::Real`] so that it can be checked in f64), the avatar asset format and
 //! the synthetic talking head used by tests and demos.
 
+pub mod bench;
 pub mod blendshapes;
 pub mod camera;
 pub mod composite;

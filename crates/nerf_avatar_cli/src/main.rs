@@ -1,5 +1,7 @@
 //! `nerf-avatar`: make, inspect and render NeRFBlendShape head avatars.
 
+mod bench;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -13,11 +15,16 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Measure the CPU reference backend against this machine's roofline.
+    Bench(bench::BenchArgs),
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result: anyhow::Result<()> = match cli.command {};
+    let result: anyhow::Result<()> = match cli.command {
+        Command::Bench(args) => bench::run(&args),
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
