@@ -191,10 +191,8 @@ impl Model {
             true,
         )
         .unwrap_or_default();
-        let width = self.grid.output_width();
-        for (x, d) in tape.positions.iter().zip(d_encoding.chunks_exact(width)) {
-            self.grid.encode_backward(*x, d, d_table);
-        }
+        self.grid
+            .encode_backward_points(&tape.positions, &d_encoding, d_table);
     }
 
     fn mlp<'a, R>(&self, params: &'a [R]) -> &'a [R] {
@@ -204,9 +202,7 @@ impl Model {
     fn encode<R: Real>(&self, table: &[R], positions: &[[R; 3]]) -> Vec<R> {
         let width = self.grid.output_width();
         let mut encoding = vec![R::zero(); positions.len() * width];
-        for (x, row) in positions.iter().zip(encoding.chunks_exact_mut(width)) {
-            self.grid.encode(table, *x, row);
-        }
+        self.grid.encode_points(table, positions, &mut encoding);
         encoding
     }
 }

@@ -77,11 +77,10 @@ pub fn mlp_backward<R: Real>(
     let mut d_y = d_output;
     for (i, layer) in layers.iter().enumerate().rev() {
         if i + 1 < layers.len() {
-            // ReLU: the kept output is zero exactly where the gradient is cut.
+            // ReLU: the kept output is zero exactly where the gradient is cut (a select on
+            // every element rather than a conditional store, so that the loop vectorises).
             for (d, y) in d_y.iter_mut().zip(&activations.layers[i]) {
-                if *y <= R::zero() {
-                    *d = R::zero();
-                }
+                *d = if *y > R::zero() { *d } else { R::zero() };
             }
         }
         let x = if i == 0 {
