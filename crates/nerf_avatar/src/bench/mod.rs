@@ -3,7 +3,7 @@
 //! a busy or different machine stay comparable as ratios.
 //!
 //! [`run_suite`] measures, for one model configuration: the blend of the K + 1 tables, the
-//! hash encoding, the training forward pass ([`crate::render::RayBatch::forward`]), forward
+//! hash encoding, the training forward pass ([`crate::render::RayBatch`], fresh and in place), forward
 //! plus backward, the blend's backward pass, and a 256×256 render of a fresh avatar with a
 //! head-shaped occupancy grid ([`scene`]).
 

@@ -110,10 +110,33 @@ pub fn run_suite(config: &ModelConfig, options: &BenchOptions) -> BenchReport {
         goal: None,
     });
 
-    let forward_seconds = best_seconds(repeats, || drop(forward()));
+    let fresh_seconds = best_seconds(repeats, || drop(forward()));
+    lines.push(samples_line(
+        "forward, fresh batch (RayBatch::forward)",
+        sample_count as f64 / fresh_seconds,
+        mlp_flop,
+        &roofline,
+        None,
+    ));
+
+    // A training loop keeps one batch and reruns it in place.
+    let mut batch = batch;
+    let forward_in_place = |batch: &mut RayBatch<f32>| {
+        batch.forward_in_place(
+            &model,
+            &params.data,
+            &table,
+            &occupancy,
+            &settings,
+            &rays,
+            &jitters,
+            &backgrounds,
+        );
+    };
+    let forward_seconds = best_seconds(repeats, || forward_in_place(&mut batch));
     let forward_rate = sample_count as f64 / forward_seconds;
     lines.push(samples_line(
-        "forward (RayBatch::forward)",
+        "forward (RayBatch::forward_in_place)",
         forward_rate,
         mlp_flop,
         &roofline,
@@ -128,12 +151,12 @@ pub fn run_suite(config: &ModelConfig, options: &BenchOptions) -> BenchReport {
     let d_alpha = vec![0.1f32; rays.len()];
     let mut d_table = Vec::new();
     let training_seconds = best_seconds(repeats, || {
-        let batch = forward();
+        forward_in_place(&mut batch);
         d_table = batch.backward(&model, &params.data, &d_color, &d_alpha, &mut d_params);
     });
     let training_rate = sample_count as f64 / training_seconds;
     lines.push(samples_line(
-        "forward + backward (RayBatch)",
+        "forward + backward (forward_in_place + backward)",
         training_rate,
         3.0 * mlp_flop,
         &roofline,
