@@ -325,7 +325,9 @@ impl<R: Real> LevelLookup<R> {
         }
     }
 
-    /// The same entries and weights as [`HashGridLayout::corners`], bit for bit.
+    /// The same entries and weights as [`HashGridLayout::corners`], bit for bit (inlined
+    /// into the encoders' loops, so that they stay in registers).
+    #[inline(always)]
     fn corners(&self, x: [R; 3]) -> Corners<R> {
         let half = R::of(0.5);
         let mut cell = [0u32; 3];
