@@ -185,17 +185,21 @@ impl<R: Real> RayBatch<R> {
                 (d_mlp, d_table)
             })
             .collect();
-        let mut d_table = vec![R::zero(); table_len];
+        // The first part's table gradient gathers the others (no fresh table to fault in).
+        let mut d_table: Option<Vec<R>> = None;
         for (d_mlp, part_table) in partials {
             for (g, v) in d_params[model.mlp_params.clone()].iter_mut().zip(d_mlp) {
                 *g += v;
             }
-            d_table
-                .par_iter_mut()
-                .zip(part_table.par_iter())
-                .for_each(|(g, v)| *g += *v);
+            match &mut d_table {
+                None => d_table = Some(part_table),
+                Some(sum) => sum
+                    .par_iter_mut()
+                    .zip(part_table.par_iter())
+                    .for_each(|(g, v)| *g += *v),
+            }
         }
-        d_table
+        d_table.unwrap_or_else(|| vec![R::zero(); table_len])
     }
 }
 
