@@ -38,11 +38,6 @@ impl Roofline {
     pub fn stream_seconds(&self, bytes: f64) -> f64 {
         bytes / self.read_bytes_per_second
     }
-
-    /// Seconds needed for `flop` FLOP at the measured FMA rate.
-    pub fn compute_seconds(&self, flop: f64) -> f64 {
-        flop / self.fma_flop_per_second
-    }
 }
 
 /// Memory read bandwidth in bytes per second: the best of `repeats` parallel sums of a
