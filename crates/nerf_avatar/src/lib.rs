@@ -10,6 +10,7 @@
 //! the synthetic talking head used by tests and demos.
 
 pub mod asset;
+pub mod bench;
 pub mod blendshapes;
 pub mod camera;
 pub mod composite;

@@ -1,5 +1,6 @@
 //! `nerf-avatar`: make, inspect and render NeRFBlendShape head avatars.
 
+mod bench;
 mod info;
 mod init;
 mod render;
@@ -30,6 +31,8 @@ enum Command {
     Render(render::RenderArgs),
     /// Train a dataset into an avatar.
     Train(train::TrainArgs),
+    /// Measure the CPU reference backend against this machine's roofline.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
         Command::Info(args) => info::run(args),
         Command::Render(args) => render::run(args),
         Command::Train(args) => train::run(args),
+        Command::Bench(args) => bench::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -227,6 +227,7 @@ pub fn train(
     let mut interrupted = false;
     let mut grads = Params::<f32>::zeros(avatar.params.layout.clone());
     let mut table = vec![0.0f32; model.layout.table_len];
+    let mut ray_batches: [RayBatch<f32>; 2] = Default::default();
     let max_weights = transforms.expression_max.clone();
     let seconds = |started: &Instant| start.seconds + started.elapsed().as_secs_f64();
 
@@ -374,8 +375,8 @@ pub fn train(
 /// Steps between progress reports and curve points.
 const CURVE_EVERY: u64 = 10;
 
-/// Renders one batch of rays, applies its losses and back-propagates: MLP gradients land in
-/// `grads`, the blended table's gradient is returned.
+/// Renders one batch of rays (reusing `batch`'s buffers), applies its losses and
+/// back-propagates: MLP gradients land in `grads`, the blended table's gradient is returned.
 #[expect(
     clippy::too_many_arguments,
     reason = "one step's model state, batch and outputs"
