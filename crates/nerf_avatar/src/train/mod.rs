@@ -276,7 +276,9 @@ pub fn train(
                 batches.push((patch, patch_weights, 0.5 * scale));
             }
             let mut d_table = vec![0.0f32; model.layout.table_len];
-            for (targets, weights, batch_scale) in batches {
+            for ((targets, weights, batch_scale), batch) in
+                batches.into_iter().zip(&mut ray_batches)
+            {
                 let (loss, d) = rays_step(
                     &model,
                     &avatar,
@@ -286,6 +288,7 @@ pub fn train(
                     weights,
                     batch_scale,
                     &mut rng,
+                    batch,
                     &mut grads.data,
                 );
                 step_loss += loss.value;
@@ -390,12 +393,13 @@ fn rays_step(
     weights: RayLossWeights,
     scale: f32,
     rng: &mut Pcg64,
+    batch: &mut RayBatch<f32>,
     grads: &mut [f32],
 ) -> (loss::RayLoss, Vec<f32>) {
     let jitters: Vec<f32> = (0..targets.rays.len())
         .map(|_| rng.random::<f32>())
         .collect();
-    let batch = RayBatch::forward(
+    batch.forward_in_place(
         model,
         &avatar.params.data,
         table,
