@@ -62,6 +62,9 @@ pub struct TrainArgs {
     /// Frames per step.
     #[arg(long, default_value_t = 2)]
     frames_per_step: usize,
+    /// Cells per axis of the occupancy grid (default: the preset's).
+    #[arg(long)]
+    occupancy_resolution: Option<u32>,
     /// Store the weights in 16-bit floats.
     #[arg(long)]
     f16: bool,
@@ -85,6 +88,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let mut config =
         ModelConfig::preset(&args.preset)?.with_blendshapes(transforms.blendshapes.clone());
     config.head_box = transforms.head_box;
+    if let Some(resolution) = args.occupancy_resolution {
+        config.occupancy_resolution = resolution;
+    }
     let mut options = TrainOptions::new(config, length);
     options.seed = args.seed;
     options.rays_per_frame = args.rays;
