@@ -48,7 +48,8 @@ pub enum DatasetFormat {
 impl DatasetFormat {
     /// Tells the formats apart: a top-level `format` key means this project's format (even
     /// when its name or version is wrong, so that the error says so); otherwise frames with
-    /// `img_id` or `exp_ori` mean the released format.
+    /// `img_id` or `exp_ori`, or the released size keys `w` and `h`, mean the released
+    /// format.
     fn detect(metadata: &Value) -> Option<Self> {
         let top = metadata.as_object()?;
         if top.contains_key("format") {
@@ -59,11 +60,12 @@ impl DatasetFormat {
                 .as_object()
                 .is_some_and(|f| f.contains_key("img_id") || f.contains_key("exp_ori"))
         };
-        top.get("frames")?
-            .as_array()?
-            .iter()
-            .any(released_frame)
-            .then_some(Self::Released)
+        let released_frames = top
+            .get("frames")
+            .and_then(Value::as_array)
+            .is_some_and(|frames| frames.iter().any(released_frame));
+        let released_size = top.contains_key("w") && top.contains_key("h");
+        (released_frames || released_size).then_some(Self::Released)
     }
 }
 
