@@ -108,7 +108,7 @@ pub struct Transforms {
     pub background: String,
     /// The cube around the head, in head coordinates (metres).
     pub head_box: HeadBox,
-    /// The frames, in video order.
+    /// The frames, in video order (for the released format: in the order of its file).
     pub frames: Vec<DatasetFrame>,
 }
 
