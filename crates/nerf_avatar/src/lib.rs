@@ -25,6 +25,7 @@ pub mod occupancy;
 pub mod params;
 pub mod real;
 pub mod render;
+pub mod report;
 pub mod sh;
 pub mod synthetic;
 
