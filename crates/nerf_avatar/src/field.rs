@@ -6,7 +6,7 @@ use crate::config::ModelConfig;
 use crate::hashgrid::HashGridLayout;
 use std::ops::Range;
 
-use crate::mlp::{MlpActivations, mlp_backward, mlp_forward};
+use crate::mlp::{MlpActivations, mlp_backward, mlp_forward, mlp_forward_into};
 use crate::params::{LayerShape, ParamLayout};
 use crate::real::Real;
 use crate::sh::{SH_COEFFICIENTS, sh_encode};
@@ -29,7 +29,7 @@ pub struct Model {
 }
 
 /// What the backward pass of a chunk of samples needs from its forward pass.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct FieldTape<R> {
     /// Sample positions in the unit cube.
     pub positions: Vec<[R; 3]>,
@@ -98,36 +98,77 @@ impl Model {
         directions: &[[R; 3]],
     ) -> (FieldOutput<R>, FieldTape<R>) {
         let n = positions.len();
-        let encoding = self.encode(table, positions);
+        let mut output = FieldOutput {
+            sigma: vec![R::zero(); n],
+            rgb: vec![[R::zero(); 3]; n],
+        };
+        let mut tape = FieldTape::default();
+        self.field_forward_into(
+            params,
+            table,
+            positions,
+            directions,
+            (&mut output.sigma, &mut output.rgb),
+            &mut tape,
+        );
+        (output, tape)
+    }
+
+    /// [`Self::field_forward`] into `sigma` and `rgb` (one value per sample) and into the
+    /// buffers of an earlier tape, which are resized and overwritten: a loop that reuses its
+    /// tapes touches no fresh memory.
+    pub fn field_forward_into<R: Real>(
+        &self,
+        params: &[R],
+        table: &[R],
+        positions: &[[R; 3]],
+        directions: &[[R; 3]],
+        (sigma, rgb): (&mut [R], &mut [[R; 3]]),
+        tape: &mut FieldTape<R>,
+    ) {
+        let n = positions.len();
+        assert!(
+            directions.len() == n && sigma.len() == n && rgb.len() == n,
+            "one direction, σ and colour per sample"
+        );
+        tape.positions.clear();
+        tape.positions.extend_from_slice(positions);
+        tape.encoding
+            .resize(n * self.grid.output_width(), R::zero());
+        self.grid
+            .encode_points(table, positions, &mut tape.encoding);
         let mlp = self.mlp(params);
-        let density = mlp_forward(&self.density_layers, mlp, &encoding, n);
+        mlp_forward_into(
+            &self.density_layers,
+            mlp,
+            &tape.encoding,
+            n,
+            &mut tape.density,
+        );
         let density_width = self.config.density_output_width();
         let color_width = self.config.color_input_width();
-        let mut color_input = vec![R::zero(); n * color_width];
-        let mut sigma = Vec::with_capacity(n);
-        for ((row, out), dir) in color_input
+        tape.color_input.resize(n * color_width, R::zero());
+        for (((row, out), dir), s) in tape
+            .color_input
             .chunks_exact_mut(color_width)
-            .zip(density.output().chunks_exact(density_width))
+            .zip(tape.density.output().chunks_exact(density_width))
             .zip(directions)
+            .zip(sigma.iter_mut())
         {
-            sigma.push(softplus(out[0]));
+            *s = softplus(out[0]);
             row[..SH_COEFFICIENTS].copy_from_slice(&sh_encode(*dir));
             row[SH_COEFFICIENTS..].copy_from_slice(&out[1..]);
         }
-        let color = mlp_forward(&self.color_layers, mlp, &color_input, n);
-        let rgb = color
-            .output()
-            .chunks_exact(3)
-            .map(|c| [sigmoid(c[0]), sigmoid(c[1]), sigmoid(c[2])])
-            .collect();
-        let tape = FieldTape {
-            positions: positions.to_vec(),
-            encoding,
-            density,
-            color_input,
-            color,
-        };
-        (FieldOutput { sigma, rgb }, tape)
+        mlp_forward_into(
+            &self.color_layers,
+            mlp,
+            &tape.color_input,
+            n,
+            &mut tape.color,
+        );
+        for (c, out) in tape.color.output().chunks_exact(3).zip(rgb.iter_mut()) {
+            *out = [sigmoid(c[0]), sigmoid(c[1]), sigmoid(c[2])];
+        }
     }
 
     /// Back-propagates `d_sigma` and `d_rgb` through the field: adds the MLP weight gradients
@@ -191,10 +232,8 @@ impl Model {
             true,
         )
         .unwrap_or_default();
-        let width = self.grid.output_width();
-        for (x, d) in tape.positions.iter().zip(d_encoding.chunks_exact(width)) {
-            self.grid.encode_backward(*x, d, d_table);
-        }
+        self.grid
+            .encode_backward_points(&tape.positions, &d_encoding, d_table);
     }
 
     fn mlp<'a, R>(&self, params: &'a [R]) -> &'a [R] {
@@ -204,9 +243,7 @@ impl Model {
     fn encode<R: Real>(&self, table: &[R], positions: &[[R; 3]]) -> Vec<R> {
         let width = self.grid.output_width();
         let mut encoding = vec![R::zero(); positions.len() * width];
-        for (x, row) in positions.iter().zip(encoding.chunks_exact_mut(width)) {
-            self.grid.encode(table, *x, row);
-        }
+        self.grid.encode_points(table, positions, &mut encoding);
         encoding
     }
 }

@@ -20,6 +20,9 @@ const PRIMES: [u32; 3] = [1, 2_654_435_761, 805_459_861];
 /// Entries processed per parallel task in the blend (fits comfortably in L1 with one table).
 const BLEND_CHUNK: usize = 4096;
 
+/// Points encoded per parallel task of [`HashGridLayout::encode_batch`].
+const ENCODE_CHUNK: usize = 1024;
+
 /// One resolution level of the grid.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct GridLevel {
@@ -147,10 +150,106 @@ impl HashGridLayout {
     /// Encodes many points in parallel; `out` holds `points.len()` rows of L · F values.
     pub fn encode_batch<R: Real>(&self, table: &[R], points: &[[R; 3]], out: &mut [R]) {
         let width = self.output_width();
-        out.par_chunks_mut(width)
-            .zip(points.par_iter())
-            .with_min_len(64)
-            .for_each(|(row, x)| self.encode(table, *x, row));
+        out.par_chunks_mut(ENCODE_CHUNK * width)
+            .zip(points.par_chunks(ENCODE_CHUNK))
+            .for_each(|(out, points)| self.encode_points(table, points, out));
+    }
+
+    /// Encodes `points` into rows of `out` (L · F values each) on the calling thread, level
+    /// by level so that one level's part of the table stays in cache; the same values as
+    /// [`Self::encode`] point by point.
+    pub fn encode_points<R: Real>(&self, table: &[R], points: &[[R; 3]], out: &mut [R]) {
+        let width = self.output_width();
+        assert_eq!(out.len(), points.len() * width, "one output row per point");
+        assert_eq!(table.len(), self.table_len(), "table of another layout");
+        match self.features {
+            1 => self.encode_levels::<R, 1>(table, points, out),
+            2 => self.encode_levels::<R, 2>(table, points, out),
+            4 => self.encode_levels::<R, 4>(table, points, out),
+            8 => self.encode_levels::<R, 8>(table, points, out),
+            _ => {
+                for (x, row) in points.iter().zip(out.chunks_exact_mut(width)) {
+                    self.encode(table, *x, row);
+                }
+            }
+        }
+    }
+
+    /// [`Self::encode_points`] for `F` features per entry, summed in registers.
+    fn encode_levels<R: Real, const F: usize>(
+        &self,
+        table: &[R],
+        points: &[[R; 3]],
+        out: &mut [R],
+    ) {
+        let width = self.output_width();
+        let (entries, _) = table.as_chunks::<F>();
+        for (l, level) in self.levels.iter().enumerate() {
+            let lookup = LevelLookup::<R>::new(level);
+            for (x, row) in points.iter().zip(out.chunks_exact_mut(width)) {
+                let corners = lookup.corners(*x);
+                let mut sum = [R::zero(); F];
+                for (entry, weight) in corners.entries.iter().zip(corners.weights) {
+                    for (s, v) in sum.iter_mut().zip(&entries[*entry]) {
+                        *s += weight * *v;
+                    }
+                }
+                row[l * F..(l + 1) * F].copy_from_slice(&sum);
+            }
+        }
+    }
+
+    /// Adds the gradients of the encodings of `points` (`d_out`, rows of L · F values) to
+    /// `d_table` on the calling thread, level by level; the same sums in the same order as
+    /// [`Self::encode_backward`] point by point (levels own disjoint entries).
+    pub fn encode_backward_points<R: Real>(
+        &self,
+        points: &[[R; 3]],
+        d_out: &[R],
+        d_table: &mut [R],
+    ) {
+        let width = self.output_width();
+        assert_eq!(
+            d_out.len(),
+            points.len() * width,
+            "one gradient row per point"
+        );
+        assert_eq!(d_table.len(), self.table_len(), "table of another layout");
+        match self.features {
+            1 => self.encode_backward_levels::<R, 1>(points, d_out, d_table),
+            2 => self.encode_backward_levels::<R, 2>(points, d_out, d_table),
+            4 => self.encode_backward_levels::<R, 4>(points, d_out, d_table),
+            8 => self.encode_backward_levels::<R, 8>(points, d_out, d_table),
+            _ => {
+                for (x, d) in points.iter().zip(d_out.chunks_exact(width)) {
+                    self.encode_backward(*x, d, d_table);
+                }
+            }
+        }
+    }
+
+    /// [`Self::encode_backward_points`] for `F` features per entry.
+    fn encode_backward_levels<R: Real, const F: usize>(
+        &self,
+        points: &[[R; 3]],
+        d_out: &[R],
+        d_table: &mut [R],
+    ) {
+        let width = self.output_width();
+        let (entries, _) = d_table.as_chunks_mut::<F>();
+        for (l, level) in self.levels.iter().enumerate() {
+            let lookup = LevelLookup::<R>::new(level);
+            for (x, row) in points.iter().zip(d_out.chunks_exact(width)) {
+                let corners = lookup.corners(*x);
+                let (d_level, _) = row[l * F..].as_chunks::<F>();
+                let d_level = &d_level[0];
+                for (entry, weight) in corners.entries.iter().zip(corners.weights) {
+                    for (g, d) in entries[*entry].iter_mut().zip(d_level) {
+                        *g += weight * *d;
+                    }
+                }
+            }
+        }
     }
 
     /// Adds the gradients of many encodings to `d_table`, one private table per thread.
@@ -168,8 +267,11 @@ impl HashGridLayout {
             .zip(d_out.par_chunks(per_part * width))
             .map(|(points, d_out)| {
                 let mut grad = vec![R::zero(); d_table.len()];
-                for (x, d) in points.iter().zip(d_out.chunks_exact(width)) {
-                    self.encode_backward(*x, d, &mut grad);
+                for (points, d_out) in points
+                    .chunks(ENCODE_CHUNK)
+                    .zip(d_out.chunks(ENCODE_CHUNK * width))
+                {
+                    self.encode_backward_points(points, d_out, &mut grad);
                 }
                 grad
             })
@@ -185,6 +287,90 @@ impl HashGridLayout {
                     }
                 }
             });
+    }
+}
+
+/// The 8 corners of a point's cell on one level: table entries and trilinear weights.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Corners<R> {
+    entries: [usize; 8],
+    weights: [R; 8],
+}
+
+/// One level's lookup constants, converted once per batch: [`HashGridLayout::corners`]
+/// with the index and weight of each axis computed once and combined per corner.
+#[derive(Clone, Copy, Debug)]
+struct LevelLookup<R> {
+    scale: R,
+    offset: usize,
+    size: usize,
+    /// Index stride of y and z on a dense level (1 and `res`, `res²`).
+    dense_strides: [usize; 3],
+    hashed: bool,
+    /// `size − 1` for a hashed level of a power-of-two size (always, for a layout from
+    /// [`HashGridLayout::new`]); the hash is then reduced with a mask.
+    hash_mask: Option<u32>,
+}
+
+impl<R: Real> LevelLookup<R> {
+    fn new(level: &GridLevel) -> Self {
+        let res = level.resolution as usize;
+        Self {
+            scale: R::of(level.scale),
+            offset: level.offset as usize,
+            size: level.size as usize,
+            dense_strides: [1, res, res * res],
+            hashed: level.hashed,
+            hash_mask: (level.hashed && level.size.is_power_of_two()).then(|| level.size - 1),
+        }
+    }
+
+    /// The same entries and weights as [`HashGridLayout::corners`], bit for bit (inlined
+    /// into the encoders' loops, so that they stay in registers).
+    #[inline(always)]
+    fn corners(&self, x: [R; 3]) -> Corners<R> {
+        let half = R::of(0.5);
+        let mut cell = [0u32; 3];
+        // weights[d] = [1 − frac, frac] along axis d.
+        let mut axis_weights = [[R::zero(); 2]; 3];
+        for d in 0..3 {
+            let pos = x[d].max(R::zero()).min(R::one()) * self.scale + half;
+            // pos ≥ 0.5, so truncation is the floor.
+            cell[d] = pos.to_u32().unwrap_or(0);
+            let frac = pos - R::of(f64::from(cell[d]));
+            axis_weights[d] = [R::one() - frac, frac];
+        }
+        let xy_weights: [R; 4] =
+            std::array::from_fn(|c| axis_weights[0][c & 1] * axis_weights[1][c >> 1]);
+        let weights = std::array::from_fn(|c| xy_weights[c & 3] * axis_weights[2][c >> 2]);
+        let entries = if self.hashed {
+            let axis: [[u32; 2]; 3] = std::array::from_fn(|d| {
+                [0, 1].map(|step| (cell[d] + step).wrapping_mul(PRIMES[d]))
+            });
+            std::array::from_fn(|c| {
+                let hash = axis[0][c & 1] ^ axis[1][(c >> 1) & 1] ^ axis[2][c >> 2];
+                let index = match self.hash_mask {
+                    Some(mask) => (hash & mask) as usize,
+                    None => hash as usize % self.size,
+                };
+                self.offset + index
+            })
+        } else {
+            let axis: [[usize; 2]; 3] = std::array::from_fn(|d| {
+                [0, 1].map(|step| (cell[d] + step) as usize * self.dense_strides[d])
+            });
+            std::array::from_fn(|c| {
+                let index = axis[0][c & 1] + axis[1][(c >> 1) & 1] + axis[2][c >> 2];
+                // Only cells on the far faces reach past the level (tiny-cuda-nn wraps them).
+                let index = if index < self.size {
+                    index
+                } else {
+                    index % self.size
+                };
+                self.offset + index
+            })
+        };
+        Corners { entries, weights }
     }
 }
 
@@ -296,6 +482,62 @@ mod tests {
         let lhs: f64 = out.iter().zip(&d_out).map(|(a, b)| a * b).sum();
         let rhs: f64 = table.iter().zip(&d_table).map(|(a, b)| a * b).sum();
         assert!((lhs - rhs).abs() < 1e-12);
+    }
+
+    /// Points inside, on the faces of and outside the unit cube.
+    fn awkward_points<R: Real>(count: usize) -> Vec<[R; 3]> {
+        let mut points: Vec<[R; 3]> = (0..count)
+            .map(|i| {
+                let t = i as f64;
+                [0.37, 0.61, 0.83].map(|step| R::of((t * step).fract() * 1.2 - 0.1))
+            })
+            .collect();
+        points.extend([[0.0; 3], [1.0; 3], [1.0, 0.0, 0.5]].map(|p| p.map(R::of)));
+        points
+    }
+
+    fn check_level_major_paths<R: Real>(config: &HashGridConfig) {
+        let layout = HashGridLayout::new(config);
+        assert!(layout.levels.iter().any(|l| l.hashed) && layout.levels.iter().any(|l| !l.hashed));
+        let n = layout.table_len();
+        let table: Vec<R> = (0..n).map(|i| R::of((i as f64 * 0.37).sin())).collect();
+        let points = awkward_points::<R>(500);
+        let width = layout.output_width();
+
+        let mut batched = vec![R::zero(); points.len() * width];
+        layout.encode_points(&table, &points, &mut batched);
+        let mut parallel = vec![R::zero(); points.len() * width];
+        layout.encode_batch(&table, &points, &mut parallel);
+        let mut single = vec![R::zero(); width];
+        let d_out: Vec<R> = (0..points.len() * width)
+            .map(|i| R::of((i % 13) as f64 - 6.0))
+            .collect();
+        let mut d_single = vec![R::zero(); n];
+        for (i, x) in points.iter().enumerate() {
+            let rows = i * width..(i + 1) * width;
+            layout.encode(&table, *x, &mut single);
+            assert_eq!(single, batched[rows.clone()], "point {i}: {x:?}");
+            assert_eq!(single, parallel[rows.clone()], "point {i}: {x:?}");
+            layout.encode_backward(*x, &d_out[rows], &mut d_single);
+        }
+        let mut d_batched = vec![R::zero(); n];
+        layout.encode_backward_points(&points, &d_out, &mut d_batched);
+        // Levels own disjoint entries, so every entry sums the same terms in the same order.
+        assert_eq!(d_batched, d_single);
+    }
+
+    #[test]
+    fn level_major_encoding_equals_the_plain_one_bit_for_bit() {
+        check_level_major_paths::<f32>(&config(6, 10, 3, 60));
+        check_level_major_paths::<f64>(&config(6, 10, 3, 60));
+        let mut paper_grid = crate::config::ModelConfig::paper().grid;
+        paper_grid.log2_table_size = 12;
+        check_level_major_paths::<f32>(&paper_grid);
+        let odd_features = HashGridConfig {
+            features_per_level: 3,
+            ..config(6, 10, 3, 60)
+        };
+        check_level_major_paths::<f64>(&odd_features);
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! the synthetic talking head used by tests and demos.
 
 pub mod asset;
+pub mod bench;
 pub mod blendshapes;
 pub mod camera;
 pub mod composite;
@@ -28,6 +29,7 @@ pub mod render;
 pub mod report;
 pub mod sh;
 pub mod synthetic;
+pub mod train;
 
 pub use asset::Avatar;
 pub use camera::{Intrinsics, Pose, Ray};

@@ -30,10 +30,27 @@ pub fn mlp_forward<R: Real>(
     input: &[R],
     n: usize,
 ) -> MlpActivations<R> {
-    let mut outputs: Vec<Vec<R>> = Vec::with_capacity(layers.len());
+    let mut activations = MlpActivations::default();
+    mlp_forward_into(layers, params, input, n, &mut activations);
+    activations
+}
+
+/// [`mlp_forward`] into the buffers of earlier activations, which are resized and
+/// overwritten: a loop that reuses them touches no fresh memory.
+pub fn mlp_forward_into<R: Real>(
+    layers: &[LayerShape],
+    params: &[R],
+    input: &[R],
+    n: usize,
+    activations: &mut MlpActivations<R>,
+) {
+    let outputs = &mut activations.layers;
+    outputs.resize_with(layers.len(), Vec::new);
     for (i, layer) in layers.iter().enumerate() {
-        let x = if i == 0 { input } else { &outputs[i - 1] };
-        let mut y = vec![R::zero(); n * layer.outputs];
+        let (done, rest) = outputs.split_at_mut(i);
+        let x = done.last().map_or(input, Vec::as_slice);
+        let y = &mut rest[0];
+        y.resize(n * layer.outputs, R::zero());
         R::gemm(
             n,
             layer.inputs,
@@ -44,17 +61,15 @@ pub fn mlp_forward<R: Real>(
             &params[layer.range()],
             (1, layer.inputs),
             R::zero(),
-            &mut y,
+            y,
             layer.outputs,
         );
         if i + 1 < layers.len() {
-            for v in &mut y {
+            for v in y.iter_mut() {
                 *v = v.max(R::zero());
             }
         }
-        outputs.push(y);
     }
-    MlpActivations { layers: outputs }
 }
 
 /// Back-propagates `d_output` (`n × outputs`, the gradient at the last layer's raw output):
@@ -77,11 +92,10 @@ pub fn mlp_backward<R: Real>(
     let mut d_y = d_output;
     for (i, layer) in layers.iter().enumerate().rev() {
         if i + 1 < layers.len() {
-            // ReLU: the kept output is zero exactly where the gradient is cut.
+            // ReLU: the kept output is zero exactly where the gradient is cut (a select on
+            // every element rather than a conditional store, so that the loop vectorises).
             for (d, y) in d_y.iter_mut().zip(&activations.layers[i]) {
-                if *y <= R::zero() {
-                    *d = R::zero();
-                }
+                *d = if *y > R::zero() { *d } else { R::zero() };
             }
         }
         let x = if i == 0 {
@@ -153,6 +167,16 @@ mod tests {
         params[16 + 1] = 3.0; // out 1 = 3·h1
         let acts = mlp_forward(&layers(), &params, &[1.5, 2.0, 0.0, -1.0, -4.0, 0.0], 2);
         assert_eq!(acts.output(), &[3.0, 0.0, 0.0, 12.0]);
+    }
+
+    #[test]
+    fn forward_into_reused_buffers_equals_a_fresh_forward() {
+        let params: Vec<f64> = (0..20).map(|i| ((i * 5 % 9) as f64 - 4.0) * 0.2).collect();
+        let mut reused = mlp_forward(&layers(), &params, &[0.5; 9], 3);
+        let input = [0.3, -0.2, 0.9, 0.5, 0.1, -0.7];
+        mlp_forward_into(&layers(), &params, &input, 2, &mut reused);
+        let fresh = mlp_forward(&layers(), &params, &input, 2);
+        assert_eq!(reused.layers, fresh.layers);
     }
 
     #[test]

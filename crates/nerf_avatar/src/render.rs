@@ -17,7 +17,7 @@ use crate::real::Real;
 pub const SAMPLE_CHUNK: usize = 1024;
 
 /// A training ray batch of one frame after its forward pass, ready for the backward pass.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct RayBatch<R> {
     /// The samples of every ray.
     pub samples: RaySamples,
@@ -47,6 +47,37 @@ impl<R: Real> RayBatch<R> {
         jitters: &[f32],
         backgrounds: &[[R; 3]],
     ) -> Self {
+        let mut batch = Self::default();
+        batch.forward_in_place(
+            model,
+            params,
+            table,
+            occupancy,
+            settings,
+            rays,
+            jitters,
+            backgrounds,
+        );
+        batch
+    }
+
+    /// [`Self::forward`] of a new batch into this one, reusing its buffers: a training loop
+    /// that keeps one batch does not fault in fresh memory for every step's tapes.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the frame's model state and its rays"
+    )]
+    pub fn forward_in_place(
+        &mut self,
+        model: &Model,
+        params: &[R],
+        table: &[R],
+        occupancy: &OccupancyGrid,
+        settings: &MarchSettings,
+        rays: &[Ray],
+        jitters: &[f32],
+        backgrounds: &[[R; 3]],
+    ) {
         let samples = RaySamples::march(&model.config, settings, occupancy, rays, jitters);
         let directions: Vec<[R; 3]> = (0..samples.ray_count())
             .flat_map(|r| {
@@ -59,26 +90,28 @@ impl<R: Real> RayBatch<R> {
             .iter()
             .map(|s| s.position.map(|v| R::of(f64::from(v))))
             .collect();
-        let chunks: Vec<_> = positions
+        let n = positions.len();
+        self.sigma.resize(n, R::zero());
+        self.rgb.resize(n, [R::zero(); 3]);
+        self.tapes
+            .resize_with(n.div_ceil(SAMPLE_CHUNK), FieldTape::default);
+        positions
             .par_chunks(SAMPLE_CHUNK)
             .zip(directions.par_chunks(SAMPLE_CHUNK))
-            .map(|(p, d)| model.field_forward(params, table, p, d))
-            .collect();
-        let mut sigma = Vec::with_capacity(positions.len());
-        let mut rgb = Vec::with_capacity(positions.len());
-        let mut tapes = Vec::with_capacity(chunks.len());
-        for (out, tape) in chunks {
-            sigma.extend(out.sigma);
-            rgb.extend(out.rgb);
-            tapes.push(tape);
-        }
+            .zip(self.sigma.par_chunks_mut(SAMPLE_CHUNK))
+            .zip(self.rgb.par_chunks_mut(SAMPLE_CHUNK))
+            .zip(self.tapes.par_iter_mut())
+            .for_each(|((((p, d), sigma), rgb), tape)| {
+                model.field_forward_into(params, table, p, d, (sigma, rgb), tape);
+            });
         let dt: Vec<R> = samples
             .samples
             .iter()
             .map(|s| R::of(f64::from(s.dt)))
             .collect();
         let threshold = R::of(f64::from(settings.transmittance_threshold));
-        let composited = (0..samples.ray_count())
+        let (sigma, rgb) = (&self.sigma, &self.rgb);
+        (0..samples.ray_count())
             .into_par_iter()
             .map(|r| {
                 let span = samples.offsets[r]..samples.offsets[r + 1];
@@ -90,14 +123,8 @@ impl<R: Real> RayBatch<R> {
                     threshold,
                 )
             })
-            .collect();
-        Self {
-            samples,
-            sigma,
-            rgb,
-            rays: composited,
-            tapes,
-        }
+            .collect_into_vec(&mut self.rays);
+        self.samples = samples;
     }
 
     /// Back-propagates the gradients at each ray's colour and opacity: adds the MLP weight
@@ -158,17 +185,21 @@ impl<R: Real> RayBatch<R> {
                 (d_mlp, d_table)
             })
             .collect();
-        let mut d_table = vec![R::zero(); table_len];
+        // The first part's table gradient gathers the others (no fresh table to fault in).
+        let mut d_table: Option<Vec<R>> = None;
         for (d_mlp, part_table) in partials {
             for (g, v) in d_params[model.mlp_params.clone()].iter_mut().zip(d_mlp) {
                 *g += v;
             }
-            d_table
-                .par_iter_mut()
-                .zip(part_table.par_iter())
-                .for_each(|(g, v)| *g += *v);
+            match &mut d_table {
+                None => d_table = Some(part_table),
+                Some(sum) => sum
+                    .par_iter_mut()
+                    .zip(part_table.par_iter())
+                    .for_each(|(g, v)| *g += *v),
+            }
         }
-        d_table
+        d_table.unwrap_or_else(|| vec![R::zero(); table_len])
     }
 }
 
@@ -285,6 +316,9 @@ fn march_tile(
     let mut directions = Vec::new();
     let mut dts = Vec::new();
     let mut counts = Vec::new();
+    let mut sigma = Vec::new();
+    let mut rgb = Vec::new();
+    let mut tape = FieldTape::default();
     while !live.is_empty() {
         positions.clear();
         directions.clear();
@@ -303,7 +337,16 @@ fn march_tile(
             }
             counts.push(count);
         }
-        let (field, _) = model.field_forward(params, table, &positions, &directions);
+        sigma.resize(positions.len(), 0.0);
+        rgb.resize(positions.len(), [0.0; 3]);
+        model.field_forward_into(
+            params,
+            table,
+            &positions,
+            &directions,
+            (&mut sigma, &mut rgb),
+            &mut tape,
+        );
         evaluated += positions.len();
         let mut start = 0;
         let mut keep = Vec::with_capacity(live.len());
@@ -312,8 +355,8 @@ fn march_tile(
             start += count;
             let state = &mut states[i];
             state.add(
-                &field.sigma[span.clone()],
-                &field.rgb[span.clone()],
+                &sigma[span.clone()],
+                &rgb[span.clone()],
                 &dts[span],
                 settings.transmittance_threshold,
             );
@@ -324,4 +367,71 @@ fn march_tile(
         live = keep;
     }
     (states, evaluated)
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+    use rand_pcg::Pcg64;
+
+    use super::*;
+    use crate::config::ModelConfig;
+
+    #[test]
+    fn a_batch_rerun_in_place_equals_a_fresh_batch() {
+        let config = ModelConfig::tiny();
+        let model = Model::new(&config);
+        let params = Params::<f32>::init(&config, &mut Pcg64::seed_from_u64(3));
+        let table = params.table(0).to_vec();
+        let occupancy = OccupancyGrid::full(config.occupancy_resolution);
+        let settings = MarchSettings::training(&config);
+        let intrinsics = Intrinsics::from_fov(64, 64, 30.0);
+        let rays_of = |yaw: f32, count: u32| -> Vec<Ray> {
+            let pose = Pose::orbit([0.0; 3], 0.5, yaw, 0.0);
+            (0..count)
+                .map(|i| Ray::through_pixel(&intrinsics, &pose, 20 + i % 24, 10 + i / 3))
+                .collect()
+        };
+        let run = |batch: &mut RayBatch<f32>, rays: &[Ray]| {
+            let n = rays.len();
+            batch.forward_in_place(
+                &model,
+                &params.data,
+                &table,
+                &occupancy,
+                &settings,
+                rays,
+                &vec![0.25; n],
+                &vec![[1.0; 3]; n],
+            );
+        };
+        // A larger batch first, so that the rerun shrinks every buffer.
+        let mut reused = RayBatch::default();
+        run(&mut reused, &rays_of(20.0, 120));
+        let rays = rays_of(-10.0, 70);
+        run(&mut reused, &rays);
+        let fresh = RayBatch::forward(
+            &model,
+            &params.data,
+            &table,
+            &occupancy,
+            &settings,
+            &rays,
+            &vec![0.25; rays.len()],
+            &vec![[1.0; 3]; rays.len()],
+        );
+        assert!(fresh.sigma.len() > SAMPLE_CHUNK, "several chunks");
+        assert_eq!(reused.samples, fresh.samples);
+        assert_eq!(reused.sigma, fresh.sigma);
+        assert_eq!(reused.rgb, fresh.rgb);
+        assert_eq!(reused.rays, fresh.rays);
+        let d_color = vec![[0.3, -0.1, 0.2]; rays.len()];
+        let d_alpha = vec![0.5; rays.len()];
+        let backward = |batch: &RayBatch<f32>| {
+            let mut d_params = vec![0.0; params.data.len()];
+            let d_table = batch.backward(&model, &params.data, &d_color, &d_alpha, &mut d_params);
+            (d_params, d_table)
+        };
+        assert_eq!(backward(&reused), backward(&fresh));
+    }
 }

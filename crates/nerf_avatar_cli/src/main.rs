@@ -1,9 +1,11 @@
 //! `nerf-avatar`: make, inspect and render NeRFBlendShape head avatars.
 
+mod bench;
 mod info;
 mod init;
 mod render;
 mod synth;
+mod train;
 
 use std::process::ExitCode;
 
@@ -27,6 +29,10 @@ enum Command {
     Info(info::InfoArgs),
     /// Render one frame of an avatar for an expression and a view, as a PNG.
     Render(render::RenderArgs),
+    /// Train a dataset into an avatar.
+    Train(train::TrainArgs),
+    /// Measure the CPU reference backend against this machine's roofline.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +42,8 @@ fn main() -> ExitCode {
         Command::Init(args) => init::run(args),
         Command::Info(args) => info::run(args),
         Command::Render(args) => render::run(args),
+        Command::Train(args) => train::run(args),
+        Command::Bench(args) => bench::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

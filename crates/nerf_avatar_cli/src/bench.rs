@@ -1,0 +1,101 @@
+//! `nerf-avatar bench`: throughput of the CPU reference backend against this machine's
+//! roofline, printed as a table and optionally written as JSON.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use nerf_avatar::ModelConfig;
+use nerf_avatar::bench::{BenchLine, BenchOptions, BenchReport, run_suite};
+use nerf_avatar::config::PRESET_NAMES;
+
+/// Options of `nerf-avatar bench`.
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Model configuration to measure.
+    #[arg(long, default_value = "paper", value_parser = clap::builder::PossibleValuesParser::new(PRESET_NAMES))]
+    preset: String,
+    /// Fewer repeats and smaller buffers: a smoke test, not a measurement.
+    #[arg(long)]
+    quick: bool,
+    /// Also write every number to this JSON file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+/// Runs the benchmark, prints the table and writes the JSON file if asked.
+pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    let config = ModelConfig::preset(&args.preset)?;
+    let options = BenchOptions { quick: args.quick };
+    eprintln!(
+        "measuring preset `{}` on {} threads{}…",
+        args.preset,
+        rayon::current_num_threads(),
+        if args.quick { " (quick)" } else { "" }
+    );
+    let report = run_suite(&config, &options);
+    print!("{}", table(&report));
+    if let Some(path) = &args.json {
+        let document = serde_json::json!({
+            "preset": args.preset,
+            "quick": args.quick,
+            "report": report,
+        });
+        let text = serde_json::to_string_pretty(&document)?;
+        std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// The report as a Markdown table (the form BENCHMARKS.md keeps).
+fn table(report: &BenchReport) -> String {
+    let mut text = String::from(
+        "| measurement | value | unit | compared to | ratio | ratio is | goal |\n\
+         | --- | ---: | --- | --- | ---: | --- | --- |\n",
+    );
+    for line in &report.lines {
+        text += &row(line);
+    }
+    text
+}
+
+/// One table row.
+fn row(line: &BenchLine) -> String {
+    let ratio = line.ratio.map_or(String::new(), |r| format!("{r:.3}"));
+    let goal = line.goal.as_ref().map_or(String::new(), |g| {
+        format!("{} ({})", g.target, if g.met { "met" } else { "not met" })
+    });
+    format!(
+        "| {} | {} | {} | {} | {} | {} | {} |\n",
+        line.name,
+        significant(line.value),
+        line.unit,
+        line.compared_to,
+        ratio,
+        line.ratio_meaning,
+        goal
+    )
+}
+
+/// A value with about four significant digits.
+fn significant(value: f64) -> String {
+    let decimals = match value.abs() {
+        v if v >= 1000.0 => 0,
+        v if v >= 100.0 => 1,
+        v if v >= 10.0 => 2,
+        _ => 3,
+    };
+    format!("{value:.decimals$}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_keep_about_four_significant_digits() {
+        assert_eq!(significant(1234.56), "1235");
+        assert_eq!(significant(12.3456), "12.35");
+        assert_eq!(significant(0.5), "0.500");
+    }
+}

@@ -1,0 +1,157 @@
+//! `nerf-avatar train`: a dataset into an avatar asset, with progress, Ctrl-C, time limits,
+//! checkpoints and resume.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use nerf_avatar::asset::Precision;
+use nerf_avatar::config::ModelConfig;
+use nerf_avatar::dataset::Dataset;
+use nerf_avatar::train::checkpoint::checkpoint_path;
+use nerf_avatar::train::{Progress, RunLength, TrainControl, TrainOptions, train};
+
+/// The compute backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    /// The best available (the CPU in this build).
+    Auto,
+    /// The CPU reference backend.
+    Cpu,
+    /// NVIDIA GPUs through CUDA.
+    Cuda,
+}
+
+/// Arguments of `nerf-avatar train`.
+#[derive(Args)]
+pub struct TrainArgs {
+    /// The dataset folder (the project's format or the authors' released one).
+    dataset: PathBuf,
+    /// Where to write the avatar (`NAME.avatar.safetensors`).
+    #[arg(long)]
+    out: PathBuf,
+    /// Compute backend.
+    #[arg(long, value_enum, default_value = "auto")]
+    backend: Backend,
+    /// Model preset: tiny, fast or paper.
+    #[arg(long, default_value = "tiny")]
+    preset: String,
+    /// Steps to train (reproducible; the default when neither --steps nor --minutes is given
+    /// is 2000).
+    #[arg(long, conflicts_with = "minutes")]
+    steps: Option<u64>,
+    /// Minutes to train (the schedule follows the clock).
+    #[arg(long)]
+    minutes: Option<f64>,
+    /// Continue from the checkpoint beside --out.
+    #[arg(long)]
+    resume: bool,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Steps between checkpoints.
+    #[arg(long, default_value_t = 200)]
+    checkpoint_every: u64,
+    /// Rays per frame.
+    #[arg(long, default_value_t = 1024)]
+    rays: usize,
+    /// Frames per step.
+    #[arg(long, default_value_t = 2)]
+    frames_per_step: usize,
+    /// Cells per axis of the occupancy grid (default: the preset's).
+    #[arg(long)]
+    occupancy_resolution: Option<u32>,
+    /// Store the weights in 16-bit floats.
+    #[arg(long)]
+    f16: bool,
+}
+
+/// Trains and writes the avatar.
+pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    match args.backend {
+        Backend::Cuda => bail!("the CUDA backend is not part of this build yet; use --backend cpu"),
+        Backend::Auto => eprintln!("backend: cpu (no GPU backend in this build)"),
+        Backend::Cpu => eprintln!("backend: cpu"),
+    }
+    let length = match (args.steps, args.minutes) {
+        (_, Some(m)) if !(m.is_finite() && m > 0.0) => bail!("--minutes must be a positive number"),
+        (_, Some(m)) => RunLength::Time(Duration::from_secs_f64(m * 60.0)),
+        (Some(n), None) => RunLength::Steps(n),
+        (None, None) => RunLength::Steps(2000),
+    };
+    let dataset = Dataset::load(&args.dataset)?;
+    let transforms = &dataset.transforms;
+    let mut config =
+        ModelConfig::preset(&args.preset)?.with_blendshapes(transforms.blendshapes.clone());
+    config.head_box = transforms.head_box;
+    if let Some(resolution) = args.occupancy_resolution {
+        config.occupancy_resolution = resolution;
+    }
+    let mut options = TrainOptions::new(config, length);
+    options.seed = args.seed;
+    options.rays_per_frame = args.rays;
+    options.frames_per_step = args.frames_per_step;
+    options.checkpoint = Some(checkpoint_path(&args.out));
+    options.checkpoint_every = args.checkpoint_every;
+    options.resume = args.resume;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let handler_flag = Arc::clone(&stop);
+    ctrlc::set_handler(move || handler_flag.store(true, Ordering::Relaxed))
+        .context("installing the Ctrl-C handler")?;
+
+    let bar = ProgressBar::new(1000);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{bar:30} {percent:>3}% {msg} [{elapsed_precise} < {eta_precise}]",
+        )
+        .context("progress bar template")?,
+    );
+    let mut on_progress = |p: &Progress| {
+        bar.set_position((p.fraction * 1000.0) as u64);
+        bar.set_message(format!(
+            "step {} loss {:.4} PSNR {:.2} dB {:.2} steps/s {:?}",
+            p.step, p.loss, p.psnr, p.steps_per_second, p.stage
+        ));
+    };
+    let label = args
+        .dataset
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let outcome = train(
+        &dataset,
+        &label,
+        &options,
+        TrainControl {
+            stop: &stop,
+            on_progress: &mut on_progress,
+        },
+    );
+    bar.finish();
+    let outcome = outcome?;
+    let precision = if args.f16 {
+        Precision::F16
+    } else {
+        Precision::F32
+    };
+    outcome.avatar.write(&args.out, precision)?;
+    let summary = outcome.avatar.training.clone().unwrap_or_default();
+    eprintln!(
+        "{} after {} steps in {:.0} s (last PSNR {:.2} dB): wrote {}",
+        if outcome.interrupted {
+            "stopped"
+        } else {
+            "trained"
+        },
+        summary.steps.unwrap_or(0),
+        summary.seconds.unwrap_or(0.0),
+        summary.final_psnr.unwrap_or(f64::NAN),
+        args.out.display()
+    );
+    Ok(())
+}
