@@ -6,8 +6,8 @@ use std::path::Path;
 
 use image::{GrayImage, Luma, Rgb, RgbImage};
 use nerf_avatar::dataset::{
-    Dataset, DatasetError, DatasetHeader, DatasetWriter, FrameRecord, Problem, Split,
-    TRANSFORMS_FILE,
+    Dataset, DatasetError, DatasetFormat, DatasetHeader, DatasetWriter, FrameRecord, Problem,
+    Split, TRANSFORMS_FILE,
 };
 use nerf_avatar::synthetic::SyntheticHead;
 use nerf_avatar::synthetic::motion::talking_head_video;
@@ -305,4 +305,71 @@ fn the_writer_checks_expression_counts_and_needs_training_frames() {
         writer.finish(),
         Err(DatasetError::NoTrainingFrames { .. })
     ));
+}
+
+#[test]
+fn a_camera_inside_the_head_box_names_the_frame() {
+    let folder = dataset();
+    edit_transforms(folder.path(), |v| {
+        for (row, value) in [0.0, 0.05, 0.1].into_iter().enumerate() {
+            v["frames"][1]["transform_matrix"][row][3] = Value::from(value);
+        }
+    });
+    let error = load_error(folder.path(), &[TRANSFORMS_FILE, "frame 1", "inside"]);
+    assert!(matches!(
+        error,
+        DatasetError::Invalid {
+            frame: Some(1),
+            problem: Problem::CameraInsideHeadBox { .. },
+            ..
+        }
+    ));
+}
+
+#[test]
+fn a_camera_looking_away_from_the_head_names_the_frame() {
+    let folder = dataset();
+    // Moving the camera 3 m to the side keeps its direction: it now looks past the head.
+    edit_transforms(folder.path(), |v| {
+        let x = v["frames"][2]["transform_matrix"][0][3].as_f64().unwrap();
+        v["frames"][2]["transform_matrix"][0][3] = Value::from(x + 3.0);
+    });
+    let error = load_error(
+        folder.path(),
+        &[TRANSFORMS_FILE, "frame 2", "principal ray"],
+    );
+    assert!(matches!(
+        error,
+        DatasetError::Invalid {
+            frame: Some(2),
+            problem: Problem::HeadOutOfView,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn a_dataset_without_training_frames_is_rejected() {
+    let folder = dataset();
+    edit_transforms(folder.path(), |v| {
+        for frame in v["frames"].as_array_mut().unwrap() {
+            frame["split"] = Value::from("test");
+        }
+    });
+    let error = load_error(folder.path(), &[TRANSFORMS_FILE, "train"]);
+    assert!(matches!(
+        error,
+        DatasetError::Invalid {
+            frame: None,
+            problem: Problem::NoTrainingFrames,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn the_format_read_is_exposed() {
+    let folder = dataset();
+    let dataset = Dataset::load(folder.path()).unwrap();
+    assert_eq!(dataset.format, DatasetFormat::NerfAvatar);
 }

@@ -62,6 +62,9 @@ pub struct TrainArgs {
     /// Frames per step.
     #[arg(long, default_value_t = 2)]
     frames_per_step: usize,
+    /// Base learning rate (the paper's is 1e-3).
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f32,
     /// Cells per axis of the occupancy grid (default: the preset's).
     #[arg(long)]
     occupancy_resolution: Option<u32>,
@@ -98,6 +101,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     options.checkpoint = Some(checkpoint_path(&args.out));
     options.checkpoint_every = args.checkpoint_every;
     options.resume = args.resume;
+    if !(args.lr.is_finite() && args.lr > 0.0) {
+        bail!("--lr must be a positive number");
+    }
+    options.schedule.learning_rate = args.lr;
 
     let stop = Arc::new(AtomicBool::new(false));
     let handler_flag = Arc::clone(&stop);
