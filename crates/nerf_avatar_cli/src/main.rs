@@ -1,6 +1,7 @@
 //! `nerf-avatar`: make, inspect and render NeRFBlendShape head avatars.
 
 mod bench;
+mod eval;
 mod info;
 mod init;
 mod render;
@@ -31,6 +32,8 @@ enum Command {
     Render(render::RenderArgs),
     /// Train a dataset into an avatar.
     Train(train::TrainArgs),
+    /// Render a dataset split with an avatar and measure PSNR, MSE, L1, SSIM and LPIPS.
+    Eval(eval::EvalArgs),
     /// Measure the CPU reference backend against this machine's roofline.
     Bench(bench::BenchArgs),
 }
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
         Command::Info(args) => info::run(args),
         Command::Render(args) => render::run(args),
         Command::Train(args) => train::run(args),
+        Command::Eval(args) => eval::run(args),
         Command::Bench(args) => bench::run(&args),
     };
     match result {

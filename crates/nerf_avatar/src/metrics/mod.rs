@@ -1,0 +1,3 @@
+//! Quality metrics comparing rendered frames with the ground truth.
+
+pub mod image;

@@ -1,0 +1,66 @@
+//! Evaluation reports: a side-by-side comparison grid ([`grid`]), a plot of a training
+//! curve ([`curve`]) and a short Markdown summary ([`markdown`]).
+
+pub mod curve;
+pub mod grid;
+pub mod markdown;
+
+use std::path::{Path, PathBuf};
+
+use image::RgbImage;
+
+pub use curve::{training_curve_image, write_training_curve};
+pub use grid::ComparisonGrid;
+pub use markdown::{MeanStd, MetricRow, Report};
+
+/// Why a report image or document could not be made or written.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// An image does not have the grid's size.
+    #[error("image is {found_width}×{found_height}, the grid holds {width}×{height} images")]
+    ImageSize {
+        /// The grid's image width.
+        width: usize,
+        /// The grid's image height.
+        height: usize,
+        /// Width given.
+        found_width: usize,
+        /// Height given.
+        found_height: usize,
+    },
+    /// The training curve has no point with a finite step, loss or PSNR.
+    #[error("the training curve has no finite points")]
+    EmptyCurve,
+    /// Drawing the plot failed.
+    #[error("drawing the plot: {0}")]
+    Plot(String),
+    /// Writing a PNG failed.
+    #[error("{}: {source}", file.display())]
+    Image {
+        /// The file.
+        file: PathBuf,
+        /// The cause.
+        source: image::ImageError,
+    },
+    /// Writing a file failed.
+    #[error("{}: {source}", file.display())]
+    Io {
+        /// The file.
+        file: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// Writes an RGB image as PNG.
+pub fn write_png(image: &RgbImage, png: &Path) -> Result<(), ReportError> {
+    image.save(png).map_err(|source| ReportError::Image {
+        file: png.to_owned(),
+        source,
+    })
+}
+
+/// An f32 colour in [0, 1] as 8-bit RGB (rounded, clamped).
+fn to_rgb8(colour: [f32; 3]) -> image::Rgb<u8> {
+    image::Rgb(colour.map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8))
+}
