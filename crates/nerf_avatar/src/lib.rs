@@ -19,6 +19,7 @@ pub mod expression;
 pub mod field;
 pub mod hashgrid;
 pub mod march;
+pub mod metrics;
 pub mod mlp;
 pub mod occupancy;
 pub mod params;

@@ -1,0 +1,3 @@
+//! Image quality metrics.
+
+pub mod lpips;
