@@ -9,6 +9,7 @@
 //! `assets/lpips/README.md`); [`Lpips::distance_and_gradient`] uses candle's autograd for the
 //! patch loss of training (METHOD.md §4).
 
+mod fixed_conv;
 mod network;
 mod weights;
 

@@ -6,6 +6,7 @@
 use candle_core::{D, Device, Tensor};
 
 use super::Backbone;
+use super::fixed_conv::FixedConv;
 
 /// The LPIPS v0.1 `ScalingLayer` shift, per RGB channel, applied to inputs in [-1, 1].
 const INPUT_SHIFT: [f32; 3] = [-0.030, -0.088, -0.188];
@@ -135,9 +136,9 @@ pub(super) fn min_image_side(backbone: Backbone) -> usize {
         .expect("a large enough side always fits")
 }
 
-/// A convolution's kernel `[out, in, kh, kw]` and bias `[1, out, 1, 1]`.
+/// A backbone convolution and its bias `[1, out, 1, 1]`.
 pub(super) struct Conv {
-    pub(super) weight: Tensor,
+    pub(super) convolution: FixedConv,
     pub(super) bias: Tensor,
 }
 
@@ -188,11 +189,11 @@ impl Network {
         let mut taps = Vec::with_capacity(self.heads.len());
         for step in steps(self.backbone) {
             match *step {
-                Step::ConvRelu {
-                    stride, padding, ..
-                } => {
+                Step::ConvRelu { .. } => {
                     let conv = convs.next().expect("one convolution per ConvRelu step");
-                    activation = convolve(&activation, &conv.weight, padding, stride)?
+                    activation = conv
+                        .convolution
+                        .apply(&activation)?
                         .broadcast_add(&conv.bias)?
                         .relu()?;
                 }
@@ -204,28 +205,6 @@ impl Network {
         }
         Ok(taps)
     }
-}
-
-/// A 2D convolution with candle. candle 0.9.2's tiled CPU convolution takes a contiguous
-/// input whose channel count equals its height and width for a channels-last one (its
-/// layout check cannot tell them apart) and computes garbage; such inputs are handed over
-/// as a channels-last view, which candle copies correctly.
-fn convolve(
-    input: &Tensor,
-    kernel: &Tensor,
-    padding: usize,
-    stride: usize,
-) -> candle_core::Result<Tensor> {
-    let (_, channels, height, width) = input.dims4()?;
-    let input = if channels == height && height == width {
-        input
-            .permute((0, 2, 3, 1))?
-            .contiguous()?
-            .permute((0, 3, 1, 2))?
-    } else {
-        input.clone()
-    };
-    input.conv2d(kernel, padding, stride, 1, 1)
 }
 
 /// `[N, H, W, 3]` images in [0, 1] → `[N, 3, H, W]` network input: mapped to [-1, 1], then
@@ -312,20 +291,6 @@ mod tests {
             .map(|index| ((index * 37) % 101) as f32 / 7.0 - 5.0)
             .collect();
         Tensor::from_vec(values, shape, &Device::Cpu).unwrap()
-    }
-
-    #[test]
-    fn convolution_of_square_inputs_with_as_many_channels_as_pixels_per_side() {
-        let input = test_tensor((2, 4, 4, 4));
-        let kernel = (test_tensor((3, 4, 3, 3)) * 0.1).unwrap();
-        let widened = input.pad_with_zeros(3, 0, 1).unwrap();
-        let expected = widened
-            .conv2d(&kernel, 1, 1, 1, 1)
-            .unwrap()
-            .narrow(3, 0, 4)
-            .unwrap();
-        let result = convolve(&input, &kernel, 1, 1).unwrap();
-        assert!(max_abs_difference(&result, &expected) < 1e-5);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 
+use super::fixed_conv::FixedConv;
 use super::network::{Conv, Network, Step, steps};
 use super::{Backbone, LpipsError};
 
@@ -34,7 +35,8 @@ pub(super) fn load_network(backbone: Backbone, path: &Path) -> Result<Network, L
                 in_channels,
                 out_channels,
                 kernel,
-                ..
+                stride,
+                padding,
             } => {
                 let index = convs.len();
                 let weight = take(
@@ -43,7 +45,10 @@ pub(super) fn load_network(backbone: Backbone, path: &Path) -> Result<Network, L
                 )?;
                 let bias = take(format!("backbone.conv{index}.bias"), &[out_channels])?
                     .reshape((1, out_channels, 1, 1))?;
-                convs.push(Conv { weight, bias });
+                convs.push(Conv {
+                    convolution: FixedConv::new(weight, padding, stride)?,
+                    bias,
+                });
                 last_channels = out_channels;
             }
             Step::Tap => head_channels.push(last_channels),
