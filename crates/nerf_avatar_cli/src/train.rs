@@ -69,6 +69,10 @@ pub struct TrainArgs {
     /// Cells per axis of the occupancy grid (default: the preset's).
     #[arg(long)]
     occupancy_resolution: Option<u32>,
+    /// Skip LPIPS (VGG) on patches in the last stage (L1 only); it needs the VGG weights
+    /// that `scripts/setup.sh` fetches.
+    #[arg(long)]
+    no_lpips: bool,
     /// Store the weights in 16-bit floats.
     #[arg(long)]
     f16: bool,
@@ -102,7 +106,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     options.checkpoint = Some(checkpoint_path(&args.out));
     options.checkpoint_every = args.checkpoint_every;
     options.resume = args.resume;
-    let lr = args.lr.unwrap_or(if args.preset == "paper" { 1e-3 } else { 1e-2 });
+    options.perceptual_loss = !args.no_lpips;
+    let lr = args
+        .lr
+        .unwrap_or(if args.preset == "paper" { 1e-3 } else { 1e-2 });
     if !(lr.is_finite() && lr > 0.0) {
         bail!("--lr must be a positive number");
     }

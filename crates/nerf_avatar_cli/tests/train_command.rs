@@ -1,5 +1,5 @@
 //! `nerf-avatar train` end to end on a tiny synthetic dataset: the same seed gives the same
-//! avatar; a run killed with SIGKILL and resumed from its checkpoint ends with exactly the
+//! avatar (LPIPS patches included); a run killed with SIGKILL and resumed from its checkpoint ends with exactly the
 //! parameters of an uninterrupted run; Ctrl-C stops cleanly and still writes the avatar;
 //! bad datasets are clear errors.
 
@@ -92,7 +92,9 @@ fn resume_after_kill_matches_an_uninterrupted_run() {
     let data = synth(dir.path());
     let steps = "120";
     let whole = dir.path().join("whole.avatar.safetensors");
-    let result = run(&train_args(&data, whole.to_str().unwrap(), steps));
+    let mut uninterrupted = train_args(&data, whole.to_str().unwrap(), steps);
+    uninterrupted.push("--no-lpips");
+    let result = run(&uninterrupted);
     assert!(
         result.status.success(),
         "{}",
@@ -103,6 +105,7 @@ fn resume_after_kill_matches_an_uninterrupted_run() {
     let checkpoint = dir.path().join("killed.checkpoint.safetensors");
     let mut child = Command::new(BIN)
         .args(train_args(&data, killed.to_str().unwrap(), steps))
+        .arg("--no-lpips")
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
@@ -119,7 +122,7 @@ fn resume_after_kill_matches_an_uninterrupted_run() {
     assert!(!killed.exists(), "the run was killed before it finished");
 
     let mut resume = train_args(&data, killed.to_str().unwrap(), steps);
-    resume.push("--resume");
+    resume.extend(["--resume", "--no-lpips"]);
     let result = run(&resume);
     assert!(
         result.status.success(),
@@ -137,6 +140,7 @@ fn interrupt_stops_cleanly_and_writes_the_avatar() {
     let checkpoint = dir.path().join("stopped.checkpoint.safetensors");
     let child = Command::new(BIN)
         .args(train_args(&data, out.to_str().unwrap(), "100000"))
+        .arg("--no-lpips")
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();

@@ -27,6 +27,7 @@ use crate::dataset::{Dataset, DatasetError, Split};
 use crate::field::Model;
 use crate::hashgrid::{blend_tables, blend_tables_backward};
 use crate::march::MarchSettings;
+use crate::metrics::lpips::{Backbone, Lpips, LpipsError};
 use crate::params::Params;
 use crate::render::RayBatch;
 use adam::{Adam, AdamSettings};
@@ -58,6 +59,8 @@ pub struct TrainOptions {
     pub rays_per_frame: usize,
     /// Shares of rays drawn in the mouth and face boxes.
     pub sampling: SamplingShares,
+    /// LPIPS (VGG) on patches in the perceptual stage (else L1 only on the patches).
+    pub perceptual_loss: bool,
     /// Side of the square patches of the perceptual stage.
     pub patch_size: u32,
     /// How long to train.
@@ -82,6 +85,7 @@ impl TrainOptions {
             frames_per_step: 2,
             rays_per_frame: 1024,
             sampling: SamplingShares::default(),
+            perceptual_loss: true,
             patch_size: 32,
             length,
             seed: 0,
@@ -118,6 +122,9 @@ pub enum TrainError {
     /// The dataset could not be read.
     #[error(transparent)]
     Dataset(#[from] DatasetError),
+    /// The perceptual loss could not be loaded or evaluated.
+    #[error("LPIPS: {0}")]
+    Perceptual(#[from] LpipsError),
     /// The configuration does not describe a model.
     #[error("invalid model config: {0}")]
     Config(#[from] ConfigError),
@@ -218,6 +225,11 @@ pub fn train(
         _ => fresh()?,
     };
 
+    let lpips = if options.perceptual_loss {
+        Some(Lpips::load_default(Backbone::Vgg)?)
+    } else {
+        None
+    };
     let model = Model::new(&config);
     let settings = MarchSettings::training(&config);
     let mut curve = avatar.training.take().map(|t| t.curve).unwrap_or_default();
@@ -266,17 +278,18 @@ pub fn train(
             } else {
                 scale
             };
-            let mut batches = vec![(targets, ray_weights, frame_scale)];
+            let mut batches = vec![(targets, ray_weights, frame_scale, None)];
             if stage == Stage::Perceptual {
                 let patch = data.sample_patch(frame, options.patch_size, &mut rng);
                 let patch_weights = RayLossWeights {
                     color: options.schedule.patch_weight,
                     ..ray_weights
                 };
-                batches.push((patch, patch_weights, 0.5 * scale));
+                let perceptual = lpips.as_ref().map(|l| (l, options.patch_size));
+                batches.push((patch, patch_weights, 0.5 * scale, perceptual));
             }
             let mut d_table = vec![0.0f32; model.layout.table_len];
-            for ((targets, weights, batch_scale), batch) in
+            for ((targets, weights, batch_scale, perceptual), batch) in
                 batches.into_iter().zip(&mut ray_batches)
             {
                 let (loss, d) = rays_step(
@@ -287,10 +300,11 @@ pub fn train(
                     &targets,
                     weights,
                     batch_scale,
+                    perceptual,
                     &mut rng,
                     batch,
                     &mut grads.data,
-                );
+                )?;
                 step_loss += loss.value;
                 recent.add_colour_error(&loss);
                 for (g, v) in d_table.iter_mut().zip(d) {
@@ -378,8 +392,10 @@ pub fn train(
 /// Steps between progress reports and curve points.
 const CURVE_EVERY: u64 = 10;
 
-/// Renders one batch of rays (reusing `batch`'s buffers), applies its losses and
-/// back-propagates: MLP gradients land in `grads`, the blended table's gradient is returned.
+/// Renders one batch of rays (reusing `batch`'s buffers), applies its losses — with
+/// `perceptual = Some((lpips, side))`, also LPIPS of the `side`×`side` patch the rays form,
+/// weighted like its L1 — and back-propagates: MLP gradients land in `grads`, the blended
+/// table's gradient is returned.
 #[expect(
     clippy::too_many_arguments,
     reason = "one step's model state, batch and outputs"
@@ -392,10 +408,11 @@ fn rays_step(
     targets: &RayTargets,
     weights: RayLossWeights,
     scale: f32,
+    perceptual: Option<(&Lpips, u32)>,
     rng: &mut Pcg64,
     batch: &mut RayBatch<f32>,
     grads: &mut [f32],
-) -> (loss::RayLoss, Vec<f32>) {
+) -> Result<(loss::RayLoss, Vec<f32>), TrainError> {
     let jitters: Vec<f32> = (0..targets.rays.len())
         .map(|_| rng.random::<f32>())
         .collect();
@@ -409,7 +426,23 @@ fn rays_step(
         &jitters,
         &targets.background,
     );
-    let loss = ray_loss(&batch.rays, targets, weights, scale);
+    let mut loss = ray_loss(&batch.rays, targets, weights, scale);
+    if let Some((lpips, side)) = perceptual
+        && batch.rays.len() == (side * side) as usize
+    {
+        let rendered: Vec<f32> = batch.rays.iter().flat_map(|r| r.color).collect();
+        let truth: Vec<f32> = targets.color.iter().flatten().copied().collect();
+        let side = side as usize;
+        let (distance, gradient) =
+            lpips.distance_and_gradient(&[&rendered], &[&truth], side, side)?;
+        let weight = scale * weights.color;
+        loss.value += f64::from(weight * distance);
+        for (d, g) in loss.d_color.iter_mut().zip(gradient[0].chunks_exact(3)) {
+            for c in 0..3 {
+                d[c] += weight * g[c];
+            }
+        }
+    }
     let d_table = batch.backward(
         model,
         &avatar.params.data,
@@ -417,7 +450,7 @@ fn rays_step(
         &loss.d_alpha,
         grads,
     );
-    (loss, d_table)
+    Ok((loss, d_table))
 }
 
 /// The model configuration a run trains, checked against the dataset.
