@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
 # Sets up and runs the main job on the built-in default: builds the `nerf-avatar` command,
-# makes a synthetic talking-head dataset, initialises an avatar for its controls, renders
-# it, and runs the quick CPU benchmark. Everything lands in ./out (or $1).
+# makes the default synthetic talking-head dataset, trains a `tiny` avatar on it with the
+# CPU backend, evaluates it on the held-out frames (unseen expression combinations) and
+# renders it with an edited expression from a turned camera. Everything lands in ./out
+# (or $1). MINUTES (default 10) sets the training time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-out}"
+minutes="${MINUTES:-10}"
 mkdir -p "$out"
 
+./scripts/setup.sh
 cargo build --release --locked -p nerf_avatar_cli
 bin=target/release/nerf-avatar
 
-"$bin" synth --out "$out/synthetic" --frames 60 --size 256 --seed 0
-"$bin" init --out "$out/tiny.avatar.safetensors" --preset tiny \
-    --blendshapes jawOpen,eyeBlinkLeft,eyeBlinkRight,mouthSmileLeft,mouthSmileRight,browInnerUp
-"$bin" info "$out/tiny.avatar.safetensors"
-"$bin" render "$out/tiny.avatar.safetensors" --out "$out/tiny.png" \
-    --expression jawOpen=0.8,eyeBlinkLeft=1 --yaw 20 --pitch 5 --size 256x256
-"$bin" bench --quick --json "$out/bench.json"
-echo "done: dataset in $out/synthetic, avatar and render in $out/, benchmark in $out/bench.json"
+"$bin" synth --out "$out/synthetic"
+"$bin" train "$out/synthetic" --out "$out/synthetic.avatar.safetensors" --preset tiny --minutes "$minutes"
+"$bin" eval "$out/synthetic.avatar.safetensors" "$out/synthetic" --split test --report "$out/report"
+"$bin" render "$out/synthetic.avatar.safetensors" --out "$out/edited.png" \
+    --expression jawOpen=0.8,mouthSmileLeft=1,mouthSmileRight=1 --yaw 20 --pitch 5 --size 256x256
+echo "done: dataset $out/synthetic, avatar $out/synthetic.avatar.safetensors," \
+    "report $out/report/report.md, render $out/edited.png"
