@@ -127,12 +127,14 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         )
         .context("progress bar template")?,
     );
+    let mut last = None;
     let mut on_progress = |p: &Progress| {
         bar.set_position((p.fraction * 1000.0) as u64);
         bar.set_message(format!(
             "step {} loss {:.4} PSNR {:.2} dB {:.2} steps/s {:?}",
             p.step, p.loss, p.psnr, p.steps_per_second, p.stage
         ));
+        last = Some(p.clone());
     };
     let label = args
         .dataset
@@ -150,6 +152,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     );
     bar.finish();
     let outcome = outcome?;
+    if let Some(p) = last {
+        eprintln!(
+            "speed: {:.2} steps/s, {:.0} rays/s, {:.0} samples/s",
+            p.steps_per_second, p.rays_per_second, p.samples_per_second
+        );
+    }
     let precision = if args.f16 {
         Precision::F16
     } else {

@@ -112,6 +112,10 @@ pub struct Progress {
     pub psnr: f64,
     /// Steps per second since the start (or the resume).
     pub steps_per_second: f64,
+    /// Rays rendered per second since the start (or the resume).
+    pub rays_per_second: f64,
+    /// Samples evaluated (forward and backward) per second since the start (or the resume).
+    pub samples_per_second: f64,
     /// Seconds spent training (including before a resume).
     pub seconds: f64,
 }
@@ -242,6 +246,8 @@ pub fn train(
     let mut ray_batches: [RayBatch<f32>; 2] = Default::default();
     let max_weights = transforms.expression_max.clone();
     let seconds = |started: &Instant| start.seconds + started.elapsed().as_secs_f64();
+    let elapsed = |started: &Instant| started.elapsed().as_secs_f64().max(1e-9);
+    let mut work = Work::default();
 
     loop {
         let fraction_before = fraction(options.length, step, seconds(&started));
@@ -307,6 +313,8 @@ pub fn train(
                 )?;
                 step_loss += loss.value;
                 recent.add_colour_error(&loss);
+                work.rays += targets.rays.len() as u64;
+                work.samples += batch.samples.samples.len() as u64;
                 for (g, v) in d_table.iter_mut().zip(d) {
                     *g += v;
                 }
@@ -350,8 +358,9 @@ pub fn train(
                 stage,
                 loss: recent.mean_loss(),
                 psnr: recent.psnr(),
-                steps_per_second: (step - start.step) as f64
-                    / started.elapsed().as_secs_f64().max(1e-9),
+                steps_per_second: (step - start.step) as f64 / elapsed(&started),
+                rays_per_second: work.rays as f64 / elapsed(&started),
+                samples_per_second: work.samples as f64 / elapsed(&started),
                 seconds: seconds(&started),
             };
             push_curve_point(&mut curve, &progress);
@@ -533,6 +542,13 @@ fn push_curve_point(curve: &mut Vec<CurvePoint>, progress: &Progress) {
         });
         curve.extend(last);
     }
+}
+
+/// Rays and samples rendered since the start (or the resume).
+#[derive(Default)]
+struct Work {
+    rays: u64,
+    samples: u64,
 }
 
 /// Loss and colour error summed over the steps since the last report.
