@@ -198,3 +198,21 @@ fn bad_datasets_and_arguments_are_clear_errors() {
     assert!(!cuda.status.success());
     assert!(String::from_utf8_lossy(&cuda.stderr).contains("CUDA"));
 }
+
+#[test]
+fn a_diverging_run_stops_with_a_clear_message_and_keeps_its_last_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = synth(dir.path());
+    let out = dir.path().join("diverged.avatar.safetensors");
+    let mut args = train_args(&data, out.to_str().unwrap(), "50");
+    args.extend(["--lr", "1e30", "--no-lpips", "--checkpoint-every", "1"]);
+    let result = run(&args);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(!result.status.success(), "{stderr}");
+    let diverged = stderr.contains("the loss became") || stderr.contains("the gradient became");
+    assert!(diverged && !stderr.contains("panicked"), "{stderr}");
+    assert!(!out.exists(), "no avatar is written from a diverged run");
+    let checkpoint = dir.path().join("diverged.checkpoint.safetensors");
+    let kept = nerf_avatar::train::checkpoint::read_checkpoint(&checkpoint).unwrap();
+    assert!(kept.avatar.params.data.iter().all(|v| v.is_finite()));
+}

@@ -146,11 +146,13 @@ pub enum TrainError {
         /// What went wrong.
         problem: String,
     },
-    /// The loss stopped being a finite number.
+    /// The loss or a gradient stopped being a finite number.
     #[error(
-        "the loss became {value} at step {step}; training stopped (the last good checkpoint, if any, is kept)"
+        "the {quantity} became {value} at step {step}; training stopped (the last good checkpoint, if any, is kept)"
     )]
     NonFinite {
+        /// What diverged: "loss" or "gradient".
+        quantity: &'static str,
         /// The step at which it happened.
         step: u64,
         /// The value.
@@ -331,8 +333,16 @@ pub fn train(
         recent.add_step_loss(step_loss);
         if !step_loss.is_finite() {
             return Err(TrainError::NonFinite {
+                quantity: "loss",
                 step,
                 value: step_loss,
+            });
+        }
+        if let Some(bad) = grads.data.iter().find(|g| !g.is_finite()) {
+            return Err(TrainError::NonFinite {
+                quantity: "gradient",
+                step,
+                value: f64::from(*bad),
             });
         }
         adam.step(
