@@ -5,8 +5,11 @@
 //! (mapped to the avatar's blendshapes by name, then clamped to the avatar's training
 //! range) and the dataset's background image behind the head. PSNR, MSE, L1 and SSIM
 //! (`nerf_avatar::metrics::image`) are computed on the full frame and inside the frame's
-//! head mask (mask value ≥ 128). LPIPS (AlexNet and VGG) is not part of this build yet:
-//! its keys are `null`. With `--report DIR` the command writes `metrics.json`,
+//! head mask (mask value ≥ 128). LPIPS v0.1 with the AlexNet and VGG16 backbones
+//! (`nerf_avatar::metrics::lpips`) is computed on the full frame and, for the head, on both
+//! images with the pixels outside the head mask replaced by the dataset's background (a
+//! perceptual network needs whole images, not a set of pixels); `--no-lpips` skips it and
+//! leaves its keys `null`. With `--report DIR` the command writes `metrics.json`,
 //! `comparison.png`, `training_curve.png` (when the avatar records a curve) and
 //! `report.md`.
 
@@ -20,6 +23,7 @@ use nerf_avatar::Avatar;
 use nerf_avatar::dataset::{Dataset, DatasetFrame, Split};
 use nerf_avatar::field::Model;
 use nerf_avatar::metrics::image::{ImageRef, ImageScores, PSNR_CAP_DB};
+use nerf_avatar::metrics::lpips::{Backbone, Lpips};
 use nerf_avatar::render::{Background, render_image};
 use nerf_avatar::report::{ComparisonGrid, MeanStd, MetricRow, Report, write_training_curve};
 use serde_json::{Value, json};
@@ -80,7 +84,9 @@ pub struct EvalArgs {
     /// Evaluate at most N frames of the split, evenly spaced.
     #[arg(long, value_name = "N")]
     frames: Option<usize>,
-    /// Skip LPIPS (its values are then null).
+    /// Skip LPIPS (its values are then null). LPIPS (AlexNet and VGG16) needs the VGG
+    /// weights that `scripts/setup.sh` fetches; head LPIPS compares both images with the
+    /// pixels outside the head mask replaced by the dataset's background.
     #[arg(long)]
     no_lpips: bool,
 }
@@ -137,16 +143,90 @@ impl ExpressionMap {
     }
 }
 
+/// The LPIPS networks, in the order of [`LPIPS_KEYS`].
+struct LpipsNetworks([Lpips; 2]);
+
+impl LpipsNetworks {
+    /// Loads the AlexNet and VGG16 weights from the default folder; the error says how to
+    /// get missing weights (for VGG16: run `scripts/setup.sh`) or to skip LPIPS.
+    fn load() -> anyhow::Result<Self> {
+        let load = |backbone| {
+            Lpips::load_default(backbone).with_context(|| {
+                format!("cannot load the LPIPS {backbone} network (pass --no-lpips to skip LPIPS)")
+            })
+        };
+        Ok(Self([load(Backbone::Alex)?, load(Backbone::Vgg)?]))
+    }
+
+    /// Fails when `width × height` images are too small for one of the backbones.
+    fn check_size(&self, width: usize, height: usize) -> anyhow::Result<()> {
+        for network in &self.0 {
+            let backbone = network.backbone();
+            let min_side = backbone.min_image_side();
+            ensure!(
+                width >= min_side && height >= min_side,
+                "the dataset's {width}×{height} frames are too small for LPIPS {backbone} \
+                 (at least {min_side}×{min_side}); pass --no-lpips to skip LPIPS"
+            );
+        }
+        Ok(())
+    }
+
+    /// The LPIPS distances between two `width × height` images, one per network.
+    fn distances(
+        &self,
+        a: &[[f32; 3]],
+        b: &[[f32; 3]],
+        width: usize,
+        height: usize,
+    ) -> anyhow::Result<[f64; 2]> {
+        let mut distances = [0.0; 2];
+        for (distance, network) in distances.iter_mut().zip(&self.0) {
+            let value = network
+                .distance(a.as_flattened(), b.as_flattened(), width, height)
+                .with_context(|| format!("LPIPS {}", network.backbone()))?;
+            *distance = f64::from(value);
+        }
+        Ok(distances)
+    }
+}
+
+/// `image` with the pixels outside `mask` replaced by `background`'s.
+fn outside_mask_replaced(
+    image: &[[f32; 3]],
+    mask: &[bool],
+    background: &[[f32; 3]],
+) -> Vec<[f32; 3]> {
+    image
+        .iter()
+        .zip(mask)
+        .zip(background)
+        .map(|((&pixel, &inside), &behind)| if inside { pixel } else { behind })
+        .collect()
+}
+
+/// The scores of one frame in one region (the full frame or the head).
+struct RegionScores {
+    image: ImageScores,
+    /// LPIPS in the order of [`LPIPS_KEYS`]; `None` with `--no-lpips`.
+    lpips: Option<[f64; 2]>,
+}
+
 /// The scores of one frame.
 struct FrameResult {
     index: usize,
     source_frame: u64,
-    full: ImageScores,
-    head: ImageScores,
+    full: RegionScores,
+    head: RegionScores,
 }
 
 /// Evaluates the avatar on the dataset and writes the report.
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
+    let lpips = if args.no_lpips {
+        None
+    } else {
+        Some(LpipsNetworks::load()?)
+    };
     let avatar = Avatar::read(&args.avatar)
         .with_context(|| format!("cannot read the avatar {}", args.avatar.display()))?;
     let dataset = Dataset::load(&args.dataset)
@@ -169,12 +249,12 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         );
     }
     let frames = select_frames(&transforms.frames, args.split, args.frames)?;
-    if !args.no_lpips {
-        eprintln!("note: LPIPS is {LPIPS_UNAVAILABLE}; lpips_alex and lpips_vgg are null");
-    }
 
     let intrinsics = transforms.intrinsics();
     let (width, height) = (intrinsics.width as usize, intrinsics.height as usize);
+    if let Some(networks) = &lpips {
+        networks.check_size(width, height)?;
+    }
     let background = to_pixels(&dataset.read_background()?);
     let model = Model::new(&avatar.config);
     let mut grid = ComparisonGrid::new(width, height, GRID_ROWS.min(frames.len()));
@@ -204,6 +284,23 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             &frame.pose(),
             Background::Image(&background),
         );
+        let (full_lpips, head_lpips) = match &lpips {
+            Some(networks) => {
+                let full = networks
+                    .distances(&truth, &rendered.rgb, width, height)
+                    .with_context(|| format!("frame {index}"))?;
+                let head = networks
+                    .distances(
+                        &outside_mask_replaced(&truth, &mask, &background),
+                        &outside_mask_replaced(&rendered.rgb, &mask, &background),
+                        width,
+                        height,
+                    )
+                    .with_context(|| format!("frame {index}: head metrics"))?;
+                (Some(full), Some(head))
+            }
+            None => (None, None),
+        };
         let truth = ImageRef::new(&truth, width, height)?;
         let render = ImageRef::new(&rendered.rgb, width, height)?;
         let full = ImageScores::full(truth, render).with_context(|| format!("frame {index}"))?;
@@ -213,8 +310,14 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         results.push(FrameResult {
             index,
             source_frame: frame.source_frame,
-            full,
-            head,
+            full: RegionScores {
+                image: full,
+                lpips: full_lpips,
+            },
+            head: RegionScores {
+                image: head,
+                lpips: head_lpips,
+            },
         });
         progress.inc(1);
     }
@@ -286,24 +389,34 @@ fn to_pixels(image: &image::RgbImage) -> Vec<[f32; 3]> {
         .collect()
 }
 
-/// Mean and standard deviation of every metric over the frames.
-struct Summary {
-    full: [MeanStd; 4],
-    head: [MeanStd; 4],
+/// Mean and standard deviation of every metric of one region over the frames.
+struct RegionSummary {
+    /// In the order of [`METRIC_KEYS`].
+    image: [MeanStd; 4],
+    /// In the order of [`LPIPS_KEYS`]; `None` with `--no-lpips`.
+    lpips: Option<[MeanStd; 2]>,
 }
 
-/// Metric keys in the order of [`Summary`]'s arrays and [`scores_array`].
-const METRIC_KEYS: [&str; 4] = ["psnr", "mse", "l1", "ssim"];
-/// LPIPS keys (null until LPIPS is part of the build).
-const LPIPS_KEYS: [&str; 2] = ["lpips_alex", "lpips_vgg"];
-/// Why the LPIPS values are null when `--no-lpips` is not given.
-const LPIPS_UNAVAILABLE: &str = "not available in this build";
+/// Mean and standard deviation of every metric over the frames.
+struct Summary {
+    full: RegionSummary,
+    head: RegionSummary,
+}
 
-fn lpips_status(args: &EvalArgs) -> &'static str {
+/// Metric keys in the order of [`RegionSummary::image`] and [`scores_array`].
+const METRIC_KEYS: [&str; 4] = ["psnr", "mse", "l1", "ssim"];
+/// LPIPS keys, in the order of [`LpipsNetworks`] (null with `--no-lpips`).
+const LPIPS_KEYS: [&str; 2] = ["lpips_alex", "lpips_vgg"];
+/// How head LPIPS is computed, for the report notes.
+const HEAD_LPIPS_METHOD: &str = "head LPIPS compares both images with the pixels outside \
+                                 the head mask replaced by the dataset's background";
+
+/// What the LPIPS values are, for `metrics.json` and the report notes.
+fn lpips_status(args: &EvalArgs) -> String {
     if args.no_lpips {
-        "skipped (--no-lpips)"
+        "skipped (--no-lpips)".to_owned()
     } else {
-        LPIPS_UNAVAILABLE
+        format!("v0.1 with the AlexNet and VGG16 backbones; {HEAD_LPIPS_METHOD}")
     }
 }
 
@@ -311,32 +424,48 @@ fn scores_array(scores: &ImageScores) -> [f64; 4] {
     [scores.psnr, scores.mse, scores.l1, scores.ssim]
 }
 
+/// Mean and standard deviation of `values`; NaN when there are none.
+fn mean_std(values: &[f64]) -> MeanStd {
+    MeanStd::of(values).unwrap_or(MeanStd {
+        mean: f64::NAN,
+        std: f64::NAN,
+    })
+}
+
+impl RegionSummary {
+    fn of<'a>(regions: impl Iterator<Item = &'a RegionScores> + Clone) -> Self {
+        let image = std::array::from_fn(|k| {
+            let values: Vec<f64> = regions.clone().map(|r| scores_array(&r.image)[k]).collect();
+            mean_std(&values)
+        });
+        let lpips = regions
+            .map(|r| r.lpips)
+            .collect::<Option<Vec<[f64; 2]>>>()
+            .map(|lpips| {
+                std::array::from_fn(|k| mean_std(&lpips.iter().map(|l| l[k]).collect::<Vec<_>>()))
+            });
+        Self { image, lpips }
+    }
+}
+
 impl Summary {
     fn of(results: &[FrameResult]) -> Self {
-        let stats = |pick: fn(&FrameResult) -> &ImageScores| {
-            std::array::from_fn(|k| {
-                let values: Vec<f64> = results.iter().map(|r| scores_array(pick(r))[k]).collect();
-                MeanStd::of(&values).unwrap_or(MeanStd {
-                    mean: f64::NAN,
-                    std: f64::NAN,
-                })
-            })
-        };
         Self {
-            full: stats(|r| &r.full),
-            head: stats(|r| &r.head),
+            full: RegionSummary::of(results.iter().map(|r| &r.full)),
+            head: RegionSummary::of(results.iter().map(|r| &r.head)),
         }
     }
 }
 
-/// `{key: value}` for the four metrics plus null LPIPS keys.
-fn metrics_object(values: impl Fn(usize) -> Value) -> serde_json::Map<String, Value> {
+/// `{key: value}` for the four metrics and the LPIPS keys (null when `lpips` is `None`).
+fn metrics_object(image: [Value; 4], lpips: Option<[Value; 2]>) -> serde_json::Map<String, Value> {
     let mut object = serde_json::Map::new();
-    for (k, key) in METRIC_KEYS.iter().enumerate() {
-        object.insert((*key).to_owned(), values(k));
+    for (key, value) in METRIC_KEYS.into_iter().zip(image) {
+        object.insert(key.to_owned(), value);
     }
-    for key in LPIPS_KEYS {
-        object.insert(key.to_owned(), Value::Null);
+    let lpips = lpips.unwrap_or([Value::Null, Value::Null]);
+    for (key, value) in LPIPS_KEYS.into_iter().zip(lpips) {
+        object.insert(key.to_owned(), value);
     }
     object
 }
@@ -347,18 +476,22 @@ fn metrics_json(
     results: &[FrameResult],
     map: &ExpressionMap,
 ) -> Value {
-    let stats = |s: &[MeanStd; 4]| metrics_object(|k| json!({"mean": s[k].mean, "std": s[k].std}));
+    let mean_std = |s: MeanStd| json!({"mean": s.mean, "std": s.std});
+    let stats =
+        |s: &RegionSummary| metrics_object(s.image.map(mean_std), s.lpips.map(|l| l.map(mean_std)));
+    let values = |r: &RegionScores| {
+        metrics_object(
+            scores_array(&r.image).map(|v| json!(v)),
+            r.lpips.map(|l| l.map(|v| json!(v))),
+        )
+    };
     let mut document = stats(&summary.full);
     document.insert("head".to_owned(), Value::Object(stats(&summary.head)));
     let frames: Vec<Value> = results
         .iter()
         .map(|r| {
-            let (full, head) = (scores_array(&r.full), scores_array(&r.head));
-            let mut frame = metrics_object(|k| json!(full[k]));
-            frame.insert(
-                "head".to_owned(),
-                Value::Object(metrics_object(|k| json!(head[k]))),
-            );
+            let mut frame = values(&r.full);
+            frame.insert("head".to_owned(), Value::Object(values(&r.head)));
             frame.insert("frame".to_owned(), json!(r.index));
             frame.insert("source_frame".to_owned(), json!(r.source_frame));
             Value::Object(frame)
@@ -400,16 +533,19 @@ fn table(summary: &Summary) -> Vec<MetricRow> {
         .iter()
         .map(|&(name, k, scale, decimals)| MetricRow {
             name: name.to_owned(),
-            full: Some(scaled(summary.full[k], scale)),
-            head: Some(scaled(summary.head[k], scale)),
+            full: Some(scaled(summary.full.image[k], scale)),
+            head: Some(scaled(summary.head.image[k], scale)),
             decimals,
         })
         .collect();
-    for name in ["LPIPS (AlexNet) ↓", "LPIPS (VGG) ↓"] {
+    for (k, name) in ["LPIPS (AlexNet) ↓", "LPIPS (VGG) ↓"]
+        .into_iter()
+        .enumerate()
+    {
         rows.push(MetricRow {
             name: name.to_owned(),
-            full: None,
-            head: None,
+            full: summary.full.lpips.map(|l| l[k]),
+            head: summary.head.lpips.map(|l| l[k]),
             decimals: 4,
         });
     }
