@@ -107,6 +107,20 @@ pub struct CurvePoint {
     pub psnr: f64,
 }
 
+/// A file that belongs with an avatar file: `NAME.avatar.safetensors` (or `NAME.safetensors`,
+/// or any `NAME`) gives `NAME.<suffix>` in the same folder.
+pub fn beside_avatar(avatar_path: &Path, suffix: &str) -> PathBuf {
+    let name = avatar_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = name
+        .strip_suffix(".avatar.safetensors")
+        .or_else(|| name.strip_suffix(".safetensors"))
+        .unwrap_or(&name);
+    avatar_path.with_file_name(format!("{stem}.{suffix}"))
+}
+
 /// A head avatar: configuration, parameters, occupancy grid and what is known about it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Avatar {

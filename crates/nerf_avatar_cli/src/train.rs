@@ -9,9 +9,10 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use nerf_avatar::asset::Precision;
+use nerf_avatar::asset::{Precision, beside_avatar};
 use nerf_avatar::config::ModelConfig;
 use nerf_avatar::dataset::Dataset;
+use nerf_avatar::report::write_training_curve;
 use nerf_avatar::train::checkpoint::checkpoint_path;
 use nerf_avatar::train::{Progress, RunLength, TrainControl, TrainOptions, train};
 
@@ -165,6 +166,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     };
     outcome.avatar.write(&args.out, precision)?;
     let summary = outcome.avatar.training.clone().unwrap_or_default();
+    let curve_png = beside_avatar(&args.out, "curve.png");
+    if !summary.curve.is_empty() {
+        write_training_curve(&summary.curve, &curve_png)?;
+        eprintln!("training curve: {}", curve_png.display());
+    }
     eprintln!(
         "{} after {} steps in {:.0} s (last PSNR {:.2} dB): wrote {}",
         if outcome.interrupted {

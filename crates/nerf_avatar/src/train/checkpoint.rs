@@ -13,7 +13,7 @@ use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
-use crate::asset::{AssetError, Avatar, Precision};
+use crate::asset::{AssetError, Avatar, Precision, beside_avatar};
 use crate::train::TrainError;
 use crate::train::adam::Adam;
 
@@ -50,15 +50,7 @@ pub struct Checkpoint {
 
 /// The checkpoint path of an output avatar path: `NAME.checkpoint.safetensors` beside it.
 pub fn checkpoint_path(avatar_path: &Path) -> PathBuf {
-    let name = avatar_path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let stem = name
-        .strip_suffix(".avatar.safetensors")
-        .or_else(|| name.strip_suffix(".safetensors"))
-        .unwrap_or(&name);
-    avatar_path.with_file_name(format!("{stem}.checkpoint.safetensors"))
+    beside_avatar(avatar_path, "checkpoint.safetensors")
 }
 
 /// Writes a checkpoint atomically (temporary file in the same folder, then rename).
