@@ -34,7 +34,7 @@ fn init_then_info_describes_the_avatar() {
     for expected in [
         "version 1",
         "f32 weights",
-        "8 levels, 2^12 entries",
+        "12 levels, 2^14 entries",
         "64×64×64 cells, 100.0% occupied",
         "jawOpen",
         "eyeBlinkLeft",
@@ -61,7 +61,7 @@ fn info_json_is_one_document() {
     assert_eq!(info["precision"], "f16");
     assert_eq!(info["blendshapes"][0]["name"], "jawOpen");
     assert_eq!(info["blendshapes"][1]["max"], 1.0);
-    assert_eq!(info["config"]["grid"]["levels"], 8);
+    assert_eq!(info["config"]["grid"]["levels"], 12);
     assert_eq!(info["occupancy"]["occupied_fraction"], 1.0);
     let size = std::fs::metadata(&path).unwrap().len();
     assert_eq!(info["file_size"], size);
