@@ -205,7 +205,10 @@ fn a_diverging_run_stops_with_a_clear_message_and_keeps_its_last_checkpoint() {
     let data = synth(dir.path());
     let out = dir.path().join("diverged.avatar.safetensors");
     let mut args = train_args(&data, out.to_str().unwrap(), "50");
-    let every = args.iter().position(|a| *a == "--checkpoint-every").unwrap();
+    let every = args
+        .iter()
+        .position(|a| *a == "--checkpoint-every")
+        .unwrap();
     args[every + 1] = "1";
     args.extend(["--lr", "1e30", "--no-lpips"]);
     let result = run(&args);
