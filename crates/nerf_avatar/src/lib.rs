@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod mlp;
 pub mod occupancy;
 pub mod params;
+pub mod portrait;
 pub mod real;
 pub mod render;
 pub mod report;

@@ -5,6 +5,7 @@ mod eval;
 mod info;
 mod init;
 mod render;
+mod sheet;
 mod synth;
 mod train;
 
@@ -30,6 +31,8 @@ enum Command {
     Info(info::InfoArgs),
     /// Render one frame of an avatar for an expression and a view, as a PNG.
     Render(render::RenderArgs),
+    /// Render a contact sheet of the avatar's expression controls, each at 0 and at its maximum.
+    Sheet(sheet::SheetArgs),
     /// Train a dataset into an avatar.
     Train(train::TrainArgs),
     /// Render a dataset split with an avatar and measure PSNR, MSE, L1, SSIM and LPIPS.
@@ -45,6 +48,7 @@ fn main() -> ExitCode {
         Command::Init(args) => init::run(args),
         Command::Info(args) => info::run(args),
         Command::Render(args) => render::run(args),
+        Command::Sheet(args) => sheet::run(args),
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Bench(args) => bench::run(&args),

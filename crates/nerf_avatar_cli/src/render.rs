@@ -6,12 +6,9 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use clap::Args;
 use nerf_avatar::asset::Avatar;
-use nerf_avatar::camera::{Intrinsics, Pose};
 use nerf_avatar::field::Model;
+use nerf_avatar::portrait::PortraitView;
 use nerf_avatar::render::{Background, render_image};
-
-/// Vertical field of view used when the avatar records no training camera.
-const DEFAULT_FOV_DEGREES: f32 = 20.0;
 
 /// Arguments of `nerf-avatar render`.
 #[derive(Args)]
@@ -50,23 +47,14 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
             .with_context(|| format!("--expression `{}`", args.expression))?;
     avatar.clamp_expression(&mut weights);
     let (width, height) = args.size;
-    let intrinsics = match avatar.intrinsics {
-        Some(trained) => trained.resized(width, height),
-        None => Intrinsics::from_fov(width, height, DEFAULT_FOV_DEGREES),
+    let view = PortraitView {
+        width,
+        height,
+        yaw_degrees: args.yaw,
+        pitch_degrees: args.pitch,
+        distance: args.distance,
     };
-    let head_box = avatar.config.head_box;
-    let distance = match args.distance {
-        Some(d) if d.is_finite() && d > 0.0 => d,
-        Some(d) => bail!("--distance must be a positive number of metres, got {d}"),
-        None => {
-            let half_fov = (0.5 * height as f32 / intrinsics.fy).atan();
-            head_box.half_extent / half_fov.tan()
-        }
-    };
-    if !(args.yaw.is_finite() && args.pitch.is_finite()) || args.pitch.abs() >= 90.0 {
-        bail!("--yaw must be finite and --pitch strictly between -90 and 90 degrees");
-    }
-    let pose = Pose::orbit(head_box.center, distance, args.yaw, args.pitch);
+    let (intrinsics, pose) = view.camera(&avatar)?;
     let (background, transparent) = parse_background(&args.background)?;
 
     let model = Model::new(&avatar.config);
@@ -147,7 +135,7 @@ fn parse_background(text: &str) -> anyhow::Result<([f32; 3], bool)> {
     }
 }
 
-fn parse_size(text: &str) -> Result<(u32, u32), String> {
+pub fn parse_size(text: &str) -> Result<(u32, u32), String> {
     let parsed = text
         .split_once(['x', 'X'])
         .and_then(|(w, h)| Some((w.trim().parse::<u32>().ok()?, h.trim().parse::<u32>().ok()?)));

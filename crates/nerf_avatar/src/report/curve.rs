@@ -1,34 +1,21 @@
 //! The training curve plot: loss (log scale) and PSNR against the optimiser step, in two
 //! panels one above the other, with labelled axes.
 //!
-//! Text is drawn with DejaVu Sans (an ASCII subset committed under `assets/fonts/`, see
-//! `assets/fonts/LICENSE-DejaVu.txt`), registered with plotters once, so that plotting needs
-//! no system fonts.
+//! Text is drawn with the report font ([`super::font`]).
 
 use std::ops::Range;
 use std::path::Path;
-use std::sync::OnceLock;
 
 use image::RgbImage;
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
 
-use super::{ReportError, write_png};
+use super::font::{FONT_FAMILY, register_font};
+use super::{ReportError, plot_error, write_png};
 use crate::asset::CurvePoint;
 
 /// Size of [`write_training_curve`]'s image in pixels.
 pub const CURVE_IMAGE_SIZE: (u32, u32) = (900, 700);
-
-/// The plot font: DejaVu Sans, printable ASCII only.
-const FONT: &[u8] = include_bytes!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../assets/fonts/DejaVuSans-ASCII.ttf"
-));
-/// The family name the font is registered under (plotters' default sans-serif family).
-const FONT_FAMILY: &str = "sans-serif";
-
-/// Whether [`FONT`] was registered with plotters (done once per process).
-static FONT_REGISTERED: OnceLock<bool> = OnceLock::new();
 
 /// Draws the curve at [`CURVE_IMAGE_SIZE`] and writes it as PNG.
 pub fn write_training_curve(curve: &[CurvePoint], png: &Path) -> Result<(), ReportError> {
@@ -56,14 +43,7 @@ pub fn training_curve_image(
     if loss.is_empty() && psnr.is_empty() {
         return Err(ReportError::EmptyCurve);
     }
-    let registered = FONT_REGISTERED.get_or_init(|| {
-        plotters::style::register_font(FONT_FAMILY, FontStyle::Normal, FONT).is_ok()
-    });
-    if !registered {
-        return Err(ReportError::Plot(
-            "the plot font cannot be parsed".to_owned(),
-        ));
-    }
+    register_font()?;
     let steps = padded_range(loss.iter().chain(&psnr).map(|p| p.0), 0.0);
     let mut buffer = vec![255u8; (width * height * 3) as usize];
     {
@@ -157,10 +137,6 @@ fn padded_range(values: impl Iterator<Item = f64>, margin: f64) -> Range<f64> {
     }
     let pad = margin * (high - low);
     low - pad..high + pad
-}
-
-fn plot_error(error: impl std::fmt::Display) -> ReportError {
-    ReportError::Plot(error.to_string())
 }
 
 #[cfg(test)]

@@ -1,9 +1,12 @@
 //! Evaluation reports: a side-by-side comparison grid ([`grid`]), a plot of a training
-//! curve ([`curve`]) and a short Markdown summary ([`markdown`]).
+//! curve ([`curve`]), a short Markdown summary ([`markdown`]) and the contact sheet of an
+//! avatar's expression controls ([`sheet`]).
 
 pub mod curve;
+pub mod font;
 pub mod grid;
 pub mod markdown;
+pub mod sheet;
 
 use std::path::{Path, PathBuf};
 
@@ -12,6 +15,7 @@ use image::RgbImage;
 pub use curve::{training_curve_image, write_training_curve};
 pub use grid::ComparisonGrid;
 pub use markdown::{MeanStd, MetricRow, Report};
+pub use sheet::{ExpressionSheet, SheetTile, expression_sheet};
 
 /// Why a report image or document could not be made or written.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +32,12 @@ pub enum ReportError {
         /// Height given.
         found_height: usize,
     },
+    /// The avatar has no named expression controls to show.
+    #[error("the avatar has no expression controls")]
+    NoControls,
+    /// The preview camera cannot be made.
+    #[error(transparent)]
+    View(#[from] crate::portrait::PortraitError),
     /// The training curve has no point with a finite step, loss or PSNR.
     #[error("the training curve has no finite points")]
     EmptyCurve,
@@ -58,6 +68,11 @@ pub fn write_png(image: &RgbImage, png: &Path) -> Result<(), ReportError> {
         file: png.to_owned(),
         source,
     })
+}
+
+/// A plotters drawing error as a report error.
+fn plot_error(error: impl std::fmt::Display) -> ReportError {
+    ReportError::Plot(error.to_string())
 }
 
 /// An f32 colour in [0, 1] as 8-bit RGB (rounded, clamped).
