@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
 
 pub use error::AssetError;
 
-use crate::camera::Intrinsics;
+use crate::camera::{Intrinsics, Pose};
 use crate::config::ModelConfig;
 use crate::occupancy::OccupancyGrid;
 use crate::params::{ParamLayout, Params};
@@ -50,6 +50,8 @@ pub const FORMAT_VERSION: u32 = 1;
 pub const MAX_FILE_BYTES: u64 = 4 << 30;
 /// Largest safetensors JSON header accepted: 1 MiB (an asset's is a few KiB).
 pub const MAX_HEADER_BYTES: u64 = 1 << 20;
+/// How far from a rotation the stored view's 3×3 part may be.
+const VIEW_TOLERANCE: f32 = 1e-3;
 
 /// Element type of the hash tables and MLP weights in a file (the occupancy grid is always
 /// stored as U8 bits and F32 densities).
@@ -136,6 +138,9 @@ pub struct Avatar {
     pub expression_max: Vec<f32>,
     /// The training camera, when known.
     pub intrinsics: Option<Intrinsics>,
+    /// The mean camera-to-head pose of the training frames, when known: the avatar's own
+    /// typical view.
+    pub view: Option<Pose>,
     /// How the avatar was trained, when it was.
     pub training: Option<TrainingSummary>,
 }
@@ -154,6 +159,7 @@ impl Avatar {
             expression_min: vec![0.0; blendshapes],
             expression_max: vec![1.0; blendshapes],
             intrinsics: None,
+            view: None,
             training: None,
             config,
         })
@@ -216,6 +222,11 @@ impl Avatar {
             && !intrinsics.is_valid()
         {
             return inconsistent(format!("invalid intrinsics {intrinsics:?}"));
+        }
+        if let Some(view) = &self.view
+            && !view.is_rigid(VIEW_TOLERANCE)
+        {
+            return inconsistent(format!("the view {view:?} is not a rigid transform"));
         }
         if let Some(training) = &self.training {
             let numbers = [training.seconds, training.final_loss, training.final_psnr];

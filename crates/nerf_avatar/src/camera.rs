@@ -106,6 +106,56 @@ impl Pose {
         [0, 1, 2].map(|r| m[r][0] * d[0] + m[r][1] * d[1] + m[r][2] * d[2])
     }
 
+    /// The inverse rigid transform (head-to-camera for a camera-to-head pose).
+    pub fn inverse(&self) -> Self {
+        let m = &self.0;
+        let mut inverse = [[0.0; 4]; 4];
+        for r in 0..3 {
+            for c in 0..3 {
+                inverse[r][c] = m[c][r];
+            }
+            inverse[r][3] = -(0..3).map(|k| m[k][r] * m[k][3]).sum::<f32>();
+        }
+        inverse[3] = [0.0, 0.0, 0.0, 1.0];
+        Self(inverse)
+    }
+
+    /// The transform `self · other`: first `other`, then `self`.
+    pub fn then_apply(&self, other: &Pose) -> Self {
+        let (a, b) = (&self.0, &other.0);
+        Self(std::array::from_fn(|r| {
+            std::array::from_fn(|c| (0..4).map(|k| a[r][k] * b[k][c]).sum())
+        }))
+    }
+
+    /// The mean of rigid poses: the mean translation, and the mean rotation matrix projected
+    /// back onto the rotations (its polar factor). `None` for no poses, or when the mean
+    /// rotation is degenerate (rotations spread over opposite directions).
+    pub fn mean(poses: &[Pose]) -> Option<Pose> {
+        if poses.is_empty() {
+            return None;
+        }
+        let n = poses.len() as f64;
+        let mut sum = [[0.0f64; 4]; 3];
+        for pose in poses {
+            for (row, source) in sum.iter_mut().zip(&pose.0) {
+                for (total, value) in row.iter_mut().zip(source) {
+                    *total += f64::from(*value) / n;
+                }
+            }
+        }
+        let rotation = nearest_rotation([0, 1, 2].map(|r| [0, 1, 2].map(|c| sum[r][c])))?;
+        let mut mean = [[0.0; 4]; 4];
+        for r in 0..3 {
+            for c in 0..3 {
+                mean[r][c] = rotation[r][c] as f32;
+            }
+            mean[r][3] = sum[r][3] as f32;
+        }
+        mean[3] = [0.0, 0.0, 0.0, 1.0];
+        Some(Pose(mean))
+    }
+
     /// Whether the matrix is finite, its last row is 0 0 0 1 and its 3×3 part is a
     /// rotation (orthonormal, determinant +1) within `tolerance`.
     pub fn is_rigid(&self, tolerance: f32) -> bool {
@@ -124,6 +174,43 @@ impl Pose {
             && near(dot(x, z), 0.0)
             && near(dot(cross(x, y), z), 1.0)
     }
+}
+
+/// The rotation nearest to `m` (its polar factor), by Newton's iteration
+/// `X ← (X + X⁻ᵀ) / 2`; `None` when `m` is singular or not a proper rotation's neighbour.
+fn nearest_rotation(m: [[f64; 3]; 3]) -> Option<[[f64; 3]; 3]> {
+    const ITERATIONS: usize = 30;
+    let mut x = m;
+    for _ in 0..ITERATIONS {
+        let inverse_transpose = inverse_transpose3(&x)?;
+        x = std::array::from_fn(|r| {
+            std::array::from_fn(|c| 0.5 * (x[r][c] + inverse_transpose[r][c]))
+        });
+    }
+    let det = determinant3(&x);
+    (det.is_finite() && det > 0.0).then_some(x)
+}
+
+fn determinant3(m: &[[f64; 3]; 3]) -> f64 {
+    m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
+        - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+        + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
+}
+
+/// `(m⁻¹)ᵀ`: the cofactor matrix over the determinant.
+fn inverse_transpose3(m: &[[f64; 3]; 3]) -> Option<[[f64; 3]; 3]> {
+    let det = determinant3(m);
+    if !det.is_finite() || det.abs() < 1e-12 {
+        return None;
+    }
+    let cofactor = |r: usize, c: usize| {
+        let (r1, r2) = ((r + 1) % 3, (r + 2) % 3);
+        let (c1, c2) = ((c + 1) % 3, (c + 2) % 3);
+        m[r1][c1] * m[r2][c2] - m[r1][c2] * m[r2][c1]
+    };
+    Some(std::array::from_fn(|r| {
+        std::array::from_fn(|c| cofactor(r, c) / det)
+    }))
 }
 
 /// A ray in head coordinates with a unit direction.
@@ -213,6 +300,46 @@ pub(crate) fn normalize(a: [f32; 3]) -> [f32; 3] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn assert_poses_close(a: &Pose, b: &Pose, tolerance: f32) {
+        for (x, y) in a.0.iter().flatten().zip(b.0.iter().flatten()) {
+            assert!((x - y).abs() < tolerance, "{a:?} != {b:?}");
+        }
+    }
+
+    #[test]
+    fn inverse_undoes_a_pose() {
+        let pose = Pose::orbit([0.1, -0.2, 0.3], 0.8, 25.0, -10.0);
+        let identity = Pose([
+            [1.0, 0.0, 0.0, 0.0],
+            [0.0, 1.0, 0.0, 0.0],
+            [0.0, 0.0, 1.0, 0.0],
+            [0.0, 0.0, 0.0, 1.0],
+        ]);
+        assert_poses_close(&pose.inverse().then_apply(&pose), &identity, 1e-6);
+        assert_poses_close(&pose.then_apply(&pose.inverse()), &identity, 1e-6);
+    }
+
+    #[test]
+    fn mean_of_symmetric_turns_is_the_middle_view() {
+        let center = [0.0, 0.0, 0.0];
+        let poses: Vec<Pose> = [-15.0, 15.0, -5.0, 5.0]
+            .iter()
+            .map(|&yaw| Pose::orbit(center, 1.0, yaw, 0.0))
+            .collect();
+        let mean = Pose::mean(&poses).unwrap();
+        assert!(mean.is_rigid(1e-5));
+        let rotation_of_front = Pose::orbit(center, 1.0, 0.0, 0.0);
+        for r in 0..3 {
+            for c in 0..3 {
+                assert!((mean.0[r][c] - rotation_of_front.0[r][c]).abs() < 1e-5);
+            }
+        }
+        // The mean translation of points on a circle lies inside it.
+        assert!(mean.0[2][3] < 1.0 && mean.0[2][3] > 0.9 && mean.0[0][3].abs() < 1e-6);
+        assert_eq!(Pose::mean(&[]), None);
+        assert_poses_close(&Pose::mean(&poses[..1]).unwrap(), &poses[0], 1e-6);
+    }
 
     #[test]
     fn centre_pixel_looks_at_the_target() {

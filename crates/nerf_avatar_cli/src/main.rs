@@ -2,8 +2,10 @@
 
 mod bench;
 mod eval;
+mod frame_sink;
 mod info;
 mod init;
+mod reenact;
 mod render;
 mod sheet;
 mod synth;
@@ -31,6 +33,9 @@ enum Command {
     Info(info::InfoArgs),
     /// Render one frame of an avatar for an expression and a view, as a PNG.
     Render(render::RenderArgs),
+    /// Drive an avatar with another performance (a dataset or a CSV of ARKit coefficients)
+    /// and write the frames as a video or PNGs.
+    Reenact(reenact::ReenactArgs),
     /// Render a contact sheet of the avatar's expression controls, each at 0 and at its maximum.
     Sheet(sheet::SheetArgs),
     /// Train a dataset into an avatar.
@@ -48,6 +53,7 @@ fn main() -> ExitCode {
         Command::Init(args) => init::run(args),
         Command::Info(args) => info::run(args),
         Command::Render(args) => render::run(args),
+        Command::Reenact(args) => reenact::run(args),
         Command::Sheet(args) => sheet::run(args),
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),

@@ -8,7 +8,7 @@ use clap::Args;
 use nerf_avatar::asset::Avatar;
 use nerf_avatar::field::Model;
 use nerf_avatar::portrait::PortraitView;
-use nerf_avatar::render::{Background, render_image};
+use nerf_avatar::render::{Background, RenderedImage, render_image};
 
 /// Arguments of `nerf-avatar render`.
 #[derive(Args)]
@@ -81,7 +81,7 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
 
 fn write_png(
     path: &std::path::Path,
-    image: &nerf_avatar::render::RenderedImage,
+    image: &RenderedImage,
     transparent: bool,
 ) -> anyhow::Result<()> {
     let to_byte = |v: f32| (v.clamp(0.0, 1.0) * 255.0).round() as u8;
@@ -104,8 +104,7 @@ fn write_png(
             .collect();
         image::RgbaImage::from_raw(w, h, pixels).map(|img| img.save(path))
     } else {
-        let pixels = image.rgb.iter().flat_map(|c| c.map(to_byte)).collect();
-        image::RgbImage::from_raw(w, h, pixels).map(|img| img.save(path))
+        Some(to_rgb_image(image)?.save(path))
     };
     match result {
         Some(saved) => saved.with_context(|| format!("writing {}", path.display())),
@@ -113,8 +112,17 @@ fn write_png(
     }
 }
 
+/// A rendered frame as 8-bit RGB.
+pub fn to_rgb_image(image: &RenderedImage) -> anyhow::Result<image::RgbImage> {
+    let to_byte = |v: f32| (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+    let pixels = image.rgb.iter().flat_map(|c| c.map(to_byte)).collect();
+    let (w, h) = (image.width, image.height);
+    image::RgbImage::from_raw(w, h, pixels)
+        .with_context(|| format!("internal error: image buffer does not match {w}x{h}"))
+}
+
 /// A background name or hex colour; `transparent` renders over black and keeps alpha.
-fn parse_background(text: &str) -> anyhow::Result<([f32; 3], bool)> {
+pub fn parse_background(text: &str) -> anyhow::Result<([f32; 3], bool)> {
     match text {
         "white" => Ok(([1.0; 3], false)),
         "black" => Ok(([0.0; 3], false)),

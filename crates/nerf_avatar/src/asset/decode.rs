@@ -44,6 +44,7 @@ pub(super) fn decode(bytes: &[u8]) -> Result<(Avatar, Precision), AssetError> {
         expression_min: metadata.expression_min,
         expression_max: metadata.expression_max,
         intrinsics: metadata.intrinsics,
+        view: metadata.view,
         training: metadata.training,
         config: metadata.config,
     };

@@ -29,6 +29,7 @@ pub(super) fn encode(avatar: &Avatar, precision: Precision) -> Result<Vec<u8>, A
         expression_min: avatar.expression_min.clone(),
         expression_max: avatar.expression_max.clone(),
         intrinsics: avatar.intrinsics,
+        view: avatar.view,
         head_box: avatar.config.head_box,
         occupancy: OccupancySummary {
             resolution: avatar.occupancy.resolution,

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::TrainingSummary;
-use crate::camera::Intrinsics;
+use crate::camera::{Intrinsics, Pose};
 use crate::config::{HeadBox, ModelConfig};
 
 /// `__metadata__` key of the JSON document.
@@ -50,6 +50,9 @@ pub(crate) struct AssetMetadata {
     pub expression_max: Vec<f32>,
     /// The training camera, when known.
     pub intrinsics: Option<Intrinsics>,
+    /// The mean training view (absent in files written before it was recorded).
+    #[serde(default)]
+    pub view: Option<Pose>,
     /// The head box (repeated from the config).
     pub head_box: HeadBox,
     /// The occupancy grid's summary.

@@ -22,6 +22,7 @@ use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 
 use crate::asset::{AssetError, Avatar, CurvePoint, TrainingSummary};
+use crate::camera::Pose;
 use crate::config::{ConfigError, ModelConfig};
 use crate::dataset::{Dataset, DatasetError, Split};
 use crate::field::Model;
@@ -207,6 +208,8 @@ pub fn train(
         avatar.expression_min = transforms.expression_min.clone();
         avatar.expression_max = transforms.expression_max.clone();
         avatar.intrinsics = Some(data.intrinsics);
+        let poses: Vec<Pose> = data.frames.iter().map(|frame| frame.pose).collect();
+        avatar.view = Pose::mean(&poses);
         let adam = new_optimizer(&avatar);
         let state = CheckpointState {
             version: 1,

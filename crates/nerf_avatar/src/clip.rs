@@ -1,0 +1,334 @@
+//! Recorded expression clips: a track of coefficients by blendshape name, one row per frame,
+//! with head poses when the recording has them. A clip comes from a dataset (its frames'
+//! coefficients and camera poses) or from a CSV file with ARKit column names, as
+//! face-capture apps export it (e.g. Live Link Face: `Timecode,BlendShapeCount,
+//! EyeBlinkLeft,…`; names are matched ignoring case, other columns are reported and left
+//! out).
+//!
+//! Each clip carries the range its subject moves each coefficient through (`low`, `high`),
+//! which retargeting maps onto an avatar's range: for a dataset, the training split's
+//! recorded range; for a CSV, the 2nd and 98th percentiles of each column, so that a few
+//! outlier frames do not squash the rest.
+
+use std::path::{Path, PathBuf};
+
+use crate::blendshapes::ARKIT_BLENDSHAPES;
+use crate::camera::Pose;
+use crate::dataset::{Dataset, Split};
+
+/// Percentiles of a CSV column taken as its subject's neutral and full value.
+const CSV_RANGE_PERCENTILES: (f64, f64) = (0.02, 0.98);
+/// Largest CSV file read, in bytes.
+pub const MAX_CSV_BYTES: u64 = 256 << 20;
+
+/// Why a clip could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ClipError {
+    /// The file cannot be read.
+    #[error("cannot read `{}`: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is larger than [`MAX_CSV_BYTES`].
+    #[error("`{}` is {size} bytes, more than the limit of {MAX_CSV_BYTES}", path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+    },
+    /// The CSV is malformed.
+    #[error("`{}` line {line}: {message}", path.display())]
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// No column is an ARKit blendshape name.
+    #[error("`{}` has no column named after an ARKit blendshape (such as jawOpen or EyeBlinkLeft)", path.display())]
+    NoBlendshapeColumns {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The clip has no frames.
+    #[error("`{}` holds no frames", path.display())]
+    Empty {
+        /// The file or folder.
+        path: PathBuf,
+    },
+}
+
+/// The head motion of a clip.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PoseTrack {
+    /// One camera-to-head pose per frame.
+    pub poses: Vec<Pose>,
+    /// The subject's mean view (for a dataset, over its training frames).
+    pub mean: Pose,
+    /// The centre of the subject's head box, in the poses' coordinates.
+    pub head_center: [f32; 3],
+}
+
+/// A recorded expression track.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExpressionClip {
+    /// The coefficient names, in the order of each row.
+    pub names: Vec<String>,
+    /// One row of coefficients per frame.
+    pub frames: Vec<Vec<f32>>,
+    /// The head motion, when the recording has it.
+    pub poses: Option<PoseTrack>,
+    /// Per-name value of the subject's neutral face.
+    pub low: Vec<f32>,
+    /// Per-name value of the subject's strongest use of the control.
+    pub high: Vec<f32>,
+    /// Columns of a CSV that are not blendshape names and were left out.
+    pub ignored_columns: Vec<String>,
+}
+
+impl ExpressionClip {
+    /// The clip of a dataset's frames, in order: their coefficients and camera poses, with
+    /// the training split's range and mean pose.
+    pub fn from_dataset(dataset: &Dataset) -> Result<Self, ClipError> {
+        let t = &dataset.transforms;
+        if t.frames.is_empty() {
+            return Err(ClipError::Empty {
+                path: dataset.root.clone(),
+            });
+        }
+        let poses: Vec<Pose> = t.frames.iter().map(|frame| frame.pose()).collect();
+        let training: Vec<Pose> = t
+            .frames
+            .iter()
+            .zip(&poses)
+            .filter(|(frame, _)| frame.split == Split::Train)
+            .map(|(_, pose)| *pose)
+            .collect();
+        let mean = Pose::mean(if training.is_empty() {
+            &poses
+        } else {
+            &training
+        });
+        Ok(Self {
+            names: t.blendshapes.clone(),
+            frames: t
+                .frames
+                .iter()
+                .map(|frame| frame.expression.clone())
+                .collect(),
+            poses: mean.map(|mean| PoseTrack {
+                poses,
+                mean,
+                head_center: t.head_box.center,
+            }),
+            low: t.expression_min.clone(),
+            high: t.expression_max.clone(),
+            ignored_columns: Vec::new(),
+        })
+    }
+
+    /// Reads a CSV clip from `path` (see the module documentation).
+    pub fn read_csv(path: &Path) -> Result<Self, ClipError> {
+        let io = |source| ClipError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let size = std::fs::metadata(path).map_err(io)?.len();
+        if size > MAX_CSV_BYTES {
+            return Err(ClipError::TooLarge {
+                path: path.to_owned(),
+                size,
+            });
+        }
+        let text = std::fs::read_to_string(path).map_err(io)?;
+        Self::parse_csv(&text, path)
+    }
+
+    /// Parses CSV text; `path` names the source in errors.
+    pub fn parse_csv(text: &str, path: &Path) -> Result<Self, ClipError> {
+        let csv_error = |line: usize, message: String| ClipError::Csv {
+            path: path.to_owned(),
+            line,
+            message,
+        };
+        let mut lines = text
+            .lines()
+            .enumerate()
+            .map(|(i, line)| (i + 1, line.trim()))
+            .filter(|(_, line)| !line.is_empty());
+        let Some((_, header)) = lines.next() else {
+            return Err(ClipError::Empty {
+                path: path.to_owned(),
+            });
+        };
+        let columns: Vec<&str> = header
+            .split(',')
+            .map(|c| c.trim().trim_matches('"'))
+            .collect();
+        let mut names = Vec::new();
+        let mut picked = Vec::new();
+        let mut ignored_columns = Vec::new();
+        for (index, column) in columns.iter().enumerate() {
+            match arkit_name(column) {
+                Some(name) if names.contains(&name.to_owned()) => {
+                    return Err(csv_error(1, format!("the column `{column}` appears twice")));
+                }
+                Some(name) => {
+                    names.push(name.to_owned());
+                    picked.push(index);
+                }
+                None => ignored_columns.push((*column).to_owned()),
+            }
+        }
+        if names.is_empty() {
+            return Err(ClipError::NoBlendshapeColumns {
+                path: path.to_owned(),
+            });
+        }
+        let mut frames = Vec::new();
+        for (line, row) in lines {
+            let fields: Vec<&str> = row.split(',').map(|f| f.trim().trim_matches('"')).collect();
+            if fields.len() != columns.len() {
+                return Err(csv_error(
+                    line,
+                    format!("{} fields, the header has {}", fields.len(), columns.len()),
+                ));
+            }
+            let mut values = Vec::with_capacity(picked.len());
+            for (&index, name) in picked.iter().zip(&names) {
+                let value: f32 = fields[index]
+                    .parse()
+                    .ok()
+                    .filter(|v: &f32| v.is_finite())
+                    .ok_or_else(|| {
+                        csv_error(
+                            line,
+                            format!(
+                                "`{}` in column {name} is not a finite number",
+                                fields[index]
+                            ),
+                        )
+                    })?;
+                values.push(value);
+            }
+            frames.push(values);
+        }
+        if frames.is_empty() {
+            return Err(ClipError::Empty {
+                path: path.to_owned(),
+            });
+        }
+        let (low, high) = (0..names.len())
+            .map(|k| {
+                let mut column: Vec<f32> = frames.iter().map(|row| row[k]).collect();
+                column.sort_by(f32::total_cmp);
+                let (lo, hi) = CSV_RANGE_PERCENTILES;
+                (percentile(&column, lo), percentile(&column, hi))
+            })
+            .unzip();
+        Ok(Self {
+            names,
+            frames,
+            poses: None,
+            low,
+            high,
+            ignored_columns,
+        })
+    }
+
+    /// Number of frames.
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// Whether the clip has no frames.
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+}
+
+/// The ARKit name a CSV column stands for, ignoring case.
+fn arkit_name(column: &str) -> Option<&'static str> {
+    ARKIT_BLENDSHAPES
+        .iter()
+        .copied()
+        .find(|name| name.eq_ignore_ascii_case(column))
+}
+
+/// The `q`-quantile of sorted values, by linear interpolation.
+fn percentile(sorted: &[f32], q: f64) -> f32 {
+    let position = q * (sorted.len() - 1) as f64;
+    let (below, above) = (position.floor() as usize, position.ceil() as usize);
+    let t = (position - below as f64) as f32;
+    sorted[below] + t * (sorted[above] - sorted[below])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ExpressionClip, ClipError> {
+        ExpressionClip::parse_csv(text, Path::new("clip.csv"))
+    }
+
+    #[test]
+    fn face_capture_columns_are_matched_ignoring_case() {
+        let text = "Timecode,BlendShapeCount,EyeBlinkLeft,JawOpen,HeadYaw\n\
+                    00:00:00:01.000,2,0.5,0.25,0.1\n\
+                    00:00:00:02.000,2,1.0,0.75,0.2\n";
+        let clip = parse(text).unwrap();
+        assert_eq!(clip.names, ["eyeBlinkLeft", "jawOpen"]);
+        assert_eq!(clip.frames, [vec![0.5, 0.25], vec![1.0, 0.75]]);
+        assert_eq!(
+            clip.ignored_columns,
+            ["Timecode", "BlendShapeCount", "HeadYaw"]
+        );
+        assert!(clip.poses.is_none());
+    }
+
+    #[test]
+    fn the_range_leaves_out_outliers() {
+        let mut text = String::from("jawOpen\n");
+        for i in 0..100 {
+            text.push_str(&format!(
+                "{}\n",
+                if i == 50 { 5.0 } else { i as f32 / 100.0 }
+            ));
+        }
+        let clip = parse(&text).unwrap();
+        assert!(clip.low[0] < 0.03, "{}", clip.low[0]);
+        assert!(clip.high[0] > 0.9 && clip.high[0] < 1.0, "{}", clip.high[0]);
+    }
+
+    #[test]
+    fn malformed_csvs_are_refused_with_the_line() {
+        let message = |text: &str| parse(text).unwrap_err().to_string();
+        assert!(message("time,speed\n1,2\n").contains("no column named after an ARKit"));
+        assert!(message("jawOpen,JawOpen\n1,2\n").contains("appears twice"));
+        assert!(message("jawOpen\n").contains("holds no frames"));
+        assert!(message("").contains("holds no frames"));
+        let short = message("jawOpen,eyeBlinkLeft\n0.1,0.2\n0.3\n");
+        assert!(
+            short.contains("line 3") && short.contains("1 fields"),
+            "{short}"
+        );
+        let nan = message("jawOpen\n0.1\nNaN\n");
+        assert!(
+            nan.contains("clip.csv") && nan.contains("line 3") && nan.contains("jawOpen"),
+            "{nan}"
+        );
+        assert!(message("jawOpen\nhigh\n").contains("`high` in column jawOpen"));
+    }
+
+    #[test]
+    fn unreadable_files_are_named() {
+        let error = ExpressionClip::read_csv(Path::new("/nonexistent/clip.csv")).unwrap_err();
+        assert!(error.to_string().contains("/nonexistent/clip.csv"));
+    }
+}

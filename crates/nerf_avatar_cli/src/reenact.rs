@@ -1,0 +1,224 @@
+//! `nerf-avatar reenact`: drives an avatar with another performance (a tracked dataset or a
+//! CSV of ARKit coefficients) and writes the frames as a video or PNGs.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use image::RgbImage;
+use image::imageops::{self, FilterType};
+use indicatif::{ProgressBar, ProgressStyle};
+use nerf_avatar::asset::Avatar;
+use nerf_avatar::camera::Pose;
+use nerf_avatar::clip::ExpressionClip;
+use nerf_avatar::dataset::Dataset;
+use nerf_avatar::field::Model;
+use nerf_avatar::portrait::PortraitView;
+use nerf_avatar::render::{Background, render_image};
+use nerf_avatar::retarget::{ExpressionRetarget, PoseRetarget};
+
+use crate::frame_sink::FrameSink;
+use crate::render::{parse_background, parse_size, to_rgb_image};
+
+/// Where the avatar's head poses come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PoseSource {
+    /// The driver's head motion around its mean, applied around the avatar's own view.
+    Driver,
+    /// The avatar's own view (the mean of its training views) for every frame.
+    Avatar,
+    /// A front view framing the head box for every frame.
+    Fixed,
+}
+
+/// Arguments of `nerf-avatar reenact`.
+#[derive(Args)]
+pub struct ReenactArgs {
+    /// The avatar file.
+    avatar: PathBuf,
+    /// The performance: a dataset folder (from `track` or `synth`) or a CSV file of ARKit
+    /// coefficients with a header row (face-capture exports).
+    #[arg(long)]
+    driver: PathBuf,
+    /// A video file (.mp4, .mkv, .mov, .webm; needs ffmpeg) or a folder for PNG frames.
+    #[arg(long)]
+    out: PathBuf,
+    /// Where head poses come from.
+    #[arg(long, value_enum, default_value_t = PoseSource::Driver)]
+    poses: PoseSource,
+    /// Put the driver's frame beside the avatar's (dataset drivers).
+    #[arg(long)]
+    side_by_side: bool,
+    /// Frames per second of the video.
+    #[arg(long, default_value_t = 25.0)]
+    fps: f32,
+    /// Size of the avatar's frames, WIDTHxHEIGHT (default: the training size, else 256x256).
+    #[arg(long, value_parser = parse_size)]
+    size: Option<(u32, u32)>,
+    /// `white`, `black` or a hex colour such as `#336699`.
+    #[arg(long, default_value = "white")]
+    background: String,
+    /// Reenact only the first N frames of the driver.
+    #[arg(long)]
+    max_frames: Option<usize>,
+}
+
+/// The performance driving the avatar.
+struct Driver {
+    clip: ExpressionClip,
+    /// The dataset, for side-by-side frames.
+    dataset: Option<Dataset>,
+}
+
+/// Reenacts the driver and writes the frames.
+pub fn run(args: ReenactArgs) -> anyhow::Result<()> {
+    if !(args.fps.is_finite() && args.fps > 0.0) {
+        bail!("--fps must be a positive number, got {}", args.fps);
+    }
+    let avatar = Avatar::read(&args.avatar)?;
+    let driver = load_driver(&args.driver)?;
+    let (background, transparent) = parse_background(&args.background)?;
+    if transparent {
+        bail!("--background transparent is not available for reenactment videos");
+    }
+    if args.side_by_side && driver.dataset.is_none() {
+        bail!(
+            "--side-by-side needs a driver with frames; {} has only coefficients",
+            args.driver.display()
+        );
+    }
+    let expressions = ExpressionRetarget::new(&driver.clip, &avatar);
+    report_names(&driver.clip, &expressions);
+
+    let (width, height) = args.size.unwrap_or(match avatar.intrinsics {
+        Some(k) => (k.width, k.height),
+        None => (256, 256),
+    });
+    let (intrinsics, front) = PortraitView::front(width, height).camera(&avatar)?;
+    let own_view = avatar.view.unwrap_or(front);
+    let poses: Vec<Pose> = match (args.poses, &driver.clip.poses) {
+        (PoseSource::Driver, Some(track)) => {
+            let map = PoseRetarget::new(track, own_view, avatar.config.head_box.center);
+            track.poses.iter().map(|pose| map.apply(pose)).collect()
+        }
+        (PoseSource::Driver, None) => {
+            eprintln!(
+                "warning: {} has no head poses; using the avatar's own view",
+                args.driver.display()
+            );
+            vec![own_view; driver.clip.len()]
+        }
+        (PoseSource::Avatar, _) => vec![own_view; driver.clip.len()],
+        (PoseSource::Fixed, _) => vec![front; driver.clip.len()],
+    };
+
+    let frame_count = args.max_frames.unwrap_or(usize::MAX).min(driver.clip.len());
+    let side_width = |dataset: &Dataset| {
+        let t = &dataset.transforms;
+        (u64::from(t.width) * u64::from(height) / u64::from(t.height).max(1)) as u32
+    };
+    let left_width = match (&driver.dataset, args.side_by_side) {
+        (Some(dataset), true) => side_width(dataset),
+        _ => 0,
+    };
+    let mut sink = FrameSink::open(&args.out, (left_width + width, height), args.fps)?;
+    let model = Model::new(&avatar.config);
+    let progress = ProgressBar::new(frame_count as u64).with_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} frames, {eta} left")
+            .context("progress bar template")?
+            .progress_chars("=> "),
+    );
+    progress.set_message("reenacting");
+    for (index, (row, pose)) in driver
+        .clip
+        .frames
+        .iter()
+        .zip(&poses)
+        .take(frame_count)
+        .enumerate()
+    {
+        let weights = expressions.coefficients(row);
+        let rendered = render_image(
+            &model,
+            &avatar.params,
+            &weights,
+            &avatar.occupancy,
+            &intrinsics,
+            pose,
+            Background::Solid(background),
+        );
+        let avatar_frame = to_rgb_image(&rendered)?;
+        let frame = match (&driver.dataset, left_width) {
+            (Some(dataset), left) if left > 0 => {
+                let source = dataset.read_image(index)?;
+                let mut canvas = RgbImage::new(left + width, height);
+                let resized = imageops::resize(&source, left, height, FilterType::Triangle);
+                imageops::replace(&mut canvas, &resized, 0, 0);
+                imageops::replace(&mut canvas, &avatar_frame, i64::from(left), 0);
+                canvas
+            }
+            _ => avatar_frame,
+        };
+        sink.push(&frame)?;
+        progress.inc(1);
+    }
+    sink.finish()?;
+    progress.finish_and_clear();
+    eprintln!(
+        "reenacted {frame_count} frames of {} → {}",
+        args.driver.display(),
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// Reads the driver: a dataset folder or a CSV clip.
+fn load_driver(path: &Path) -> anyhow::Result<Driver> {
+    if path.is_dir() {
+        let dataset = Dataset::load(path)?;
+        let clip = ExpressionClip::from_dataset(&dataset)?;
+        return Ok(Driver {
+            clip,
+            dataset: Some(dataset),
+        });
+    }
+    let is_csv = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    if is_csv {
+        return Ok(Driver {
+            clip: ExpressionClip::read_csv(path)?,
+            dataset: None,
+        });
+    }
+    if !path.exists() {
+        bail!("the driver {} does not exist", path.display());
+    }
+    bail!(
+        "the driver {} is neither a dataset folder nor a .csv file; track a video first with \
+         `nerf-avatar track VIDEO --out DATASET`",
+        path.display()
+    )
+}
+
+/// Tells which columns and controls take no part.
+fn report_names(clip: &ExpressionClip, map: &ExpressionRetarget) {
+    if !clip.ignored_columns.is_empty() {
+        eprintln!(
+            "note: left out columns that are not blendshapes: {}",
+            clip.ignored_columns.join(", ")
+        );
+    }
+    if !map.unused.is_empty() {
+        eprintln!(
+            "warning: the avatar has no control for the driver's {}",
+            map.unused.join(", ")
+        );
+    }
+    if !map.missing.is_empty() {
+        eprintln!(
+            "warning: the driver does not move {} (held neutral)",
+            map.missing.join(", ")
+        );
+    }
+}
