@@ -3,7 +3,8 @@
 //! coefficients and camera poses) or from a CSV file with ARKit column names, as
 //! face-capture apps export it (e.g. Live Link Face: `Timecode,BlendShapeCount,
 //! EyeBlinkLeft,…`; names are matched ignoring case, other columns are reported and left
-//! out).
+//! out). A column named `time`, `seconds` or `timestamp` gives each row's time in seconds;
+//! without one, rows are a given frame rate apart.
 //!
 //! Each clip carries the range its subject moves each coefficient through (`low`, `high`),
 //! which retargeting maps onto an avatar's range: for a dataset, the training split's
@@ -20,6 +21,10 @@ use crate::dataset::{Dataset, Split};
 const CSV_RANGE_PERCENTILES: (f64, f64) = (0.02, 0.98);
 /// Largest CSV file read, in bytes.
 pub const MAX_CSV_BYTES: u64 = 256 << 20;
+/// Most frames a clip may have.
+pub const MAX_CLIP_FRAMES: usize = 1 << 20;
+/// Names of the CSV column that gives each row's time in seconds (letter case ignored).
+const TIME_COLUMNS: [&str; 3] = ["time", "seconds", "timestamp"];
 
 /// Why a clip could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +67,15 @@ pub enum ClipError {
         /// The file or folder.
         path: PathBuf,
     },
+    /// The clip has more than [`MAX_CLIP_FRAMES`] frames.
+    #[error("`{}` has more than {MAX_CLIP_FRAMES} frames", path.display())]
+    TooLong {
+        /// The file or folder.
+        path: PathBuf,
+    },
+    /// The frame rate is not a positive number.
+    #[error("the frame rate must be a positive number, got {0}")]
+    BadFrameRate(f32),
 }
 
 /// The head motion of a clip.
@@ -80,6 +94,8 @@ pub struct PoseTrack {
 pub struct ExpressionClip {
     /// The coefficient names, in the order of each row.
     pub names: Vec<String>,
+    /// Time of each frame in seconds from the recording's start, strictly increasing.
+    pub times: Vec<f32>,
     /// One row of coefficients per frame.
     pub frames: Vec<Vec<f32>>,
     /// The head motion, when the recording has it.
@@ -93,15 +109,32 @@ pub struct ExpressionClip {
 }
 
 impl ExpressionClip {
-    /// The clip of a dataset's frames, in order: their coefficients and camera poses, with
-    /// the training split's range and mean pose.
-    pub fn from_dataset(dataset: &Dataset) -> Result<Self, ClipError> {
+    /// The clip of a dataset's frames, in the file's order: their coefficients and camera
+    /// poses, with the training split's range and mean pose. Frames are timed by their
+    /// source frame index at `frame_rate` (by their position when the indices do not
+    /// increase).
+    pub fn from_dataset(dataset: &Dataset, frame_rate: f32) -> Result<Self, ClipError> {
+        check_frame_rate(frame_rate)?;
         let t = &dataset.transforms;
         if t.frames.is_empty() {
             return Err(ClipError::Empty {
                 path: dataset.root.clone(),
             });
         }
+        if t.frames.len() > MAX_CLIP_FRAMES {
+            return Err(ClipError::TooLong {
+                path: dataset.root.clone(),
+            });
+        }
+        let sources: Vec<u64> = t.frames.iter().map(|frame| frame.source_frame).collect();
+        let times = if sources.windows(2).all(|pair| pair[0] < pair[1]) {
+            sources
+                .iter()
+                .map(|&source| (source - sources[0]) as f32 / frame_rate)
+                .collect()
+        } else {
+            (0..sources.len()).map(|i| i as f32 / frame_rate).collect()
+        };
         let poses: Vec<Pose> = t.frames.iter().map(|frame| frame.pose()).collect();
         let training: Vec<Pose> = t
             .frames
@@ -117,6 +150,7 @@ impl ExpressionClip {
         });
         Ok(Self {
             names: t.blendshapes.clone(),
+            times,
             frames: t
                 .frames
                 .iter()
@@ -133,8 +167,9 @@ impl ExpressionClip {
         })
     }
 
-    /// Reads a CSV clip from `path` (see the module documentation).
-    pub fn read_csv(path: &Path) -> Result<Self, ClipError> {
+    /// Reads a CSV clip from `path` (see the module documentation); rows without a time
+    /// column are `frame_rate` apart.
+    pub fn read_csv(path: &Path, frame_rate: f32) -> Result<Self, ClipError> {
         let io = |source| ClipError::Io {
             path: path.to_owned(),
             source,
@@ -147,11 +182,12 @@ impl ExpressionClip {
             });
         }
         let text = std::fs::read_to_string(path).map_err(io)?;
-        Self::parse_csv(&text, path)
+        Self::parse_csv(&text, path, frame_rate)
     }
 
     /// Parses CSV text; `path` names the source in errors.
-    pub fn parse_csv(text: &str, path: &Path) -> Result<Self, ClipError> {
+    pub fn parse_csv(text: &str, path: &Path, frame_rate: f32) -> Result<Self, ClipError> {
+        check_frame_rate(frame_rate)?;
         let csv_error = |line: usize, message: String| ClipError::Csv {
             path: path.to_owned(),
             line,
@@ -174,6 +210,9 @@ impl ExpressionClip {
         let mut names = Vec::new();
         let mut picked = Vec::new();
         let mut ignored_columns = Vec::new();
+        let time_column = columns
+            .iter()
+            .position(|column| TIME_COLUMNS.iter().any(|t| t.eq_ignore_ascii_case(column)));
         for (index, column) in columns.iter().enumerate() {
             match arkit_name(column) {
                 Some(name) if names.contains(&name.to_owned()) => {
@@ -183,6 +222,7 @@ impl ExpressionClip {
                     names.push(name.to_owned());
                     picked.push(index);
                 }
+                None if Some(index) == time_column => {}
                 None => ignored_columns.push((*column).to_owned()),
             }
         }
@@ -191,8 +231,14 @@ impl ExpressionClip {
                 path: path.to_owned(),
             });
         }
-        let mut frames = Vec::new();
+        let mut frames: Vec<Vec<f32>> = Vec::new();
+        let mut times = Vec::new();
         for (line, row) in lines {
+            if frames.len() == MAX_CLIP_FRAMES {
+                return Err(ClipError::TooLong {
+                    path: path.to_owned(),
+                });
+            }
             let fields: Vec<&str> = row.split(',').map(|f| f.trim().trim_matches('"')).collect();
             if fields.len() != columns.len() {
                 return Err(csv_error(
@@ -200,24 +246,36 @@ impl ExpressionClip {
                     format!("{} fields, the header has {}", fields.len(), columns.len()),
                 ));
             }
-            let mut values = Vec::with_capacity(picked.len());
-            for (&index, name) in picked.iter().zip(&names) {
-                let value: f32 = fields[index]
+            let number = |index: usize| {
+                fields[index]
                     .parse()
                     .ok()
                     .filter(|v: &f32| v.is_finite())
                     .ok_or_else(|| {
+                        let (value, column) = (fields[index], columns[index]);
                         csv_error(
                             line,
-                            format!(
-                                "`{}` in column {name} is not a finite number",
-                                fields[index]
-                            ),
+                            format!("`{value}` in column {column} is not a finite number"),
                         )
-                    })?;
-                values.push(value);
+                    })
+            };
+            let time = match time_column {
+                Some(index) => number(index)?,
+                None => frames.len() as f32 / frame_rate,
+            };
+            if times.last().is_some_and(|last| time <= *last) {
+                return Err(csv_error(
+                    line,
+                    format!("the time {time} does not increase"),
+                ));
             }
-            frames.push(values);
+            times.push(time);
+            frames.push(
+                picked
+                    .iter()
+                    .map(|&index| number(index))
+                    .collect::<Result<_, _>>()?,
+            );
         }
         if frames.is_empty() {
             return Err(ClipError::Empty {
@@ -234,6 +292,7 @@ impl ExpressionClip {
             .unzip();
         Ok(Self {
             names,
+            times,
             frames,
             poses: None,
             low,
@@ -250,6 +309,45 @@ impl ExpressionClip {
     /// Whether the clip has no frames.
     pub fn is_empty(&self) -> bool {
         self.frames.is_empty()
+    }
+
+    /// Seconds from the first frame to the last.
+    pub fn duration(&self) -> f32 {
+        match (self.times.first(), self.times.last()) {
+            (Some(first), Some(last)) => last - first,
+            _ => 0.0,
+        }
+    }
+
+    /// The coefficients `time` seconds after the first frame, interpolated linearly between
+    /// frames; before the start and after the end the first and last frames hold.
+    pub fn sample(&self, time: f32) -> Vec<f32> {
+        let Some(&start) = self.times.first() else {
+            return vec![0.0; self.names.len()];
+        };
+        let t = start + time;
+        let next = self.times.partition_point(|&frame_time| frame_time <= t);
+        if next == 0 {
+            return self.frames[0].clone();
+        }
+        if next == self.times.len() {
+            return self.frames[next - 1].clone();
+        }
+        let (t0, t1) = (self.times[next - 1], self.times[next]);
+        let s = (t - t0) / (t1 - t0);
+        self.frames[next - 1]
+            .iter()
+            .zip(&self.frames[next])
+            .map(|(a, b)| a + (b - a) * s)
+            .collect()
+    }
+}
+
+fn check_frame_rate(frame_rate: f32) -> Result<(), ClipError> {
+    if frame_rate.is_finite() && frame_rate > 0.0 {
+        Ok(())
+    } else {
+        Err(ClipError::BadFrameRate(frame_rate))
     }
 }
 
@@ -274,7 +372,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<ExpressionClip, ClipError> {
-        ExpressionClip::parse_csv(text, Path::new("clip.csv"))
+        ExpressionClip::parse_csv(text, Path::new("clip.csv"), 60.0)
     }
 
     #[test]
@@ -285,6 +383,7 @@ mod tests {
         let clip = parse(text).unwrap();
         assert_eq!(clip.names, ["eyeBlinkLeft", "jawOpen"]);
         assert_eq!(clip.frames, [vec![0.5, 0.25], vec![1.0, 0.75]]);
+        assert_eq!(clip.times, [0.0, 1.0 / 60.0]);
         assert_eq!(
             clip.ignored_columns,
             ["Timecode", "BlendShapeCount", "HeadYaw"]
@@ -323,12 +422,31 @@ mod tests {
             nan.contains("clip.csv") && nan.contains("line 3") && nan.contains("jawOpen"),
             "{nan}"
         );
-        assert!(message("jawOpen\nhigh\n").contains("`high` in column jawOpen"));
+        assert!(message("JawOpen\nhigh\n").contains("`high` in column JawOpen"));
+        let back = message("time,jawOpen\n0.5,0.1\n0.5,0.2\n");
+        assert!(
+            back.contains("line 3") && back.contains("does not increase"),
+            "{back}"
+        );
+        let rate = ExpressionClip::parse_csv("jawOpen\n1\n", Path::new("c.csv"), 0.0);
+        assert!(matches!(rate, Err(ClipError::BadFrameRate(_))));
+    }
+
+    #[test]
+    fn a_time_column_times_the_rows_and_sampling_interpolates() {
+        let clip = parse("Seconds,jawOpen\n1.0,0.0\n1.5,1.0\n3.0,0.5\n").unwrap();
+        assert_eq!(clip.times, [1.0, 1.5, 3.0]);
+        assert!(clip.ignored_columns.is_empty());
+        assert_eq!(clip.duration(), 2.0);
+        assert_eq!(clip.sample(-1.0), [0.0]);
+        assert_eq!(clip.sample(0.25), [0.5]);
+        assert_eq!(clip.sample(1.25), [0.75]);
+        assert_eq!(clip.sample(9.0), [0.5]);
     }
 
     #[test]
     fn unreadable_files_are_named() {
-        let error = ExpressionClip::read_csv(Path::new("/nonexistent/clip.csv")).unwrap_err();
+        let error = ExpressionClip::read_csv(Path::new("/nonexistent/clip.csv"), 30.0).unwrap_err();
         assert!(error.to_string().contains("/nonexistent/clip.csv"));
     }
 }

@@ -150,6 +150,7 @@ mod tests {
     fn clip(names: &[&str], low: Vec<f32>, high: Vec<f32>) -> ExpressionClip {
         ExpressionClip {
             names: names.iter().map(|n| (*n).to_owned()).collect(),
+            times: Vec::new(),
             frames: Vec::new(),
             poses: None,
             low,

@@ -49,7 +49,8 @@ pub struct ReenactArgs {
     /// Put the driver's frame beside the avatar's (dataset drivers).
     #[arg(long)]
     side_by_side: bool,
-    /// Frames per second of the video.
+    /// Frames per second of the driver and of the video (a CSV with a time column is
+    /// resampled at this rate).
     #[arg(long, default_value_t = 25.0)]
     fps: f32,
     /// Size of the avatar's frames, WIDTHxHEIGHT (default: the training size, else 256x256).
@@ -76,7 +77,7 @@ pub fn run(args: ReenactArgs) -> anyhow::Result<()> {
         bail!("--fps must be a positive number, got {}", args.fps);
     }
     let avatar = Avatar::read(&args.avatar)?;
-    let driver = load_driver(&args.driver)?;
+    let driver = load_driver(&args.driver, args.fps)?;
     let (background, transparent) = parse_background(&args.background)?;
     if transparent {
         bail!("--background transparent is not available for reenactment videos");
@@ -96,6 +97,16 @@ pub fn run(args: ReenactArgs) -> anyhow::Result<()> {
     });
     let (intrinsics, front) = PortraitView::front(width, height).camera(&avatar)?;
     let own_view = avatar.view.unwrap_or(front);
+    // A dataset plays frame by frame (its images go beside the avatar's); a CSV is resampled
+    // at the video's rate.
+    let rows: Vec<Vec<f32>> = if driver.dataset.is_some() {
+        driver.clip.frames.clone()
+    } else {
+        let count = (driver.clip.duration() * args.fps).floor() as usize + 1;
+        (0..count)
+            .map(|k| driver.clip.sample(k as f32 / args.fps))
+            .collect()
+    };
     let poses: Vec<Pose> = match (args.poses, &driver.clip.poses) {
         (PoseSource::Driver, Some(track)) => {
             let map = PoseRetarget::new(track, own_view, avatar.config.head_box.center);
@@ -106,13 +117,13 @@ pub fn run(args: ReenactArgs) -> anyhow::Result<()> {
                 "warning: {} has no head poses; using the avatar's own view",
                 args.driver.display()
             );
-            vec![own_view; driver.clip.len()]
+            vec![own_view; rows.len()]
         }
-        (PoseSource::Avatar, _) => vec![own_view; driver.clip.len()],
-        (PoseSource::Fixed, _) => vec![front; driver.clip.len()],
+        (PoseSource::Avatar, _) => vec![own_view; rows.len()],
+        (PoseSource::Fixed, _) => vec![front; rows.len()],
     };
 
-    let frame_count = args.max_frames.unwrap_or(usize::MAX).min(driver.clip.len());
+    let frame_count = args.max_frames.unwrap_or(usize::MAX).min(rows.len());
     let side_width = |dataset: &Dataset| {
         let t = &dataset.transforms;
         (u64::from(t.width) * u64::from(height) / u64::from(t.height).max(1)) as u32
@@ -129,14 +140,7 @@ pub fn run(args: ReenactArgs) -> anyhow::Result<()> {
             .progress_chars("=> "),
     );
     progress.set_message("reenacting");
-    for (index, (row, pose)) in driver
-        .clip
-        .frames
-        .iter()
-        .zip(&poses)
-        .take(frame_count)
-        .enumerate()
-    {
+    for (index, (row, pose)) in rows.iter().zip(&poses).take(frame_count).enumerate() {
         let weights = expressions.coefficients(row);
         let rendered = render_image(
             &model,
@@ -173,10 +177,10 @@ pub fn run(args: ReenactArgs) -> anyhow::Result<()> {
 }
 
 /// Reads the driver: a dataset folder or a CSV clip.
-fn load_driver(path: &Path) -> anyhow::Result<Driver> {
+fn load_driver(path: &Path, frame_rate: f32) -> anyhow::Result<Driver> {
     if path.is_dir() {
         let dataset = Dataset::load(path)?;
-        let clip = ExpressionClip::from_dataset(&dataset)?;
+        let clip = ExpressionClip::from_dataset(&dataset, frame_rate)?;
         return Ok(Driver {
             clip,
             dataset: Some(dataset),
@@ -187,7 +191,7 @@ fn load_driver(path: &Path) -> anyhow::Result<Driver> {
         .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
     if is_csv {
         return Ok(Driver {
-            clip: ExpressionClip::read_csv(path)?,
+            clip: ExpressionClip::read_csv(path, frame_rate)?,
             dataset: None,
         });
     }

@@ -140,7 +140,8 @@ fn csv_drivers_warn_about_names_and_refuse_bad_rows() {
     let csv = dir.path().join("capture.csv");
     std::fs::write(
         &csv,
-        "Timecode,JawOpen,EyeBlinkLeft,CheekPuff\n0,0.0,0.0,0.1\n1,0.5,1.0,0.2\n2,0.9,0.2,0.3\n",
+        "Timecode,Time,JawOpen,EyeBlinkLeft,CheekPuff\n\
+         a,0.0,0.0,0.0,0.1\nb,0.1,0.5,1.0,0.2\nc,0.2,0.9,0.2,0.3\n",
     )
     .unwrap();
     let out = dir.path().join("csv-frames");
@@ -165,7 +166,7 @@ fn csv_drivers_warn_about_names_and_refuse_bad_rows() {
         "{stderr}"
     );
     assert!(stderr.contains("no head poses"), "{stderr}");
-    assert!(out.join("frame_00002.png").exists());
+    assert!(out.join("frame_00004.png").exists());
 
     let broken = dir.path().join("broken.csv");
     std::fs::write(&broken, "jawOpen,eyeBlinkLeft\n0.1,0.2\n0.3,oops\n").unwrap();
