@@ -141,7 +141,28 @@ fn test_frames_hold_expression_combinations_unseen_in_training() {
                 peak > 0.3,
                 "seed {seed}: {name} peaks at {peak} in training"
             );
+            // Test frames combine values that training shows, without going beyond them.
+            let test_peak = video[270..]
+                .iter()
+                .map(|f| f.expression[index])
+                .fold(0.0, f32::max);
+            assert!(
+                test_peak <= peak,
+                "seed {seed}: {name} reaches {test_peak} in test, {peak} in training"
+            );
         }
+        let brow = SyntheticHead::CONTROLS
+            .iter()
+            .position(|name| *name == "browInnerUp")
+            .unwrap();
+        let raised = training
+            .iter()
+            .filter(|f| f.expression[brow] > 0.55)
+            .count();
+        assert!(
+            raised >= 30,
+            "seed {seed}: {raised} training frames raise the brows"
+        );
     }
     assert_eq!(test_frame_count(1), 1);
     assert_eq!(test_frame_count(5), 1);
