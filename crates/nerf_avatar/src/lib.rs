@@ -15,6 +15,8 @@ pub mod blendshapes;
 pub mod camera;
 pub mod composite;
 pub mod config;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod dataset;
 pub mod expression;
 pub mod field;

@@ -1,0 +1,49 @@
+//! The CUDA backend: kernels in `kernels/*.cu` (each the twin of a CPU reference function of
+//! the same name), compiled at start with NVRTC for the device's architecture and cached on
+//! disk, driven through cudarc, which loads the driver and NVRTC at run time, so that every
+//! build runs where no GPU exists and says why the GPU is not used.
+//!
+//! - [`libraries`]: finding libnvrtc and the driver (clear errors, never a panic).
+//! - [`kernels`]: the embedded sources, preprocessing, NVRTC compilation, the PTX cache.
+
+pub mod device;
+pub mod kernels;
+pub mod libraries;
+
+/// Why the CUDA backend cannot run (or stopped).
+#[derive(Debug, thiserror::Error)]
+pub enum CudaError {
+    /// The NVIDIA driver library is not installed.
+    #[error(
+        "no NVIDIA driver: libcuda.so could not be loaded (install the NVIDIA driver, or use --backend cpu)"
+    )]
+    NoDriver,
+    /// The driver works but sees no GPU.
+    #[error("no CUDA device: {0}")]
+    NoDevice(String),
+    /// NVRTC, needed to compile the kernels, is missing.
+    #[error("{0}")]
+    NvrtcMissing(String),
+    /// A kernel did not compile.
+    #[error("kernel `{kernel}.cu` did not compile with NVRTC:\n{log}")]
+    Compile {
+        /// The kernel file's stem.
+        kernel: String,
+        /// NVRTC's log.
+        log: String,
+    },
+    /// The GPU ran out of memory.
+    #[error("the GPU ran out of memory while {0}")]
+    OutOfMemory(String),
+    /// Any other driver failure.
+    #[error("CUDA driver error while {context}: {message}")]
+    Driver {
+        /// What was being done.
+        context: String,
+        /// The driver's error.
+        message: String,
+    },
+    /// Inputs that the GPU path cannot take.
+    #[error("{0}")]
+    Unsupported(String),
+}
