@@ -49,7 +49,8 @@ pub const KERNEL_FUNCTIONS: &[(&str, &str)] = &[
     ("loss", "sparsity_loss"),
 ];
 
-/// Threads per block of the one-dimensional kernels (the reductions assume it).
+/// Threads per block of the one-dimensional kernels (the reductions in `occupancy.cu` and
+/// `loss.cu` size their shared arrays for it).
 pub const BLOCK: u32 = 256;
 
 /// A CUDA device with the project's kernels loaded.

@@ -5,10 +5,17 @@
 //!
 //! - [`libraries`]: finding libnvrtc and the driver (clear errors, never a panic).
 //! - [`kernels`]: the embedded sources, preprocessing, NVRTC compilation, the PTX cache.
+//! - [`device`]: a device with the kernels loaded; memory helpers.
+//! - [`ops`]: the host side of each kernel, named as its CPU twin.
+//! - [`field`]: the radiance field forward and backward on the device.
+//! - [`render`]: inference rendering of whole frames, into a host buffer.
 
 pub mod device;
+pub mod field;
 pub mod kernels;
 pub mod libraries;
+pub mod ops;
+pub mod render;
 
 /// Why the CUDA backend cannot run (or stopped).
 #[derive(Debug, thiserror::Error)]
