@@ -7,8 +7,9 @@ use anyhow::{Context, bail};
 use clap::Args;
 use nerf_avatar::asset::Avatar;
 use nerf_avatar::camera::{Intrinsics, Pose};
-use nerf_avatar::field::Model;
-use nerf_avatar::render::{Background, render_image};
+use nerf_avatar::render::Background;
+
+use crate::backend::{Backend, FrameRenderer, choose};
 
 /// Vertical field of view used when the avatar records no training camera.
 const DEFAULT_FOV_DEGREES: f32 = 20.0;
@@ -40,6 +41,9 @@ pub struct RenderArgs {
     /// `white`, `black`, `transparent` or a hex colour such as `#336699`.
     #[arg(long, default_value = "white")]
     background: String,
+    /// Compute backend.
+    #[arg(long, value_enum, default_value = "auto")]
+    backend: Backend,
 }
 
 /// Renders the frame and writes it.
@@ -69,17 +73,10 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
     let pose = Pose::orbit(head_box.center, distance, args.yaw, args.pitch);
     let (background, transparent) = parse_background(&args.background)?;
 
-    let model = Model::new(&avatar.config);
+    let backend = choose(args.backend)?;
+    let mut renderer = FrameRenderer::new(&backend, &avatar)?;
     let start = Instant::now();
-    let image = render_image(
-        &model,
-        &avatar.params,
-        &weights,
-        &avatar.occupancy,
-        &intrinsics,
-        &pose,
-        Background::Solid(background),
-    );
+    let image = renderer.render(&weights, &intrinsics, &pose, Background::Solid(background))?;
     let elapsed = start.elapsed();
     write_png(&args.out, &image, transparent)?;
     eprintln!(

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use nerf_avatar::asset::{Precision, beside_avatar};
 use nerf_avatar::config::ModelConfig;
@@ -16,16 +16,7 @@ use nerf_avatar::report::write_training_curve;
 use nerf_avatar::train::checkpoint::checkpoint_path;
 use nerf_avatar::train::{Progress, RunLength, TrainControl, TrainOptions, train};
 
-/// The compute backend.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Backend {
-    /// The best available (the CPU in this build).
-    Auto,
-    /// The CPU reference backend.
-    Cpu,
-    /// NVIDIA GPUs through CUDA.
-    Cuda,
-}
+use crate::backend::Backend;
 
 /// Arguments of `nerf-avatar train`.
 #[derive(Args)]
@@ -82,8 +73,14 @@ pub struct TrainArgs {
 /// Trains and writes the avatar.
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     match args.backend {
-        Backend::Cuda => bail!("the CUDA backend is not part of this build yet; use --backend cpu"),
-        Backend::Auto => eprintln!("backend: cpu (no GPU backend in this build)"),
+        Backend::Cuda => bail!(
+            "--backend cuda: training on the GPU is not implemented yet (the CUDA kernels and \
+             rendering are; the GPU training loop is not); use --backend cpu"
+        ),
+        Backend::Auto => eprintln!(
+            "backend: cpu (--backend auto: the GPU training loop is not implemented yet, so \
+             training runs on the CPU)"
+        ),
         Backend::Cpu => eprintln!("backend: cpu"),
     }
     let length = match (args.steps, args.minutes) {

@@ -9,7 +9,9 @@
 //! - [`ops`]: the host side of each kernel, named as its CPU twin.
 //! - [`field`]: the radiance field forward and backward on the device.
 //! - [`render`]: inference rendering of whole frames, into a host buffer.
+//! - [`bench`]: GPU benchmarks beside the CPU.
 
+pub mod bench;
 pub mod device;
 pub mod field;
 pub mod kernels;
@@ -17,13 +19,22 @@ pub mod libraries;
 pub mod ops;
 pub mod render;
 
+use std::sync::Arc;
+
+use device::CudaDevice;
+use kernels::PtxCache;
+
+/// Opens GPU 0 with the kernels compiled for it (or read from the PTX cache in the cache
+/// directory): the device `--backend cuda` and `auto` use.
+pub fn open_default_device() -> Result<Arc<CudaDevice>, CudaError> {
+    CudaDevice::open(0, &PtxCache::default_location()).map(Arc::new)
+}
+
 /// Why the CUDA backend cannot run (or stopped).
 #[derive(Debug, thiserror::Error)]
 pub enum CudaError {
     /// The NVIDIA driver library is not installed.
-    #[error(
-        "no NVIDIA driver: libcuda.so could not be loaded (install the NVIDIA driver, or use --backend cpu)"
-    )]
+    #[error("no NVIDIA driver (libcuda.so could not be loaded)")]
     NoDriver,
     /// The driver works but sees no GPU.
     #[error("no CUDA device: {0}")]
