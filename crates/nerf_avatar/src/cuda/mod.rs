@@ -9,6 +9,7 @@
 //! - [`ops`]: the host side of each kernel, named as its CPU twin.
 //! - [`field`]: the radiance field forward and backward on the device.
 //! - [`render`]: inference rendering of whole frames, into a host buffer.
+//! - [`occupancy`]: the occupancy grid update.
 //! - [`bench`]: GPU benchmarks beside the CPU.
 
 pub mod bench;
@@ -16,6 +17,7 @@ pub mod device;
 pub mod field;
 pub mod kernels;
 pub mod libraries;
+pub mod occupancy;
 pub mod ops;
 pub mod render;
 
