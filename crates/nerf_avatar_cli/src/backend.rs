@@ -68,7 +68,7 @@ pub enum FrameRenderer<'a> {
     /// [`render_image`] on the CPU.
     Cpu {
         /// The avatar's model.
-        model: Model,
+        model: Box<Model>,
         /// The avatar.
         avatar: &'a Avatar,
     },
@@ -79,7 +79,7 @@ pub enum FrameRenderer<'a> {
 impl<'a> FrameRenderer<'a> {
     /// Prepares `avatar` for rendering on `backend`.
     pub fn new(backend: &Chosen, avatar: &'a Avatar) -> anyhow::Result<Self> {
-        let model = Model::new(&avatar.config);
+        let model = Box::new(Model::new(&avatar.config));
         Ok(match backend {
             Chosen::Cpu => Self::Cpu { model, avatar },
             Chosen::Cuda(device) => Self::Cuda(Box::new(
