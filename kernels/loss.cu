@@ -54,3 +54,12 @@ extern "C" __global__ void sparsity_loss(const float* tables, u64 n, float weigh
     }
     if (threadIdx.x == 0) atomicAdd(total, partial[0]);
 }
+
+// *count += the number of values that are NaN or infinite (the training loop's check that
+// every gradient is finite, without copying the gradient to the host).
+extern "C" __global__ void count_nonfinite(const float* values, u64 n, u32* count) {
+    const u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    const bool bad = i < n && !isfinite(values[i]);
+    const unsigned mask = __ballot_sync(0xffffffffu, bad);
+    if ((threadIdx.x & 31) == 0 && mask != 0) atomicAdd(count, (u32)__popc(mask));
+}

@@ -11,12 +11,13 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use nerf_avatar::asset::{Precision, beside_avatar};
 use nerf_avatar::config::ModelConfig;
+use nerf_avatar::cuda::train::train_cuda;
 use nerf_avatar::dataset::Dataset;
 use nerf_avatar::report::write_training_curve;
 use nerf_avatar::train::checkpoint::checkpoint_path;
 use nerf_avatar::train::{Progress, RunLength, TrainControl, TrainOptions, train};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Chosen, choose};
 
 /// Arguments of `nerf-avatar train`.
 #[derive(Args)]
@@ -72,17 +73,7 @@ pub struct TrainArgs {
 
 /// Trains and writes the avatar.
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
-    match args.backend {
-        Backend::Cuda => bail!(
-            "--backend cuda: training on the GPU is not implemented yet (the CUDA kernels and \
-             rendering are; the GPU training loop is not); use --backend cpu"
-        ),
-        Backend::Auto => eprintln!(
-            "backend: cpu (--backend auto: the GPU training loop is not implemented yet, so \
-             training runs on the CPU)"
-        ),
-        Backend::Cpu => eprintln!("backend: cpu"),
-    }
+    let backend = choose(args.backend)?;
     let length = match (args.steps, args.minutes) {
         (_, Some(m)) if !(m.is_finite() && m > 0.0) => bail!("--minutes must be a positive number"),
         (_, Some(m)) => RunLength::Time(Duration::from_secs_f64(m * 60.0)),
@@ -139,15 +130,14 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let outcome = train(
-        &dataset,
-        &label,
-        &options,
-        TrainControl {
-            stop: &stop,
-            on_progress: &mut on_progress,
-        },
-    );
+    let control = TrainControl {
+        stop: &stop,
+        on_progress: &mut on_progress,
+    };
+    let outcome = match backend {
+        Chosen::Cpu => train(&dataset, &label, &options, control),
+        Chosen::Cuda(device) => train_cuda(device, &dataset, &label, &options, control),
+    };
     bar.finish();
     let outcome = outcome?;
     if let Some(p) = last {

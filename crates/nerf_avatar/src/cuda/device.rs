@@ -47,6 +47,7 @@ pub const KERNEL_FUNCTIONS: &[(&str, &str)] = &[
     ("adam", "adam_step"),
     ("loss", "ray_loss"),
     ("loss", "sparsity_loss"),
+    ("loss", "count_nonfinite"),
 ];
 
 /// Threads per block of the one-dimensional kernels (the reductions in `occupancy.cu` and

@@ -10,6 +10,7 @@
 //! - [`field`]: the radiance field forward and backward on the device.
 //! - [`render`]: inference rendering of whole frames, into a host buffer.
 //! - [`occupancy`]: the occupancy grid update.
+//! - [`train`]: the training loop on the GPU.
 //! - [`bench`]: GPU benchmarks beside the CPU.
 
 pub mod bench;
@@ -20,6 +21,7 @@ pub mod libraries;
 pub mod occupancy;
 pub mod ops;
 pub mod render;
+pub mod train;
 
 use std::sync::Arc;
 

@@ -609,6 +609,26 @@ pub fn sparsity_loss(
     Ok(f64::from(weight) * sum / n as f64)
 }
 
+/// How many of the first `len` values of `values` are NaN or infinite.
+pub fn count_nonfinite(
+    device: &CudaDevice,
+    values: &CudaSlice<f32>,
+    len: usize,
+) -> Result<u32, CudaError> {
+    check_len("values", values, len)?;
+    let mut count = device.zeros::<u32>(1)?;
+    let n = len as u64;
+    launch!(
+        device,
+        "count_nonfinite",
+        grid_1d(len),
+        values,
+        &n,
+        &mut count
+    )?;
+    Ok(device.download(&count, 1)?.first().copied().unwrap_or(0))
+}
+
 /// What `kernels/common.cuh` calls `MarchConfig`: the head box, near distance, step rule,
 /// stopping threshold and occupancy resolution.
 #[repr(C)]
