@@ -20,6 +20,7 @@ pub mod cuda;
 pub mod dataset;
 pub mod expression;
 pub mod field;
+pub mod frames;
 pub mod hashgrid;
 pub mod march;
 pub mod metrics;

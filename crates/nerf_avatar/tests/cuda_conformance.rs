@@ -745,3 +745,44 @@ fn occupancy_merge_matches_the_cpu() {
     );
     assert_eq!(gpu.bitfield, cpu.bitfield);
 }
+
+#[test]
+fn double_buffered_gpu_frames_equal_direct_renders() {
+    use nerf_avatar::frames::{FramePipeline, FrameRequest};
+    let Some(device) = gpu() else { return };
+    let mut rng = Pcg64::seed_from_u64(12);
+    let (model, params) = tiny_model(&mut rng);
+    let occupancy = head_occupancy(&model.config);
+    let mut direct = CudaRenderer::new(Arc::clone(&device), &model, &params, &occupancy).unwrap();
+    let worker = CudaRenderer::new(Arc::clone(&device), &model, &params, &occupancy).unwrap();
+    let mut pipeline = FramePipeline::new(worker);
+    let (intrinsics, _) = front_camera(&model.config, 40, 30);
+    let requests: Vec<FrameRequest> = (0..3)
+        .map(|i| FrameRequest {
+            weights: vec![0.3 * i as f32, 0.1],
+            intrinsics,
+            pose: nerf_avatar::Pose::orbit(model.config.head_box.center, 0.5, 8.0 * i as f32, 0.0),
+            background: [0.2, 0.4, 0.6],
+        })
+        .collect();
+    pipeline.submit(requests[0].clone()).unwrap();
+    for i in 0..requests.len() {
+        if i + 1 < requests.len() {
+            pipeline.submit(requests[i + 1].clone()).unwrap();
+        }
+        let frame = pipeline.receive().unwrap();
+        let mut expected = vec![0u8; 4 * 40 * 30];
+        let r = &requests[i];
+        direct
+            .render_rgba8(
+                &r.weights,
+                &r.intrinsics,
+                &r.pose,
+                Background::Solid(r.background),
+                &mut expected,
+            )
+            .unwrap();
+        assert_eq!(frame.rgba8, expected, "frame {i}");
+        pipeline.recycle(frame);
+    }
+}
