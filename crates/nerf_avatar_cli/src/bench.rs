@@ -1,5 +1,6 @@
 //! `nerf-avatar bench`: throughput of the CPU reference backend against this machine's
-//! roofline, printed as a table and optionally written as JSON.
+//! roofline and, with `--backend cuda` (or `auto` where a GPU works), the GPU's lines beside
+//! it in the same run; printed as a table and optionally written as JSON.
 
 use std::path::PathBuf;
 
@@ -8,6 +9,9 @@ use clap::Args;
 use nerf_avatar::ModelConfig;
 use nerf_avatar::bench::{BenchLine, BenchOptions, BenchReport, run_suite};
 use nerf_avatar::config::PRESET_NAMES;
+use nerf_avatar::cuda::bench::run_cuda_suite;
+
+use crate::backend::{Backend, Chosen, choose};
 
 /// Options of `nerf-avatar bench`.
 #[derive(Args)]
@@ -21,6 +25,10 @@ pub struct BenchArgs {
     /// Also write every number to this JSON file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// `cpu`: the CPU suite; `cuda`: the CPU suite and the GPU's lines; `auto`: the GPU's too
+    /// when one works.
+    #[arg(long, value_enum, default_value = "cpu")]
+    backend: Backend,
 }
 
 /// Runs the benchmark, prints the table and writes the JSON file if asked.
@@ -33,12 +41,19 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         rayon::current_num_threads(),
         if args.quick { " (quick)" } else { "" }
     );
-    let report = run_suite(&config, &options);
+    let backend = choose(args.backend)?;
+    let mut report = run_suite(&config, &options);
+    if let Chosen::Cuda(device) = backend {
+        eprintln!("measuring the GPU…");
+        let gpu = run_cuda_suite(device, &config, &options, true).context("GPU benchmark")?;
+        report.lines.extend(gpu);
+    }
     print!("{}", table(&report));
     if let Some(path) = &args.json {
         let document = serde_json::json!({
             "preset": args.preset,
             "quick": args.quick,
+            "backend": format!("{:?}", args.backend).to_lowercase(),
             "report": report,
         });
         let text = serde_json::to_string_pretty(&document)?;

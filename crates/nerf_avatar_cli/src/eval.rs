@@ -21,10 +21,11 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use nerf_avatar::Avatar;
 use nerf_avatar::dataset::{Dataset, DatasetFrame, Split};
-use nerf_avatar::field::Model;
 use nerf_avatar::metrics::image::{ImageRef, ImageScores, PSNR_CAP_DB};
 use nerf_avatar::metrics::lpips::{Backbone, Lpips};
-use nerf_avatar::render::{Background, render_image};
+use nerf_avatar::render::Background;
+
+use crate::backend::{Backend, FrameRenderer, choose};
 use nerf_avatar::report::{ComparisonGrid, MeanStd, MetricRow, Report, write_training_curve};
 use serde_json::{Value, json};
 
@@ -89,6 +90,9 @@ pub struct EvalArgs {
     /// pixels outside the head mask replaced by the dataset's background.
     #[arg(long)]
     no_lpips: bool,
+    /// Compute backend of the rendering.
+    #[arg(long, value_enum, default_value = "auto")]
+    backend: Backend,
 }
 
 /// How the dataset's coefficients feed the avatar's blendshapes.
@@ -256,7 +260,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         networks.check_size(width, height)?;
     }
     let background = to_pixels(&dataset.read_background()?);
-    let model = Model::new(&avatar.config);
+    let backend = choose(args.backend)?;
+    let mut renderer = FrameRenderer::new(&backend, &avatar)?;
     let mut grid = ComparisonGrid::new(width, height, GRID_ROWS.min(frames.len()));
     let progress = ProgressBar::new(frames.len() as u64).with_style(
         ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} frames, {eta} left")
@@ -275,15 +280,14 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             .collect();
         let mut weights = map.weights(&frame.expression);
         avatar.clamp_expression(&mut weights);
-        let rendered = render_image(
-            &model,
-            &avatar.params,
-            &weights,
-            &avatar.occupancy,
-            &intrinsics,
-            &frame.pose(),
-            Background::Image(&background),
-        );
+        let rendered = renderer
+            .render(
+                &weights,
+                &intrinsics,
+                &frame.pose(),
+                Background::Image(&background),
+            )
+            .with_context(|| format!("frame {index}"))?;
         let (full_lpips, head_lpips) = match &lpips {
             Some(networks) => {
                 let full = networks

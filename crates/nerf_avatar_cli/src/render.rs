@@ -6,9 +6,10 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use clap::Args;
 use nerf_avatar::asset::Avatar;
-use nerf_avatar::field::Model;
 use nerf_avatar::portrait::PortraitView;
-use nerf_avatar::render::{Background, RenderedImage, render_image};
+use nerf_avatar::render::{Background, RenderedImage};
+
+use crate::backend::{Backend, FrameRenderer, choose};
 
 /// Arguments of `nerf-avatar render`.
 #[derive(Args)]
@@ -37,6 +38,9 @@ pub struct RenderArgs {
     /// `white`, `black`, `transparent` or a hex colour such as `#336699`.
     #[arg(long, default_value = "white")]
     background: String,
+    /// Compute backend.
+    #[arg(long, value_enum, default_value = "auto")]
+    backend: Backend,
 }
 
 /// Renders the frame and writes it.
@@ -57,17 +61,10 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
     let (intrinsics, pose) = view.camera(&avatar)?;
     let (background, transparent) = parse_background(&args.background)?;
 
-    let model = Model::new(&avatar.config);
+    let backend = choose(args.backend)?;
+    let mut renderer = FrameRenderer::new(&backend, &avatar)?;
     let start = Instant::now();
-    let image = render_image(
-        &model,
-        &avatar.params,
-        &weights,
-        &avatar.occupancy,
-        &intrinsics,
-        &pose,
-        Background::Solid(background),
-    );
+    let image = renderer.render(&weights, &intrinsics, &pose, Background::Solid(background))?;
     let elapsed = start.elapsed();
     write_png(&args.out, &image, transparent)?;
     eprintln!(

@@ -7,25 +7,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use nerf_avatar::asset::{Precision, beside_avatar};
 use nerf_avatar::config::ModelConfig;
+use nerf_avatar::cuda::train::train_cuda;
 use nerf_avatar::dataset::Dataset;
 use nerf_avatar::report::write_training_curve;
 use nerf_avatar::train::checkpoint::checkpoint_path;
 use nerf_avatar::train::{Progress, RunLength, TrainControl, TrainOptions, train};
 
-/// The compute backend.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Backend {
-    /// The best available (the CPU in this build).
-    Auto,
-    /// The CPU reference backend.
-    Cpu,
-    /// NVIDIA GPUs through CUDA.
-    Cuda,
-}
+use crate::backend::{Backend, Chosen, choose};
 
 /// Arguments of `nerf-avatar train`.
 #[derive(Args)]
@@ -81,11 +73,7 @@ pub struct TrainArgs {
 
 /// Trains and writes the avatar.
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
-    match args.backend {
-        Backend::Cuda => bail!("the CUDA backend is not part of this build yet; use --backend cpu"),
-        Backend::Auto => eprintln!("backend: cpu (no GPU backend in this build)"),
-        Backend::Cpu => eprintln!("backend: cpu"),
-    }
+    let backend = choose(args.backend)?;
     let length = match (args.steps, args.minutes) {
         (_, Some(m)) if !(m.is_finite() && m > 0.0) => bail!("--minutes must be a positive number"),
         (_, Some(m)) => RunLength::Time(Duration::from_secs_f64(m * 60.0)),
@@ -142,15 +130,14 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let outcome = train(
-        &dataset,
-        &label,
-        &options,
-        TrainControl {
-            stop: &stop,
-            on_progress: &mut on_progress,
-        },
-    );
+    let control = TrainControl {
+        stop: &stop,
+        on_progress: &mut on_progress,
+    };
+    let outcome = match backend {
+        Chosen::Cpu => train(&dataset, &label, &options, control),
+        Chosen::Cuda(device) => train_cuda(device, &dataset, &label, &options, control),
+    };
     bar.finish();
     let outcome = outcome?;
     if let Some(p) = last {

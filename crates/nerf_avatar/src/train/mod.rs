@@ -147,6 +147,10 @@ pub enum TrainError {
         /// What went wrong.
         problem: String,
     },
+    /// The GPU failed (CUDA backend).
+    #[cfg(feature = "cuda")]
+    #[error("CUDA backend: {0}")]
+    Cuda(#[from] crate::cuda::CudaError),
     /// The loss or a gradient stopped being a finite number.
     #[error(
         "the {quantity} became {value} at step {step}; training stopped (the last good checkpoint, if any, is kept)"
@@ -203,36 +207,7 @@ pub fn train(
         ));
     }
     let transforms = &dataset.transforms;
-    let fresh = || -> Result<(Avatar, Adam, CheckpointState), TrainError> {
-        let mut avatar = Avatar::new(config.clone(), options.seed)?;
-        avatar.expression_min = transforms.expression_min.clone();
-        avatar.expression_max = transforms.expression_max.clone();
-        avatar.intrinsics = Some(data.intrinsics);
-        let poses: Vec<Pose> = data.frames.iter().map(|frame| frame.pose).collect();
-        avatar.view = Pose::mean(&poses);
-        let adam = new_optimizer(&avatar);
-        let state = CheckpointState {
-            version: 1,
-            step: 0,
-            seed: options.seed,
-            planned_steps: planned_steps(options.length),
-            seconds: 0.0,
-        };
-        Ok((avatar, adam, state))
-    };
-    let (mut avatar, mut adam, start) = match &options.checkpoint {
-        Some(path) if options.resume && path.exists() => {
-            let checkpoint = read_checkpoint(path)?;
-            if checkpoint.avatar.config != config || checkpoint.state.seed != options.seed {
-                return Err(TrainError::Checkpoint {
-                    path: path.clone(),
-                    problem: "it was made with another model configuration or seed".into(),
-                });
-            }
-            (checkpoint.avatar, checkpoint.adam, checkpoint.state)
-        }
-        _ => fresh()?,
-    };
+    let (mut avatar, mut adam, start) = start_run(dataset, options, &config, &data)?;
 
     let lpips = if options.perceptual_loss {
         Some(Lpips::load_default(Backbone::Vgg)?)
@@ -384,6 +359,7 @@ pub fn train(
             && step % options.checkpoint_every.max(1) == 0
         {
             avatar.training = Some(summary(
+                "cpu",
                 dataset,
                 dataset_label,
                 step,
@@ -399,6 +375,7 @@ pub fn train(
         }
     }
     avatar.training = Some(summary(
+        "cpu",
         dataset,
         dataset_label,
         step,
@@ -411,8 +388,49 @@ pub fn train(
     })
 }
 
+/// The avatar, optimiser and run state a run starts from: fresh, or read from the checkpoint
+/// when `options.resume` is set and one exists (it must have the same configuration and seed).
+pub(crate) fn start_run(
+    dataset: &Dataset,
+    options: &TrainOptions,
+    config: &ModelConfig,
+    data: &TrainingData,
+) -> Result<(Avatar, Adam, CheckpointState), TrainError> {
+    let transforms = &dataset.transforms;
+    let fresh = || -> Result<(Avatar, Adam, CheckpointState), TrainError> {
+        let mut avatar = Avatar::new(config.clone(), options.seed)?;
+        avatar.expression_min = transforms.expression_min.clone();
+        avatar.expression_max = transforms.expression_max.clone();
+        avatar.intrinsics = Some(data.intrinsics);
+        let poses: Vec<Pose> = data.frames.iter().map(|frame| frame.pose).collect();
+        avatar.view = Pose::mean(&poses);
+        let adam = new_optimizer(&avatar);
+        let state = CheckpointState {
+            version: 1,
+            step: 0,
+            seed: options.seed,
+            planned_steps: planned_steps(options.length),
+            seconds: 0.0,
+        };
+        Ok((avatar, adam, state))
+    };
+    match &options.checkpoint {
+        Some(path) if options.resume && path.exists() => {
+            let checkpoint = read_checkpoint(path)?;
+            if checkpoint.avatar.config != *config || checkpoint.state.seed != options.seed {
+                return Err(TrainError::Checkpoint {
+                    path: path.clone(),
+                    problem: "it was made with another model configuration or seed".into(),
+                });
+            }
+            Ok((checkpoint.avatar, checkpoint.adam, checkpoint.state))
+        }
+        _ => fresh(),
+    }
+}
+
 /// Steps between progress reports and curve points.
-const CURVE_EVERY: u64 = 10;
+pub(crate) const CURVE_EVERY: u64 = 10;
 
 /// Renders one batch of rays (reusing `batch`'s buffers), applies its losses — with
 /// `perceptual = Some((lpips, side))`, also LPIPS of the `side`×`side` patch the rays form,
@@ -476,7 +494,10 @@ fn rays_step(
 }
 
 /// The model configuration a run trains, checked against the dataset.
-fn check_options(dataset: &Dataset, options: &TrainOptions) -> Result<ModelConfig, TrainError> {
+pub(crate) fn check_options(
+    dataset: &Dataset,
+    options: &TrainOptions,
+) -> Result<ModelConfig, TrainError> {
     let t = &dataset.transforms;
     if options.config.blendshapes != t.blendshapes {
         return Err(TrainError::Mismatch(format!(
@@ -499,18 +520,18 @@ fn check_options(dataset: &Dataset, options: &TrainOptions) -> Result<ModelConfi
 }
 
 /// The generator of step `step`: independent of what came before, so resuming is exact.
-fn step_rng(seed: u64, step: u64) -> Pcg64 {
+pub(crate) fn step_rng(seed: u64, step: u64) -> Pcg64 {
     Pcg64::seed_from_u64(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ step)
 }
 
-fn planned_steps(length: RunLength) -> Option<u64> {
+pub(crate) fn planned_steps(length: RunLength) -> Option<u64> {
     match length {
         RunLength::Steps(n) => Some(n),
         RunLength::Time(_) => None,
     }
 }
 
-fn fraction(length: RunLength, step: u64, seconds: f64) -> f64 {
+pub(crate) fn fraction(length: RunLength, step: u64, seconds: f64) -> f64 {
     match length {
         RunLength::Steps(0) => 1.0,
         RunLength::Steps(n) => step as f64 / n as f64,
@@ -518,7 +539,8 @@ fn fraction(length: RunLength, step: u64, seconds: f64) -> f64 {
     }
 }
 
-fn summary(
+pub(crate) fn summary(
+    backend: &str,
     dataset: &Dataset,
     label: &str,
     steps: u64,
@@ -529,7 +551,7 @@ fn summary(
     TrainingSummary {
         steps: Some(steps),
         seconds: Some(seconds),
-        backend: Some("cpu".into()),
+        backend: Some(backend.into()),
         dataset_name: Some(label.to_owned()),
         dataset_path: Some(dataset.root.display().to_string()),
         final_loss: last.map(|p| p.loss),
@@ -539,7 +561,7 @@ fn summary(
     }
 }
 
-fn push_curve_point(curve: &mut Vec<CurvePoint>, progress: &Progress) {
+pub(crate) fn push_curve_point(curve: &mut Vec<CurvePoint>, progress: &Progress) {
     curve.push(CurvePoint {
         step: progress.step,
         seconds: progress.seconds,
@@ -559,14 +581,14 @@ fn push_curve_point(curve: &mut Vec<CurvePoint>, progress: &Progress) {
 
 /// Rays and samples rendered since the start (or the resume).
 #[derive(Default)]
-struct Work {
-    rays: u64,
-    samples: u64,
+pub(crate) struct Work {
+    pub(crate) rays: u64,
+    pub(crate) samples: u64,
 }
 
 /// Loss and colour error summed over the steps since the last report.
 #[derive(Default)]
-struct RecentLoss {
+pub(crate) struct RecentLoss {
     loss: f64,
     steps: u64,
     squared_error: f64,
@@ -574,21 +596,21 @@ struct RecentLoss {
 }
 
 impl RecentLoss {
-    fn add_step_loss(&mut self, loss: f64) {
+    pub(crate) fn add_step_loss(&mut self, loss: f64) {
         self.loss += loss;
         self.steps += 1;
     }
 
-    fn add_colour_error(&mut self, loss: &loss::RayLoss) {
+    pub(crate) fn add_colour_error(&mut self, loss: &loss::RayLoss) {
         self.squared_error += loss.squared_error;
         self.compared += loss.compared;
     }
 
-    fn mean_loss(&self) -> f64 {
+    pub(crate) fn mean_loss(&self) -> f64 {
         self.loss / self.steps.max(1) as f64
     }
 
-    fn psnr(&self) -> f64 {
+    pub(crate) fn psnr(&self) -> f64 {
         let mse = self.squared_error / self.compared.max(1) as f64;
         -10.0 * mse.max(1e-10).log10()
     }

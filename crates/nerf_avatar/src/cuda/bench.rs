@@ -1,0 +1,151 @@
+//! GPU benchmarks beside the CPU reference, in one run: the table blend (against the device's
+//! measured copy bandwidth) and whole frames of the benchmark scene at 512×512 and 1920×1080,
+//! end to end into a host RGBA8 buffer (against the CPU's `render_image` at 512×512).
+
+use std::sync::Arc;
+
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64;
+
+use super::CudaError;
+use super::device::CudaDevice;
+use super::ops::blend_tables;
+use super::render::CudaRenderer;
+use crate::bench::roofline::best_seconds;
+use crate::bench::scene::{front_camera, head_occupancy};
+use crate::bench::{BenchLine, BenchOptions, Goal};
+use crate::config::ModelConfig;
+use crate::field::Model;
+use crate::params::Params;
+use crate::render::{Background, render_image};
+
+/// Seed of the fresh avatar and its expression.
+const SEED: u64 = 2022;
+/// A 512×512 frame should take at most this long end to end on one H100 (issue goal).
+const FRAME_GOAL_MS: f64 = 5.0;
+
+fn line(name: &str, value: f64, unit: &str) -> BenchLine {
+    BenchLine {
+        name: name.into(),
+        value,
+        unit: unit.into(),
+        compared_to: String::new(),
+        ratio: None,
+        ratio_meaning: String::new(),
+        goal: None,
+    }
+}
+
+/// Measures `config` on `device` (and the CPU where stated); `cpu_frames` adds the CPU's
+/// 512×512 frame beside the GPU's.
+pub fn run_cuda_suite(
+    device: Arc<CudaDevice>,
+    config: &ModelConfig,
+    options: &BenchOptions,
+    cpu_frames: bool,
+) -> Result<Vec<BenchLine>, CudaError> {
+    let repeats = options.repeats();
+    let judge = *config == ModelConfig::paper();
+    let mut rng = Pcg64::seed_from_u64(SEED);
+    let model = Model::new(config);
+    let params = Params::<f32>::init(config, &mut rng);
+    let weights: Vec<f32> = (0..config.blendshape_count())
+        .map(|_| rng.random_range(0.0..0.5))
+        .collect();
+    let mut lines = Vec::new();
+
+    // Copy bandwidth: one device-to-device copy of all tables reads and writes each byte.
+    let tables = device.upload(params.tables())?;
+    let mut copy = device.zeros::<f32>(tables.len())?;
+    let bytes = (tables.len() * 4) as f64;
+    let stream = device.stream();
+    let mut failure = None;
+    let copy_seconds = best_seconds(repeats, || {
+        let result = stream
+            .memcpy_dtod(&tables, &mut copy)
+            .map_err(super::device::driver_error("copying on the GPU"))
+            .and_then(|()| device.synchronize());
+        failure = failure.take().or(result.err());
+    });
+    let bandwidth = 2.0 * bytes / copy_seconds;
+    lines.push(line(
+        &format!("GPU copy bandwidth ({})", device.name()),
+        bandwidth / 1e9,
+        "GB/s",
+    ));
+
+    // The blend reads K + 1 tables and writes one.
+    let device_weights = device.upload(&weights)?;
+    let mut table = device.zeros::<f32>(model.layout.table_len)?;
+    let blend_seconds = best_seconds(repeats, || {
+        let result = blend_tables(&device, &tables, &device_weights, weights.len(), &mut table)
+            .and_then(|()| device.synchronize());
+        failure = failure.take().or(result.err());
+    });
+    let blend_bytes = ((weights.len() + 2) * model.layout.table_len * 4) as f64;
+    lines.push(BenchLine {
+        compared_to: "blend bytes / copy bandwidth".into(),
+        ratio: Some(blend_seconds / (blend_bytes / bandwidth)),
+        ratio_meaning: "blend time / roofline time".into(),
+        ..line(
+            &format!("GPU blend, K = {}", weights.len()),
+            blend_seconds * 1e3,
+            "ms",
+        )
+    });
+
+    let occupancy = head_occupancy(config);
+    let mut renderer = CudaRenderer::new(Arc::clone(&device), &model, &params, &occupancy)?;
+    for (width, height) in [(512u32, 512u32), (1920, 1080)] {
+        let (intrinsics, pose) = front_camera(config, width, height);
+        let mut frame = vec![0u8; 4 * (width * height) as usize];
+        let mut samples = 0;
+        let seconds = best_seconds(repeats, || {
+            let result = renderer.render_rgba8(
+                &weights,
+                &intrinsics,
+                &pose,
+                Background::Solid([1.0; 3]),
+                &mut frame,
+            );
+            match result {
+                Ok(n) => samples = n,
+                Err(e) => failure = failure.take().or(Some(e)),
+            }
+        });
+        let is_goal_size = width == 512;
+        lines.push(BenchLine {
+            compared_to: format!("{samples} samples"),
+            ratio: Some(samples as f64 / seconds / 1e6),
+            ratio_meaning: "million samples per second".into(),
+            goal: (judge && is_goal_size).then(|| Goal {
+                target: format!("≤ {FRAME_GOAL_MS} ms"),
+                met: seconds * 1e3 <= FRAME_GOAL_MS,
+            }),
+            ..line(
+                &format!("GPU frame {width}×{height}, end to end into RGBA8"),
+                seconds * 1e3,
+                "ms",
+            )
+        });
+    }
+    if cpu_frames {
+        let (intrinsics, pose) = front_camera(config, 512, 512);
+        let seconds = best_seconds(repeats.min(2), || {
+            render_image(
+                &model,
+                &params,
+                &weights,
+                &occupancy,
+                &intrinsics,
+                &pose,
+                Background::Solid([1.0; 3]),
+            );
+        });
+        lines.push(line("CPU frame 512×512 (same scene)", seconds * 1e3, "ms"));
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(lines),
+    }
+}

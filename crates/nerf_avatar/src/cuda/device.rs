@@ -1,0 +1,260 @@
+//! One CUDA device made ready: its context and stream, the kernels of `kernels/` compiled for
+//! its architecture (through the PTX cache) and loaded, and memory helpers whose failures are
+//! [`CudaError`]s (out of memory named as such).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use cudarc::driver::{
+    CudaContext, CudaFunction, CudaSlice, CudaStream, DeviceRepr, DriverError, LaunchConfig,
+    ValidAsZeroBits, sys::cudaError_enum,
+};
+use cudarc::nvrtc::Ptx;
+
+use super::CudaError;
+use super::kernels::{Arch, KERNEL_SOURCES, PtxCache};
+use super::libraries::driver_present;
+
+/// Every kernel the host launches, with the file that defines it.
+pub const KERNEL_FUNCTIONS: &[(&str, &str)] = &[
+    ("blend", "blend_tables"),
+    ("blend", "blend_tables_backward"),
+    ("hashgrid", "encode_points"),
+    ("hashgrid", "encode_backward_points"),
+    ("mlp", "mlp_forward_layer"),
+    ("mlp", "relu_backward"),
+    ("mlp", "mlp_backward_layer_input"),
+    ("mlp", "mlp_backward_layer_weights"),
+    ("sh", "sh_encode"),
+    ("field", "field_color_input"),
+    ("field", "field_rgb"),
+    ("field", "field_rgb_backward"),
+    ("field", "field_density_backward"),
+    ("field", "density_max"),
+    ("composite", "composite"),
+    ("composite", "composite_backward"),
+    ("march", "march_count"),
+    ("march", "march_write"),
+    ("render", "render_init"),
+    ("render", "render_march"),
+    ("render", "render_composite"),
+    ("render", "render_finish"),
+    ("render", "pack_rgba8"),
+    ("occupancy", "occupancy_points"),
+    ("occupancy", "max_pool_2"),
+    ("occupancy", "occupancy_merge"),
+    ("occupancy", "occupancy_bitfield"),
+    ("adam", "adam_step"),
+    ("loss", "ray_loss"),
+    ("loss", "sparsity_loss"),
+    ("loss", "count_nonfinite"),
+];
+
+/// Threads per block of the one-dimensional kernels (the reductions in `occupancy.cu` and
+/// `loss.cu` size their shared arrays for it).
+pub const BLOCK: u32 = 256;
+
+/// A CUDA device with the project's kernels loaded.
+pub struct CudaDevice {
+    context: Arc<CudaContext>,
+    stream: Arc<CudaStream>,
+    arch: Arch,
+    name: String,
+    functions: HashMap<&'static str, CudaFunction>,
+}
+
+impl std::fmt::Debug for CudaDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CudaDevice")
+            .field("name", &self.name)
+            .field("arch", &self.arch)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Maps a driver error to a [`CudaError`], naming what was being done.
+pub fn driver_error(context: &'static str) -> impl Fn(DriverError) -> CudaError {
+    move |e| match e.0 {
+        cudaError_enum::CUDA_ERROR_OUT_OF_MEMORY => CudaError::OutOfMemory(context.to_owned()),
+        cudaError_enum::CUDA_ERROR_NO_DEVICE => CudaError::NoDevice(format!("{e:?}")),
+        _ => CudaError::Driver {
+            context: context.to_owned(),
+            message: format!("{e:?}"),
+        },
+    }
+}
+
+impl CudaDevice {
+    /// Opens device `ordinal` and loads every kernel, compiled for its architecture (or read
+    /// from `cache`). Each failure is a clear error: no driver, no device, NVRTC missing, a
+    /// kernel that does not compile, out of memory.
+    pub fn open(ordinal: usize, cache: &PtxCache) -> Result<Self, CudaError> {
+        if !driver_present() {
+            return Err(CudaError::NoDriver);
+        }
+        let count = CudaContext::device_count()
+            .map_err(|e| CudaError::NoDevice(format!("the driver found none ({e:?})")))?;
+        if count <= 0 {
+            return Err(CudaError::NoDevice("the driver reports 0 devices".into()));
+        }
+        if ordinal >= count as usize {
+            return Err(CudaError::NoDevice(format!(
+                "device {ordinal} asked for, the driver reports {count}"
+            )));
+        }
+        let context = CudaContext::new(ordinal).map_err(driver_error("creating a context"))?;
+        let (major, minor) = context
+            .compute_capability()
+            .map_err(driver_error("reading the compute capability"))?;
+        let arch = Arch {
+            major: major as u32,
+            minor: minor as u32,
+        };
+        let name = context.name().unwrap_or_else(|_| "unnamed GPU".into());
+        let stream = context.default_stream();
+        let mut functions = HashMap::new();
+        for source in KERNEL_SOURCES {
+            let ptx = cache.ptx(&source, arch)?;
+            let module = context
+                .load_module(Ptx::from_src(ptx))
+                .map_err(driver_error("loading a kernel module"))?;
+            for (file, function) in KERNEL_FUNCTIONS {
+                if *file == source.name {
+                    let loaded = module
+                        .load_function(function)
+                        .map_err(driver_error("loading a kernel"))?;
+                    functions.insert(*function, loaded);
+                }
+            }
+        }
+        Ok(Self {
+            context,
+            stream,
+            arch,
+            name,
+            functions,
+        })
+    }
+
+    /// The device's name, e.g. "NVIDIA H100 80GB HBM3".
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The architecture the kernels were compiled for.
+    pub fn arch(&self) -> Arch {
+        self.arch
+    }
+
+    /// The stream every operation runs on.
+    pub fn stream(&self) -> &Arc<CudaStream> {
+        &self.stream
+    }
+
+    /// The context.
+    pub fn context(&self) -> &Arc<CudaContext> {
+        &self.context
+    }
+
+    /// A loaded kernel.
+    pub fn function(&self, name: &str) -> Result<&CudaFunction, CudaError> {
+        self.functions.get(name).ok_or_else(|| CudaError::Driver {
+            context: "looking up a kernel".into(),
+            message: format!("kernel `{name}` is not loaded (missing from KERNEL_FUNCTIONS)"),
+        })
+    }
+
+    /// A copy of `data` on the device.
+    pub fn upload<T: DeviceRepr>(&self, data: &[T]) -> Result<CudaSlice<T>, CudaError> {
+        self.stream
+            .clone_htod(data)
+            .map_err(driver_error("copying to the GPU"))
+    }
+
+    /// `len` zeros on the device.
+    pub fn zeros<T: DeviceRepr + ValidAsZeroBits>(
+        &self,
+        len: usize,
+    ) -> Result<CudaSlice<T>, CudaError> {
+        self.stream
+            .alloc_zeros(len.max(1))
+            .map_err(driver_error("allocating GPU memory"))
+    }
+
+    /// Overwrites `slice` with zeros.
+    pub fn clear<T: DeviceRepr + ValidAsZeroBits>(
+        &self,
+        slice: &mut CudaSlice<T>,
+    ) -> Result<(), CudaError> {
+        self.stream
+            .memset_zeros(slice)
+            .map_err(driver_error("clearing GPU memory"))
+    }
+
+    /// Overwrites the start of `slice` with `data`.
+    pub fn write<T: DeviceRepr>(
+        &self,
+        data: &[T],
+        slice: &mut CudaSlice<T>,
+    ) -> Result<(), CudaError> {
+        if data.len() > slice.len() {
+            return Err(CudaError::Unsupported(format!(
+                "{} values written into a GPU buffer of {}",
+                data.len(),
+                slice.len()
+            )));
+        }
+        let mut view = slice.slice_mut(..data.len());
+        self.stream
+            .memcpy_htod(data, &mut view)
+            .map_err(driver_error("copying to the GPU"))
+    }
+
+    /// The first `len` values of `slice`, copied to the host (waits for the stream).
+    pub fn download<T: DeviceRepr + Default + Clone>(
+        &self,
+        slice: &CudaSlice<T>,
+        len: usize,
+    ) -> Result<Vec<T>, CudaError> {
+        let mut out = vec![T::default(); len.min(slice.len())];
+        self.stream
+            .memcpy_dtoh(&slice.slice(..out.len()), &mut out)
+            .map_err(driver_error("copying from the GPU"))?;
+        Ok(out)
+    }
+
+    /// Waits until everything queued on the stream is done.
+    pub fn synchronize(&self) -> Result<(), CudaError> {
+        self.stream
+            .synchronize()
+            .map_err(driver_error("waiting for the GPU"))
+    }
+}
+
+/// A one-dimensional launch of `n` threads in blocks of [`BLOCK`].
+pub fn grid_1d(n: usize) -> LaunchConfig {
+    LaunchConfig {
+        grid_dim: ((n as u64).div_ceil(u64::from(BLOCK)).max(1) as u32, 1, 1),
+        block_dim: (BLOCK, 1, 1),
+        shared_mem_bytes: 0,
+    }
+}
+
+/// Launches kernel `$name` on `$device`'s stream with `$config` and the given arguments
+/// (references to device buffers or to scalars bound to locals), as a `Result<(), CudaError>`.
+macro_rules! launch {
+    ($device:expr, $name:literal, $config:expr, $($arg:expr),* $(,)?) => {{
+        use cudarc::driver::PushKernelArg as _;
+        let device: &$crate::cuda::device::CudaDevice = $device;
+        let function = device.function($name)?;
+        let mut builder = device.stream().launch_builder(function);
+        $(builder.arg($arg);)*
+        // SAFETY: the arguments follow the kernel's signature in kernels/ (the twin is
+        // reviewed with it and checked by the conformance tests) and every buffer is sized by
+        // the caller for the launch's index range.
+        unsafe { builder.launch($config) }
+            .map(|_| ())
+            .map_err($crate::cuda::device::driver_error(concat!("running ", $name)))
+    }};
+}
+pub(crate) use launch;

@@ -1,0 +1,799 @@
+//! The host side of each kernel: one function per CPU reference function, with the same name,
+//! launching its twin on device buffers. Sizes are checked before every launch (a short buffer
+//! is an error, never an out-of-bounds access).
+
+use cudarc::driver::{CudaSlice, DeviceRepr, LaunchConfig};
+
+use super::CudaError;
+use super::device::{CudaDevice, grid_1d, launch};
+use crate::camera::{Intrinsics, Pose};
+use crate::config::ModelConfig;
+use crate::hashgrid::HashGridLayout;
+use crate::march::MarchSettings;
+use crate::params::LayerShape;
+use crate::train::adam::AdamSettings;
+use crate::train::loss::RayLossWeights;
+
+/// Side of the square tiles of the MLP kernels (`TILE` in `kernels/mlp.cu`).
+const TILE: u32 = 16;
+/// Batch rows summed by one block of `mlp_backward_layer_weights` before its atomics.
+const ROWS_PER_SLICE: u32 = 512;
+
+/// Fails unless `slice` holds at least `needed` values.
+pub fn check_len<T>(what: &str, slice: &CudaSlice<T>, needed: usize) -> Result<(), CudaError> {
+    if slice.len() < needed {
+        return Err(CudaError::Unsupported(format!(
+            "GPU buffer `{what}` holds {} values, {needed} needed",
+            slice.len()
+        )));
+    }
+    Ok(())
+}
+
+/// A count as the kernels' 32-bit index type.
+pub fn as_u32(what: &str, value: usize) -> Result<u32, CudaError> {
+    u32::try_from(value)
+        .map_err(|_| CudaError::Unsupported(format!("{what} = {value} exceeds 2^32 − 1")))
+}
+
+/// Grows `slice` to hold at least `len` values (its contents are then undefined).
+pub fn ensure_len<T: DeviceRepr + cudarc::driver::ValidAsZeroBits>(
+    device: &CudaDevice,
+    slice: &mut Option<CudaSlice<T>>,
+    len: usize,
+) -> Result<(), CudaError> {
+    if slice.as_ref().is_none_or(|s| s.len() < len) {
+        *slice = Some(device.zeros(len)?);
+    }
+    Ok(())
+}
+
+/// The levels of a hash grid as `kernels/common.cuh` reads them: 5 words per level
+/// (scale as f32 bits, resolution, size, offset, hashed).
+pub fn pack_levels(layout: &HashGridLayout) -> Vec<u32> {
+    layout
+        .levels
+        .iter()
+        .flat_map(|l| {
+            [
+                (l.scale as f32).to_bits(),
+                l.resolution,
+                l.size,
+                l.offset,
+                u32::from(l.hashed),
+            ]
+        })
+        .collect()
+}
+
+/// A hash grid's levels on the device.
+pub struct DeviceGrid {
+    levels: CudaSlice<u32>,
+    /// L.
+    pub level_count: u32,
+    /// F.
+    pub features: u32,
+    /// Values in one table.
+    pub table_len: usize,
+}
+
+impl DeviceGrid {
+    /// Uploads the levels of `layout`.
+    pub fn new(device: &CudaDevice, layout: &HashGridLayout) -> Result<Self, CudaError> {
+        Ok(Self {
+            levels: device.upload(&pack_levels(layout))?,
+            level_count: as_u32("levels", layout.levels.len())?,
+            features: as_u32("features", layout.features)?,
+            table_len: layout.table_len(),
+        })
+    }
+
+    /// L · F.
+    pub fn output_width(&self) -> usize {
+        (self.level_count * self.features) as usize
+    }
+}
+
+/// `out = h0 + Σ_i weights[i] · h_{i+1}` ([`crate::hashgrid::blend_tables`]).
+pub fn blend_tables(
+    device: &CudaDevice,
+    tables: &CudaSlice<f32>,
+    weights: &CudaSlice<f32>,
+    k: usize,
+    out: &mut CudaSlice<f32>,
+) -> Result<(), CudaError> {
+    let table_len = out.len() as u64;
+    check_len("tables", tables, out.len() * (k + 1))?;
+    check_len("weights", weights, k)?;
+    let k = as_u32("blendshapes", k)?;
+    let config = grid_1d(out.len());
+    launch!(
+        device,
+        "blend_tables",
+        config,
+        tables,
+        weights,
+        &k,
+        &table_len,
+        out
+    )
+}
+
+/// Adds the gradient of the blend to `d_tables` ([`crate::hashgrid::blend_tables_backward`]).
+pub fn blend_tables_backward(
+    device: &CudaDevice,
+    d_blended: &CudaSlice<f32>,
+    weights: &CudaSlice<f32>,
+    k: usize,
+    d_tables: &mut CudaSlice<f32>,
+) -> Result<(), CudaError> {
+    let table_len = d_blended.len() as u64;
+    check_len("d_tables", d_tables, d_blended.len() * (k + 1))?;
+    check_len("weights", weights, k)?;
+    let k = as_u32("blendshapes", k)?;
+    let config = grid_1d(d_blended.len());
+    launch!(
+        device,
+        "blend_tables_backward",
+        config,
+        d_blended,
+        weights,
+        &k,
+        &table_len,
+        d_tables
+    )
+}
+
+/// Encodes `n` points (`n × 3`, unit cube) into `out` (`n × L·F`)
+/// ([`HashGridLayout::encode_points`]).
+pub fn encode_points(
+    device: &CudaDevice,
+    grid: &DeviceGrid,
+    table: &CudaSlice<f32>,
+    points: &CudaSlice<f32>,
+    n: usize,
+    out: &mut CudaSlice<f32>,
+) -> Result<(), CudaError> {
+    check_len("table", table, grid.table_len)?;
+    check_len("points", points, 3 * n)?;
+    check_len("encoding", out, n * grid.output_width())?;
+    let n32 = as_u32("points", n)?;
+    let config = grid_1d(n * grid.level_count as usize);
+    let (levels, features) = (&grid.level_count, &grid.features);
+    launch!(
+        device,
+        "encode_points",
+        config,
+        table,
+        points,
+        &n32,
+        &grid.levels,
+        levels,
+        features,
+        out
+    )
+}
+
+/// Adds the table gradient of `n` encodings to `d_table`
+/// ([`HashGridLayout::encode_backward_points`]).
+pub fn encode_backward_points(
+    device: &CudaDevice,
+    grid: &DeviceGrid,
+    points: &CudaSlice<f32>,
+    d_out: &CudaSlice<f32>,
+    n: usize,
+    d_table: &mut CudaSlice<f32>,
+) -> Result<(), CudaError> {
+    check_len("d_table", d_table, grid.table_len)?;
+    check_len("points", points, 3 * n)?;
+    check_len("d_encoding", d_out, n * grid.output_width())?;
+    let n32 = as_u32("points", n)?;
+    let config = grid_1d(n * grid.level_count as usize);
+    let (levels, features) = (&grid.level_count, &grid.features);
+    launch!(
+        device,
+        "encode_backward_points",
+        config,
+        points,
+        d_out,
+        &n32,
+        &grid.levels,
+        levels,
+        features,
+        d_table
+    )
+}
+
+/// The 16 SH values of `n` unit directions ([`crate::sh::sh_encode`]).
+pub fn sh_encode(
+    device: &CudaDevice,
+    directions: &CudaSlice<f32>,
+    n: usize,
+    out: &mut CudaSlice<f32>,
+) -> Result<(), CudaError> {
+    check_len("directions", directions, 3 * n)?;
+    check_len("sh", out, 16 * n)?;
+    let n32 = as_u32("directions", n)?;
+    launch!(device, "sh_encode", grid_1d(n), directions, &n32, out)
+}
+
+fn tiles(rows: usize, cols: usize) -> Result<(u32, u32), CudaError> {
+    let t = TILE as usize;
+    Ok((
+        as_u32("row tiles", rows.div_ceil(t).max(1))?,
+        as_u32("column tiles", cols.div_ceil(t).max(1))?,
+    ))
+}
+
+/// Runs the network on `n` rows of `input` ([`crate::mlp::mlp_forward`]); `layers` are
+/// offsets into `params`; `activations[i]` (grown as needed) receives layer i's output.
+pub fn mlp_forward(
+    device: &CudaDevice,
+    layers: &[LayerShape],
+    params: &CudaSlice<f32>,
+    input: &CudaSlice<f32>,
+    n: usize,
+    activations: &mut Vec<Option<CudaSlice<f32>>>,
+) -> Result<(), CudaError> {
+    activations.resize_with(layers.len(), || None);
+    let n32 = as_u32("rows", n)?;
+    for (i, layer) in layers.iter().enumerate() {
+        check_len("parameters", params, layer.range().end)?;
+        let (done, rest) = activations.split_at_mut(i);
+        ensure_len(device, &mut rest[0], n * layer.outputs)?;
+        let y = rest[0]
+            .as_mut()
+            .ok_or(CudaError::Unsupported("no buffer".into()))?;
+        let x = match done.last() {
+            Some(Some(previous)) => previous,
+            Some(None) => return Err(CudaError::Unsupported("missing activation".into())),
+            None => input,
+        };
+        check_len("layer input", x, n * layer.inputs)?;
+        let (inputs, outputs) = (
+            as_u32("inputs", layer.inputs)?,
+            as_u32("outputs", layer.outputs)?,
+        );
+        let relu = u32::from(i + 1 < layers.len());
+        let (row_tiles, col_tiles) = tiles(n, layer.outputs)?;
+        let config = LaunchConfig {
+            grid_dim: (row_tiles, col_tiles, 1),
+            block_dim: (TILE, TILE, 1),
+            shared_mem_bytes: 0,
+        };
+        let w = params.slice(layer.range());
+        launch!(
+            device,
+            "mlp_forward_layer",
+            config,
+            x,
+            &w,
+            &n32,
+            &inputs,
+            &outputs,
+            &relu,
+            y
+        )?;
+    }
+    Ok(())
+}
+
+/// Back-propagates `d_output` (`n × outputs`) through the network ([`crate::mlp::mlp_backward`]):
+/// adds the weight gradients to `d_params` (the flat layout of `params`) and returns the
+/// gradient at `input` when `want_input_grad`.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the twin of mlp_backward: the MLP's tape, its inputs and both gradients"
+)]
+pub fn mlp_backward(
+    device: &CudaDevice,
+    layers: &[LayerShape],
+    params: &CudaSlice<f32>,
+    input: &CudaSlice<f32>,
+    n: usize,
+    activations: &[Option<CudaSlice<f32>>],
+    d_output: CudaSlice<f32>,
+    d_params: &mut CudaSlice<f32>,
+    want_input_grad: bool,
+) -> Result<Option<CudaSlice<f32>>, CudaError> {
+    let n32 = as_u32("rows", n)?;
+    let rows_per_slice = ROWS_PER_SLICE;
+    let slices = as_u32("row slices", n.div_ceil(ROWS_PER_SLICE as usize).max(1))?;
+    let mut d_y = d_output;
+    let activation = |i: usize| {
+        activations
+            .get(i)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| CudaError::Unsupported(format!("no forward activation of layer {i}")))
+    };
+    for (i, layer) in layers.iter().enumerate().rev() {
+        check_len("parameters", params, layer.range().end)?;
+        check_len("d_parameters", d_params, layer.range().end)?;
+        check_len("d_y", &d_y, n * layer.outputs)?;
+        if i + 1 < layers.len() {
+            let y = activation(i)?;
+            let count = (n * layer.outputs) as u64;
+            launch!(
+                device,
+                "relu_backward",
+                grid_1d(n * layer.outputs),
+                &mut d_y,
+                y,
+                &count
+            )?;
+        }
+        let x = if i == 0 { input } else { activation(i - 1)? };
+        check_len("layer input", x, n * layer.inputs)?;
+        let (inputs, outputs) = (
+            as_u32("inputs", layer.inputs)?,
+            as_u32("outputs", layer.outputs)?,
+        );
+        let (input_tiles, output_tiles) = tiles(layer.inputs, layer.outputs)?;
+        let config = LaunchConfig {
+            grid_dim: (input_tiles, output_tiles, slices),
+            block_dim: (TILE, TILE, 1),
+            shared_mem_bytes: 0,
+        };
+        {
+            let mut d_w = d_params.slice_mut(layer.range());
+            launch!(
+                device,
+                "mlp_backward_layer_weights",
+                config,
+                &d_y,
+                x,
+                &n32,
+                &inputs,
+                &outputs,
+                &rows_per_slice,
+                &mut d_w
+            )?;
+        }
+        if i > 0 || want_input_grad {
+            let mut d_x = device.zeros::<f32>(n * layer.inputs)?;
+            let (row_tiles, col_tiles) = tiles(n, layer.inputs)?;
+            let config = LaunchConfig {
+                grid_dim: (row_tiles, col_tiles, 1),
+                block_dim: (TILE, TILE, 1),
+                shared_mem_bytes: 0,
+            };
+            let w = params.slice(layer.range());
+            launch!(
+                device,
+                "mlp_backward_layer_input",
+                config,
+                &d_y,
+                &w,
+                &n32,
+                &inputs,
+                &outputs,
+                &mut d_x
+            )?;
+            d_y = d_x;
+        }
+    }
+    Ok(want_input_grad.then_some(d_y))
+}
+
+/// Composites training rays ([`crate::composite::composite`] per ray): ray r owns samples
+/// `offsets[r]..offsets[r + 1]`; writes colour (× 3), alpha and the samples used.
+pub struct CompositeBuffers {
+    /// Colour per ray (rays × 3), background included.
+    pub color: CudaSlice<f32>,
+    /// Opacity per ray.
+    pub alpha: CudaSlice<f32>,
+    /// Samples used per ray (the rest came after early termination).
+    pub used: CudaSlice<u32>,
+}
+
+/// [`crate::composite::composite`] for every ray of a batch.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "samples, their rays and the outputs"
+)]
+pub fn composite(
+    device: &CudaDevice,
+    sigma: &CudaSlice<f32>,
+    rgb: &CudaSlice<f32>,
+    dt: &CudaSlice<f32>,
+    offsets: &CudaSlice<u32>,
+    rays: usize,
+    backgrounds: &CudaSlice<f32>,
+    threshold: f32,
+    out: &mut CompositeBuffers,
+) -> Result<(), CudaError> {
+    check_len("offsets", offsets, rays + 1)?;
+    check_len("backgrounds", backgrounds, 3 * rays)?;
+    check_len("color", &out.color, 3 * rays)?;
+    check_len("alpha", &out.alpha, rays)?;
+    check_len("used", &out.used, rays)?;
+    check_len("rgb", rgb, 3 * sigma.len().min(dt.len()))?;
+    let rays32 = as_u32("rays", rays)?;
+    launch!(
+        device,
+        "composite",
+        grid_1d(rays),
+        sigma,
+        rgb,
+        dt,
+        offsets,
+        &rays32,
+        backgrounds,
+        &threshold,
+        &mut out.color,
+        &mut out.alpha,
+        &mut out.used
+    )
+}
+
+/// [`crate::composite::composite_backward`] for every ray of a batch: ∂loss/∂σ and ∂loss/∂rgb
+/// per sample from ∂loss/∂colour (× 3) and ∂loss/∂alpha per ray.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "forward values, output gradients and results"
+)]
+pub fn composite_backward(
+    device: &CudaDevice,
+    sigma: &CudaSlice<f32>,
+    rgb: &CudaSlice<f32>,
+    dt: &CudaSlice<f32>,
+    offsets: &CudaSlice<u32>,
+    rays: usize,
+    result: &CompositeBuffers,
+    d_color: &CudaSlice<f32>,
+    d_alpha: &CudaSlice<f32>,
+    d_sigma: &mut CudaSlice<f32>,
+    d_rgb: &mut CudaSlice<f32>,
+) -> Result<(), CudaError> {
+    check_len("offsets", offsets, rays + 1)?;
+    check_len("d_color", d_color, 3 * rays)?;
+    check_len("d_alpha", d_alpha, rays)?;
+    check_len("d_sigma", d_sigma, sigma.len())?;
+    check_len("d_rgb", d_rgb, rgb.len())?;
+    let rays32 = as_u32("rays", rays)?;
+    launch!(
+        device,
+        "composite_backward",
+        grid_1d(rays),
+        sigma,
+        rgb,
+        dt,
+        offsets,
+        &rays32,
+        &result.color,
+        &result.alpha,
+        &result.used,
+        d_color,
+        d_alpha,
+        d_sigma,
+        d_rgb
+    )
+}
+
+/// One Adam step ([`crate::train::adam::Adam::step`]); `step` counts this step (1 for the
+/// first), `decay` is the range that gets weight decay.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the optimiser's buffers and settings"
+)]
+pub fn adam_step(
+    device: &CudaDevice,
+    params: &mut CudaSlice<f32>,
+    grads: &CudaSlice<f32>,
+    m: &mut CudaSlice<f32>,
+    v: &mut CudaSlice<f32>,
+    settings: &AdamSettings,
+    step: u64,
+    lr: f32,
+    decay: std::ops::Range<usize>,
+) -> Result<(), CudaError> {
+    let n = params.len();
+    check_len("grads", grads, n)?;
+    check_len("m", m, n)?;
+    check_len("v", v, n)?;
+    let t = i32::try_from(step).unwrap_or(i32::MAX);
+    let correction1 = 1.0 - settings.beta1.powi(t);
+    let correction2 = 1.0 - settings.beta2.powi(t);
+    let (n64, start, end) = (n as u64, decay.start as u64, decay.end as u64);
+    launch!(
+        device,
+        "adam_step",
+        grid_1d(n),
+        params,
+        grads,
+        m,
+        v,
+        &n64,
+        &lr,
+        &settings.beta1,
+        &settings.beta2,
+        &settings.epsilon,
+        &settings.weight_decay,
+        &start,
+        &end,
+        &correction1,
+        &correction2
+    )
+}
+
+/// Gradients of a ray batch's losses ([`crate::train::loss::ray_loss`]).
+pub struct RayLossGradients {
+    /// ∂loss/∂colour (rays × 3).
+    pub d_color: CudaSlice<f32>,
+    /// ∂loss/∂alpha per ray.
+    pub d_alpha: CudaSlice<f32>,
+}
+
+/// [`crate::train::loss::ray_loss`]: fills the gradients and returns the loss value and the
+/// summed squared colour error, summed in f64 on the host.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "rendered values, targets, weights and outputs"
+)]
+pub fn ray_loss(
+    device: &CudaDevice,
+    color: &CudaSlice<f32>,
+    alpha: &CudaSlice<f32>,
+    target_color: &CudaSlice<f32>,
+    target_mask: &CudaSlice<f32>,
+    rays: usize,
+    weights: RayLossWeights,
+    scale: f32,
+    out: &mut RayLossGradients,
+) -> Result<(f64, f64), CudaError> {
+    check_len("color", color, 3 * rays)?;
+    check_len("alpha", alpha, rays)?;
+    check_len("target color", target_color, 3 * rays)?;
+    check_len("target mask", target_mask, rays)?;
+    check_len("d_color", &out.d_color, 3 * rays)?;
+    check_len("d_alpha", &out.d_alpha, rays)?;
+    let mut values = device.zeros::<f32>(rays)?;
+    let mut squared = device.zeros::<f32>(rays)?;
+    let rays32 = as_u32("rays", rays)?;
+    launch!(
+        device,
+        "ray_loss",
+        grid_1d(rays),
+        color,
+        alpha,
+        target_color,
+        target_mask,
+        &rays32,
+        &weights.color,
+        &weights.mask,
+        &weights.entropy,
+        &scale,
+        &mut out.d_color,
+        &mut out.d_alpha,
+        &mut values,
+        &mut squared
+    )?;
+    let sum = |v: Vec<f32>| v.iter().map(|x| f64::from(*x)).sum::<f64>();
+    Ok((
+        sum(device.download(&values, rays)?),
+        sum(device.download(&squared, rays)?),
+    ))
+}
+
+/// [`crate::train::loss::sparsity_loss`] on the flat buffers: adds `weight · mean |h|`'s
+/// gradient over `range` (the blendshape tables) of `params` to the same range of `grads` and
+/// returns its value.
+pub fn sparsity_loss(
+    device: &CudaDevice,
+    params: &CudaSlice<f32>,
+    grads: &mut CudaSlice<f32>,
+    range: std::ops::Range<usize>,
+    weight: f32,
+) -> Result<f64, CudaError> {
+    if range.is_empty() || weight == 0.0 {
+        return Ok(0.0);
+    }
+    check_len("params", params, range.end)?;
+    check_len("grads", grads, range.end)?;
+    let n = range.len();
+    let n64 = n as u64;
+    let mut total = device.zeros::<f64>(1)?;
+    let tables = params.slice(range.clone());
+    let mut g = grads.slice_mut(range);
+    launch!(
+        device,
+        "sparsity_loss",
+        grid_1d(n),
+        &tables,
+        &n64,
+        &weight,
+        &mut g,
+        &mut total
+    )?;
+    let sum = device.download(&total, 1)?.first().copied().unwrap_or(0.0);
+    Ok(f64::from(weight) * sum / n as f64)
+}
+
+/// How many of the first `len` values of `values` are NaN or infinite.
+pub fn count_nonfinite(
+    device: &CudaDevice,
+    values: &CudaSlice<f32>,
+    len: usize,
+) -> Result<u32, CudaError> {
+    check_len("values", values, len)?;
+    let mut count = device.zeros::<u32>(1)?;
+    let n = len as u64;
+    launch!(
+        device,
+        "count_nonfinite",
+        grid_1d(len),
+        values,
+        &n,
+        &mut count
+    )?;
+    Ok(device.download(&count, 1)?.first().copied().unwrap_or(0))
+}
+
+/// What `kernels/common.cuh` calls `MarchConfig`: the head box, near distance, step rule,
+/// stopping threshold and occupancy resolution.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MarchConfig {
+    center: [f32; 3],
+    half_extent: f32,
+    near_distance: f32,
+    dt_gamma: f32,
+    dt_min: f32,
+    dt_max: f32,
+    transmittance_threshold: f32,
+    occupancy_resolution: u32,
+}
+
+// SAFETY: #[repr(C)] plain floats and integers, laid out as the struct in common.cuh.
+unsafe impl DeviceRepr for MarchConfig {}
+
+impl MarchConfig {
+    /// The marcher of `config` with `settings`.
+    pub fn new(config: &ModelConfig, settings: &MarchSettings, occupancy_resolution: u32) -> Self {
+        Self {
+            center: config.head_box.center,
+            half_extent: config.head_box.half_extent,
+            near_distance: config.near_distance,
+            dt_gamma: settings.dt_gamma,
+            dt_min: settings.dt_min,
+            dt_max: settings.dt_max,
+            transmittance_threshold: settings.transmittance_threshold,
+            occupancy_resolution,
+        }
+    }
+
+    /// Samples stop contributing once transmittance falls below this.
+    pub fn transmittance_threshold(&self) -> f32 {
+        self.transmittance_threshold
+    }
+}
+
+/// What `kernels/common.cuh` calls `CameraParams`: intrinsics, the pose's top 3 rows, size.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CameraParams {
+    fx: f32,
+    fy: f32,
+    cx: f32,
+    cy: f32,
+    pose: [f32; 12],
+    width: u32,
+    height: u32,
+}
+
+// SAFETY: #[repr(C)] plain floats and integers, laid out as the struct in common.cuh.
+unsafe impl DeviceRepr for CameraParams {}
+
+impl CameraParams {
+    /// The camera of `intrinsics` at `pose`.
+    pub fn new(intrinsics: &Intrinsics, pose: &Pose) -> Self {
+        let m = &pose.0;
+        Self {
+            fx: intrinsics.fx,
+            fy: intrinsics.fy,
+            cx: intrinsics.cx,
+            cy: intrinsics.cy,
+            pose: std::array::from_fn(|i| m[i / 4][i % 4]),
+            width: intrinsics.width,
+            height: intrinsics.height,
+        }
+    }
+}
+
+/// Samples of a batch of training rays on the device ([`crate::march::RaySamples`]).
+pub struct DeviceSamples {
+    /// Start of each ray's samples, plus the total at the end (on the host).
+    pub offsets: Vec<u32>,
+    /// The same offsets on the device.
+    pub device_offsets: CudaSlice<u32>,
+    /// Positions in the unit cube (samples × 3).
+    pub positions: CudaSlice<f32>,
+    /// Directions of the samples' rays (samples × 3).
+    pub directions: CudaSlice<f32>,
+    /// δ per sample.
+    pub dt: CudaSlice<f32>,
+}
+
+impl DeviceSamples {
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.offsets.last().copied().unwrap_or(0) as usize
+    }
+
+    /// Whether no ray has a sample.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// [`crate::march::RaySamples::march`]: marches `origins`/`directions` (rays × 3) through the
+/// occupied cells, counting first, then writing every ray's samples densely.
+pub fn march_rays(
+    device: &CudaDevice,
+    config: &MarchConfig,
+    occupancy: &CudaSlice<u8>,
+    origins: &CudaSlice<f32>,
+    directions: &CudaSlice<f32>,
+    jitters: &CudaSlice<f32>,
+    rays: usize,
+) -> Result<DeviceSamples, CudaError> {
+    check_len("origins", origins, 3 * rays)?;
+    check_len("directions", directions, 3 * rays)?;
+    check_len("jitters", jitters, rays)?;
+    let cells = (config.occupancy_resolution as usize).pow(3);
+    check_len("occupancy", occupancy, cells.div_ceil(8))?;
+    let rays32 = as_u32("rays", rays)?;
+    let mut counts = device.zeros::<u32>(rays)?;
+    launch!(
+        device,
+        "march_count",
+        grid_1d(rays),
+        origins,
+        directions,
+        jitters,
+        &rays32,
+        config,
+        occupancy,
+        &mut counts
+    )?;
+    let counts = device.download(&counts, rays)?;
+    let mut offsets = Vec::with_capacity(rays + 1);
+    let mut total = 0u64;
+    offsets.push(0);
+    for c in counts {
+        total += u64::from(c);
+        offsets.push(as_u32("samples", total as usize)?);
+    }
+    let samples = total as usize;
+    let device_offsets = device.upload(&offsets)?;
+    let mut positions = device.zeros::<f32>(3 * samples)?;
+    let mut dt = device.zeros::<f32>(samples)?;
+    launch!(
+        device,
+        "march_write",
+        grid_1d(rays),
+        origins,
+        directions,
+        jitters,
+        &rays32,
+        config,
+        occupancy,
+        &device_offsets,
+        &mut positions,
+        &mut dt
+    )?;
+    let host_directions = device.download(directions, 3 * rays)?;
+    let mut sample_directions = Vec::with_capacity(3 * samples);
+    for r in 0..rays {
+        for _ in offsets[r]..offsets[r + 1] {
+            sample_directions.extend_from_slice(&host_directions[3 * r..3 * r + 3]);
+        }
+    }
+    Ok(DeviceSamples {
+        offsets,
+        device_offsets,
+        positions,
+        directions: device.upload(&sample_directions)?,
+        dt,
+    })
+}

@@ -1,0 +1,402 @@
+//! Inference rendering on the GPU ([`crate::render::render_image`]): the frame's table is
+//! blended on the device, every pixel's ray is marched in rounds (`per_round` samples per live
+//! ray), the round's samples are evaluated as one batch, composited, and rays that became
+//! opaque (T < 1e-2) or left the box drop out of the live list. The image comes back as
+//! [`RenderedImage`] or as RGBA8 written into the caller's buffer (for a wgpu texture).
+
+use std::sync::Arc;
+
+use cudarc::driver::CudaSlice;
+
+use super::CudaError;
+use super::device::{CudaDevice, grid_1d, launch};
+use super::field::{DeviceFieldTape, field_forward};
+use super::ops::{CameraParams, DeviceGrid, MarchConfig, as_u32, blend_tables};
+use crate::camera::{Intrinsics, Pose};
+use crate::field::Model;
+use crate::march::MarchSettings;
+use crate::occupancy::OccupancyGrid;
+use crate::params::Params;
+use crate::render::{Background, RenderedImage};
+
+/// Samples a live ray takes per round (at most 32, the size of `render_march`'s local arrays).
+const SAMPLES_PER_ROUND: u32 = 16;
+/// Samples evaluated together at most (bounds the MLP activations' memory).
+const SAMPLE_CAPACITY: usize = 1 << 20;
+
+/// Per-pixel state of a frame of one size.
+struct FrameBuffers {
+    pixels: usize,
+    marchers: CudaSlice<u32>,
+    color: CudaSlice<f32>,
+    transmittance: CudaSlice<f32>,
+    live: [CudaSlice<u32>; 2],
+    live_count: [CudaSlice<u32>; 2],
+    sample_base: CudaSlice<u32>,
+    sample_taken: CudaSlice<u32>,
+    rgba: CudaSlice<f32>,
+    rgba8: CudaSlice<u8>,
+}
+
+impl FrameBuffers {
+    fn new(device: &CudaDevice, pixels: usize) -> Result<Self, CudaError> {
+        Ok(Self {
+            pixels,
+            marchers: device.zeros(9 * pixels)?,
+            color: device.zeros(3 * pixels)?,
+            transmittance: device.zeros(pixels)?,
+            live: [device.zeros(pixels)?, device.zeros(pixels)?],
+            live_count: [device.zeros(1)?, device.zeros(1)?],
+            sample_base: device.zeros(pixels)?,
+            sample_taken: device.zeros(pixels)?,
+            rgba: device.zeros(4 * pixels)?,
+            rgba8: device.zeros(4 * pixels)?,
+        })
+    }
+}
+
+/// One round's samples.
+struct SampleBuffers {
+    positions: CudaSlice<f32>,
+    directions: CudaSlice<f32>,
+    dt: CudaSlice<f32>,
+    sigma: CudaSlice<f32>,
+    rgb: CudaSlice<f32>,
+    count: CudaSlice<u32>,
+}
+
+/// An avatar's model on the GPU, ready to render frames.
+pub struct CudaRenderer {
+    device: Arc<CudaDevice>,
+    model: Model,
+    grid: DeviceGrid,
+    params: CudaSlice<f32>,
+    occupancy: CudaSlice<u8>,
+    march: MarchConfig,
+    table: CudaSlice<f32>,
+    weights: CudaSlice<f32>,
+    frame: Option<FrameBuffers>,
+    samples: SampleBuffers,
+    tape: DeviceFieldTape,
+}
+
+impl CudaRenderer {
+    /// Uploads the parameters and the occupancy grid of a model.
+    pub fn new(
+        device: Arc<CudaDevice>,
+        model: &Model,
+        params: &Params<f32>,
+        occupancy: &OccupancyGrid,
+    ) -> Result<Self, CudaError> {
+        if params.data.len() != model.layout.total() {
+            return Err(CudaError::Unsupported(format!(
+                "{} parameters for a model of {}",
+                params.data.len(),
+                model.layout.total()
+            )));
+        }
+        let cells = OccupancyGrid::cell_count(occupancy.resolution);
+        if occupancy.bitfield.len() < cells.div_ceil(8) || occupancy.resolution == 0 {
+            return Err(CudaError::Unsupported(
+                "occupancy bitfield of the wrong size".into(),
+            ));
+        }
+        let settings = MarchSettings::inference(&model.config);
+        let capacity = SAMPLE_CAPACITY;
+        let samples = SampleBuffers {
+            positions: device.zeros(3 * capacity)?,
+            directions: device.zeros(3 * capacity)?,
+            dt: device.zeros(capacity)?,
+            sigma: device.zeros(capacity)?,
+            rgb: device.zeros(3 * capacity)?,
+            count: device.zeros(1)?,
+        };
+        Ok(Self {
+            grid: DeviceGrid::new(&device, &model.grid)?,
+            params: device.upload(&params.data)?,
+            occupancy: device.upload(&occupancy.bitfield)?,
+            march: MarchConfig::new(&model.config, &settings, occupancy.resolution),
+            table: device.zeros(model.layout.table_len)?,
+            weights: device.zeros(model.config.blendshape_count().max(1))?,
+            model: model.clone(),
+            frame: None,
+            samples,
+            tape: DeviceFieldTape::default(),
+            device,
+        })
+    }
+
+    /// The device it renders on.
+    pub fn device(&self) -> &CudaDevice {
+        &self.device
+    }
+
+    /// Replaces the parameters (same layout), e.g. after training steps.
+    pub fn set_params(&mut self, params: &Params<f32>) -> Result<(), CudaError> {
+        if params.data.len() != self.params.len() {
+            return Err(CudaError::Unsupported(
+                "parameters of another layout".into(),
+            ));
+        }
+        self.device.write(&params.data, &mut self.params)
+    }
+
+    /// Renders a frame (expression `weights` already clamped) as [`RenderedImage`], the same
+    /// values as [`crate::render::render_image`] within f32 rounding.
+    pub fn render_image(
+        &mut self,
+        weights: &[f32],
+        intrinsics: &Intrinsics,
+        pose: &Pose,
+        background: Background<'_>,
+    ) -> Result<RenderedImage, CudaError> {
+        let samples = self.render(weights, intrinsics, pose, background)?;
+        let frame = self.frame_buffers()?;
+        let pixels = frame.pixels;
+        let rgba = self.device.download(&frame.rgba, 4 * pixels)?;
+        Ok(RenderedImage {
+            width: intrinsics.width,
+            height: intrinsics.height,
+            rgb: rgba.chunks_exact(4).map(|p| [p[0], p[1], p[2]]).collect(),
+            alpha: rgba.chunks_exact(4).map(|p| p[3]).collect(),
+            samples,
+        })
+    }
+
+    /// Renders a frame into `out` as RGBA8 (row-major, R first: a wgpu `Rgba8Unorm`
+    /// texture's layout; colour over `background`, alpha = the head's opacity). Returns the
+    /// number of samples evaluated.
+    pub fn render_rgba8(
+        &mut self,
+        weights: &[f32],
+        intrinsics: &Intrinsics,
+        pose: &Pose,
+        background: Background<'_>,
+        out: &mut [u8],
+    ) -> Result<usize, CudaError> {
+        let pixels = (intrinsics.width as usize) * (intrinsics.height as usize);
+        if out.len() != 4 * pixels {
+            return Err(CudaError::Unsupported(format!(
+                "an RGBA8 buffer of {} bytes for {}×{} pixels (needs {})",
+                out.len(),
+                intrinsics.width,
+                intrinsics.height,
+                4 * pixels
+            )));
+        }
+        let samples = self.render(weights, intrinsics, pose, background)?;
+        let device = Arc::clone(&self.device);
+        let frame = self
+            .frame
+            .as_mut()
+            .ok_or(CudaError::Unsupported("no frame".into()))?;
+        let pixels32 = as_u32("pixels", pixels)?;
+        launch!(
+            &device,
+            "pack_rgba8",
+            grid_1d(pixels),
+            &frame.rgba,
+            &pixels32,
+            &mut frame.rgba8
+        )?;
+        device
+            .stream()
+            .memcpy_dtoh(&frame.rgba8, out)
+            .map_err(super::device::driver_error(
+                "copying the frame from the GPU",
+            ))?;
+        Ok(samples)
+    }
+
+    fn frame_buffers(&self) -> Result<&FrameBuffers, CudaError> {
+        self.frame
+            .as_ref()
+            .ok_or(CudaError::Unsupported("no frame rendered yet".into()))
+    }
+
+    /// Renders into the frame buffers' RGBA f32 image; returns the samples evaluated.
+    fn render(
+        &mut self,
+        weights: &[f32],
+        intrinsics: &Intrinsics,
+        pose: &Pose,
+        background: Background<'_>,
+    ) -> Result<usize, CudaError> {
+        let k = self.model.config.blendshape_count();
+        if weights.len() != k {
+            return Err(CudaError::Unsupported(format!(
+                "{} expression weights for an avatar of {k} blendshapes",
+                weights.len()
+            )));
+        }
+        if !intrinsics.is_valid() {
+            return Err(CudaError::Unsupported(format!(
+                "invalid camera {intrinsics:?}"
+            )));
+        }
+        let pixels = (intrinsics.width as usize) * (intrinsics.height as usize);
+        let pixels32 = as_u32("pixels", pixels)?;
+        let background_image = match background {
+            Background::Image(image) if image.len() != pixels => {
+                return Err(CudaError::Unsupported(format!(
+                    "a background of {} pixels for an image of {pixels}",
+                    image.len()
+                )));
+            }
+            Background::Image(image) => {
+                let flat: Vec<f32> = image.iter().flatten().copied().collect();
+                Some(self.device.upload(&flat)?)
+            }
+            Background::Solid(_) => None,
+        };
+        let solid = match background {
+            Background::Solid(c) => c,
+            Background::Image(_) => [0.0; 3],
+        };
+        let device = Arc::clone(&self.device);
+        if self.frame.as_ref().is_none_or(|f| f.pixels != pixels) {
+            self.frame = None;
+            self.frame = Some(FrameBuffers::new(&device, pixels)?);
+        }
+        if k > 0 {
+            device.write(weights, &mut self.weights)?;
+        }
+        blend_tables(&device, &self.params, &self.weights, k, &mut self.table)?;
+        // The tables come first in the flat buffer: blend_tables reads its first (K+1)·len.
+        let frame = self
+            .frame
+            .as_mut()
+            .ok_or(CudaError::Unsupported("no frame".into()))?;
+        let camera = CameraParams::new(intrinsics, pose);
+        device.clear(&mut frame.live_count[0])?;
+        launch!(
+            &device,
+            "render_init",
+            grid_1d(pixels),
+            &camera,
+            &self.march,
+            &mut frame.marchers,
+            &mut frame.color,
+            &mut frame.transmittance,
+            &mut frame.live[0],
+            &mut frame.live_count[0]
+        )?;
+        let read_count = |slice: &CudaSlice<u32>| -> Result<usize, CudaError> {
+            Ok(device.download(slice, 1)?.first().copied().unwrap_or(0) as usize)
+        };
+        let mut live = read_count(&frame.live_count[0])?;
+        let mut current = 0;
+        let mut evaluated = 0;
+        let per_round = SAMPLES_PER_ROUND;
+        let batch_rays = SAMPLE_CAPACITY / per_round as usize;
+        let threshold = self.march.transmittance_threshold();
+        while live > 0 {
+            let next = 1 - current;
+            device.clear(&mut frame.live_count[next])?;
+            let (low, high) = frame.live.split_at_mut(1);
+            let (live_now, live_next) = if current == 0 {
+                (&low[0], &mut high[0])
+            } else {
+                (&high[0], &mut low[0])
+            };
+            let (count_low, count_high) = frame.live_count.split_at_mut(1);
+            let next_count = if next == 0 {
+                &mut count_low[0]
+            } else {
+                &mut count_high[0]
+            };
+            for first in (0..live).step_by(batch_rays) {
+                let count = batch_rays.min(live - first);
+                let (first32, count32) = (as_u32("ray", first)?, as_u32("rays", count)?);
+                let s = &mut self.samples;
+                device.clear(&mut s.count)?;
+                launch!(
+                    &device,
+                    "render_march",
+                    grid_1d(count),
+                    live_now,
+                    &first32,
+                    &count32,
+                    &per_round,
+                    &self.march,
+                    &self.occupancy,
+                    &mut frame.marchers,
+                    &mut s.positions,
+                    &mut s.directions,
+                    &mut s.dt,
+                    &mut frame.sample_base,
+                    &mut frame.sample_taken,
+                    &mut s.count
+                )?;
+                let taken = read_count(&s.count)?;
+                if taken > 0 {
+                    field_forward(
+                        &device,
+                        &self.model,
+                        &self.grid,
+                        &self.params,
+                        &self.table,
+                        &s.positions,
+                        &s.directions,
+                        taken,
+                        (&mut s.sigma, &mut s.rgb),
+                        &mut self.tape,
+                    )?;
+                }
+                evaluated += taken;
+                launch!(
+                    &device,
+                    "render_composite",
+                    grid_1d(count),
+                    live_now,
+                    &first32,
+                    &count32,
+                    &per_round,
+                    &frame.sample_base,
+                    &frame.sample_taken,
+                    &s.sigma,
+                    &s.rgb,
+                    &s.dt,
+                    &threshold,
+                    &mut frame.color,
+                    &mut frame.transmittance,
+                    &mut *live_next,
+                    &mut *next_count
+                )?;
+            }
+            live = read_count(&frame.live_count[next])?;
+            current = next;
+        }
+        let null: u64 = 0;
+        let [r, g, b] = solid;
+        match &background_image {
+            Some(image) => launch!(
+                &device,
+                "render_finish",
+                grid_1d(pixels),
+                &frame.color,
+                &frame.transmittance,
+                &pixels32,
+                &r,
+                &g,
+                &b,
+                image,
+                &mut frame.rgba
+            )?,
+            None => launch!(
+                &device,
+                "render_finish",
+                grid_1d(pixels),
+                &frame.color,
+                &frame.transmittance,
+                &pixels32,
+                &r,
+                &g,
+                &b,
+                &null,
+                &mut frame.rgba
+            )?,
+        }
+        Ok(evaluated)
+    }
+}

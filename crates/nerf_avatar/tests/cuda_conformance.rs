@@ -1,0 +1,788 @@
+//! Conformance of every CUDA kernel with its CPU twin on random inputs: the same values within
+//! the precision used (f32; sums in another order where atomics or tiling reorder them), no
+//! NaN, every output written. Runs where a GPU works; skips with a printed reason where there
+//! is no driver or no device, unless `NERF_AVATAR_REQUIRE_GPU=1` (then that fails). Any other
+//! failure (a kernel that does not compile or load, out of memory) fails.
+#![cfg(feature = "cuda")]
+
+use std::sync::Arc;
+
+use cudarc::driver::CudaSlice;
+use nerf_avatar::bench::scene::{front_camera, head_occupancy, random_rays};
+use nerf_avatar::camera::Ray;
+use nerf_avatar::composite::{composite, composite_backward};
+use nerf_avatar::config::{HashGridConfig, ModelConfig};
+use nerf_avatar::cuda::device::CudaDevice;
+use nerf_avatar::cuda::field::{DeviceFieldTape, field_backward, field_forward};
+use nerf_avatar::cuda::occupancy::merge_densities;
+use nerf_avatar::cuda::ops::{self, CompositeBuffers, DeviceGrid, MarchConfig, RayLossGradients};
+use nerf_avatar::cuda::render::CudaRenderer;
+use nerf_avatar::cuda::{CudaError, open_default_device};
+use nerf_avatar::field::Model;
+use nerf_avatar::hashgrid::{HashGridLayout, blend_tables, blend_tables_backward};
+use nerf_avatar::march::{MarchSettings, RaySamples};
+use nerf_avatar::mlp::{mlp_backward, mlp_forward};
+use nerf_avatar::occupancy::{OccupancyGrid, max_pool_2};
+use nerf_avatar::params::{LayerShape, Params};
+use nerf_avatar::render::{Background, render_image};
+use nerf_avatar::sh::sh_encode;
+use nerf_avatar::train::adam::{Adam, AdamSettings};
+use nerf_avatar::train::data::RayTargets;
+use nerf_avatar::train::loss::{RayLossWeights, ray_loss};
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64;
+
+/// The GPU, or `None` (with the reason printed) where none can be used.
+fn gpu() -> Option<Arc<CudaDevice>> {
+    let required = std::env::var("NERF_AVATAR_REQUIRE_GPU").is_ok_and(|v| v == "1");
+    match open_default_device() {
+        Ok(device) => Some(device),
+        Err(e @ (CudaError::NoDriver | CudaError::NoDevice(_))) if !required => {
+            eprintln!("skipped: {e} (set NERF_AVATAR_REQUIRE_GPU=1 to make this a failure)");
+            None
+        }
+        Err(e) => panic!("the GPU cannot be used: {e}"),
+    }
+}
+
+fn random(rng: &mut Pcg64, n: usize, lo: f32, hi: f32) -> Vec<f32> {
+    (0..n).map(|_| rng.random_range(lo..hi)).collect()
+}
+
+/// Asserts that `gpu` matches `cpu` within `abs + rel·|cpu|` everywhere, with no NaN.
+#[track_caller]
+fn assert_close(what: &str, gpu: &[f32], cpu: &[f32], abs: f32, rel: f32) {
+    assert_eq!(gpu.len(), cpu.len(), "{what}: lengths differ");
+    let mut worst = (0.0f32, 0usize);
+    for (i, (g, c)) in gpu.iter().zip(cpu).enumerate() {
+        assert!(g.is_finite(), "{what}[{i}] is {g} (CPU {c})");
+        let excess = (g - c).abs() - (abs + rel * c.abs());
+        if excess > worst.0 {
+            worst = (excess, i);
+        }
+    }
+    let i = worst.1;
+    assert!(
+        worst.0 <= 0.0,
+        "{what}[{i}]: GPU {} vs CPU {} (tolerance {abs} + {rel}·|cpu|)",
+        gpu[i],
+        cpu[i]
+    );
+}
+
+fn download(device: &CudaDevice, slice: &CudaSlice<f32>, len: usize) -> Vec<f32> {
+    device.download(slice, len).unwrap()
+}
+
+/// Dense and hashed levels, F = 2.
+fn small_grid() -> HashGridConfig {
+    HashGridConfig {
+        levels: 6,
+        log2_table_size: 10,
+        features_per_level: 2,
+        base_resolution: 3,
+        finest_resolution: 60,
+    }
+}
+
+/// Random points, some on and outside the faces of the unit cube.
+fn points(rng: &mut Pcg64, n: usize) -> Vec<f32> {
+    let mut p = random(rng, 3 * n, -0.1, 1.1);
+    p.extend([0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.5]);
+    p
+}
+
+fn as_triples(flat: &[f32]) -> Vec<[f32; 3]> {
+    flat.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect()
+}
+
+#[test]
+fn blend_tables_matches_the_cpu() {
+    let Some(device) = gpu() else { return };
+    let mut rng = Pcg64::seed_from_u64(1);
+    let (k, len) = (5, 3001);
+    let tables = random(&mut rng, (k + 1) * len, -1.0, 1.0);
+    let mut weights = random(&mut rng, k, -0.5, 1.5);
+    weights[2] = 0.0;
+    let mut cpu = vec![0.0; len];
+    blend_tables(&tables, &weights, &mut cpu);
+    let d_tables = device.upload(&tables).unwrap();
+    let d_weights = device.upload(&weights).unwrap();
+    let mut out = device.zeros::<f32>(len).unwrap();
+    ops::blend_tables(&device, &d_tables, &d_weights, k, &mut out).unwrap();
+    assert_close("blend", &download(&device, &out, len), &cpu, 1e-6, 1e-6);
+
+    let d_blended = random(&mut rng, len, -1.0, 1.0);
+    let start = random(&mut rng, (k + 1) * len, -1.0, 1.0);
+    let mut cpu_grad = start.clone();
+    blend_tables_backward(&d_blended, &weights, &mut cpu_grad);
+    let mut grad = device.upload(&start).unwrap();
+    let blended = device.upload(&d_blended).unwrap();
+    ops::blend_tables_backward(&device, &blended, &d_weights, k, &mut grad).unwrap();
+    let gpu_grad = download(&device, &grad, (k + 1) * len);
+    assert_close("blend backward", &gpu_grad, &cpu_grad, 1e-6, 1e-6);
+}
+
+#[test]
+fn hash_encoding_and_its_backward_match_the_cpu() {
+    let Some(device) = gpu() else { return };
+    let mut rng = Pcg64::seed_from_u64(2);
+    for features in [2, 4] {
+        let config = HashGridConfig {
+            features_per_level: features,
+            ..small_grid()
+        };
+        let layout = HashGridLayout::new(&config);
+        assert!(layout.levels.iter().any(|l| l.hashed) && layout.levels.iter().any(|l| !l.hashed));
+        let table = random(&mut rng, layout.table_len(), -1.0, 1.0);
+        let flat = points(&mut rng, 2000);
+        let n = flat.len() / 3;
+        let width = layout.output_width();
+        let mut cpu = vec![0.0; n * width];
+        layout.encode_points(&table, &as_triples(&flat), &mut cpu);
+        let grid = DeviceGrid::new(&device, &layout).unwrap();
+        let d_table = device.upload(&table).unwrap();
+        let d_points = device.upload(&flat).unwrap();
+        let mut out = device.zeros::<f32>(n * width).unwrap();
+        ops::encode_points(&device, &grid, &d_table, &d_points, n, &mut out).unwrap();
+        // Same corners, weights and summation order as the CPU: equal up to the last bit.
+        assert_close(
+            "encoding",
+            &download(&device, &out, n * width),
+            &cpu,
+            1e-6,
+            1e-6,
+        );
+
+        let d_out = random(&mut rng, n * width, -1.0, 1.0);
+        let mut cpu_grad = vec![0.0; layout.table_len()];
+        layout.encode_backward_points(&as_triples(&flat), &d_out, &mut cpu_grad);
+        let mut grad = device.zeros::<f32>(layout.table_len()).unwrap();
+        let gradients = device.upload(&d_out).unwrap();
+        ops::encode_backward_points(&device, &grid, &d_points, &gradients, n, &mut grad).unwrap();
+        // Atomics sum in another order.
+        let gpu_grad = download(&device, &grad, layout.table_len());
+        assert_close("encoding backward", &gpu_grad, &cpu_grad, 1e-4, 1e-4);
+    }
+}
+
+#[test]
+fn sh_encoding_matches_the_cpu() {
+    let Some(device) = gpu() else { return };
+    let mut rng = Pcg64::seed_from_u64(3);
+    let n = 1000;
+    let dirs: Vec<f32> = (0..n)
+        .flat_map(|_| {
+            let v = [0; 3].map(|_| rng.random_range(-1.0f32..1.0));
+            let norm = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt().max(1e-3);
+            v.map(|c| c / norm)
+        })
+        .collect();
+    let cpu: Vec<f32> = as_triples(&dirs).into_iter().flat_map(sh_encode).collect();
+    let d_dirs = device.upload(&dirs).unwrap();
+    let mut out = device.zeros::<f32>(16 * n).unwrap();
+    ops::sh_encode(&device, &d_dirs, n, &mut out).unwrap();
+    assert_close("sh", &download(&device, &out, 16 * n), &cpu, 1e-6, 1e-5);
+}
+
+#[test]
+fn mlp_forward_and_backward_match_the_cpu() {
+    let Some(device) = gpu() else { return };
+    let mut rng = Pcg64::seed_from_u64(4);
+    // Widths that are not multiples of the 16-wide tiles, and a row count that is not either.
+    let widths = [37, 64, 48, 5];
+    let mut offset = 3;
+    let layers: Vec<LayerShape> = widths
+        .windows(2)
+        .map(|w| {
+            let layer = LayerShape {
+                inputs: w[0],
+                outputs: w[1],
+                offset,
+            };
+            offset += w[0] * w[1];
+            layer
+        })
+        .collect();
+    let params = random(&mut rng, offset + 2, -0.3, 0.3);
+    let n = 1111;
+    let input = random(&mut rng, n * widths[0], -1.0, 1.0);
+    let cpu = mlp_forward(&layers, &params, &input, n);
+    let d_params_dev = device.upload(&params).unwrap();
+    let d_input = device.upload(&input).unwrap();
+    let mut activations = Vec::new();
+    ops::mlp_forward(
+        &device,
+        &layers,
+        &d_params_dev,
+        &d_input,
+        n,
+        &mut activations,
+    )
+    .unwrap();
+    for (i, layer) in layers.iter().enumerate() {
+        let gpu = download(&device, activations[i].as_ref().unwrap(), n * layer.outputs);
+        assert_close(&format!("layer {i}"), &gpu, &cpu.layers[i], 1e-4, 1e-4);
+    }
+
+    let d_output = random(&mut rng, n * widths[3], -1.0, 1.0);
+    let mut cpu_grads = vec![0.0; params.len()];
+    let cpu_input_grad = mlp_backward(
+        &layers,
+        &params,
+        &input,
+        n,
+        &cpu,
+        d_output.clone(),
+        &mut cpu_grads,
+        true,
+    )
+    .unwrap();
+    let mut grads = device.zeros::<f32>(params.len()).unwrap();
+    let gpu_input_grad = ops::mlp_backward(
+        &device,
+        &layers,
+        &d_params_dev,
+        &d_input,
+        n,
+        &activations,
+        device.upload(&d_output).unwrap(),
+        &mut grads,
+        true,
+    )
+    .unwrap()
+    .unwrap();
+    let gpu_grads = download(&device, &grads, params.len());
+    assert_close("weight gradients", &gpu_grads, &cpu_grads, 1e-3, 1e-3);
+    assert_eq!(gpu_grads[..3], [0.0; 3], "outside the layers untouched");
+    let gpu_input = download(&device, &gpu_input_grad, n * widths[0]);
+    assert_close("input gradients", &gpu_input, &cpu_input_grad, 1e-4, 1e-3);
+}
+
+/// A tiny model with tables large enough to matter, and its parameters.
+fn tiny_model(rng: &mut Pcg64) -> (Model, Params<f32>) {
+    let config =
+        ModelConfig::tiny().with_blendshapes(vec!["jawOpen".into(), "eyeBlinkLeft".into()]);
+    let model = Model::new(&config);
+    let mut params = Params::<f32>::init(&config, rng);
+    for v in &mut params.data[params.layout.tables()] {
+        *v = rng.random_range(-1.0..1.0);
+    }
+    (model, params)
+}
+
+#[test]
+fn field_forward_and_backward_match_the_cpu() {
+    let Some(device) = gpu() else { return };
+    let mut rng = Pcg64::seed_from_u64(5);
+    let (model, params) = tiny_model(&mut rng);
+    let table = params.table(0).to_vec();
+    let flat = points(&mut rng, 3000);
+    let n = flat.len() / 3;
+    let dirs: Vec<f32> = (0..n)
+        .flat_map(|i| {
+            let a = i as f32 * 0.37;
+            [a.cos() * 0.6, 0.8, a.sin() * 0.6]
+        })
+        .collect();
+    let (cpu, tape) =
+        model.field_forward(&params.data, &table, &as_triples(&flat), &as_triples(&dirs));
+
+    let grid = DeviceGrid::new(&device, &model.grid).unwrap();
+    let d_params = device.upload(&params.data).unwrap();
+    let d_table = device.upload(&table).unwrap();
+    let (d_points, d_dirs) = (device.upload(&flat).unwrap(), device.upload(&dirs).unwrap());
+    let mut sigma = device.zeros::<f32>(n).unwrap();
+    let mut rgb = device.zeros::<f32>(3 * n).unwrap();
+    let mut device_tape = DeviceFieldTape::default();
+    field_forward(
+        &device,
+        &model,
+        &grid,
+        &d_params,
+        &d_table,
+        &d_points,
+        &d_dirs,
+        n,
+        (&mut sigma, &mut rgb),
+        &mut device_tape,
+    )
+    .unwrap();
+    assert_close("σ", &download(&device, &sigma, n), &cpu.sigma, 1e-4, 1e-4);
+    let cpu_rgb: Vec<f32> = cpu.rgb.iter().flatten().copied().collect();
+    assert_close("rgb", &download(&device, &rgb, 3 * n), &cpu_rgb, 1e-5, 1e-4);
+
+    let d_sigma = random(&mut rng, n, -1.0, 1.0);
+    let d_rgb = random(&mut rng, 3 * n, -1.0, 1.0);
+    let mut cpu_mlp = vec![0.0; model.mlp_params.len()];
+    let mut cpu_table = vec![0.0; model.layout.table_len];
+    model.field_backward(
+        &params.data,
+        &tape,
+        &d_sigma,
+        &as_triples(&d_rgb),
+        &mut cpu_mlp,
+        &mut cpu_table,
+    );
+    let mut grads = device.zeros::<f32>(params.data.len()).unwrap();
+    let mut table_grad = device.zeros::<f32>(model.layout.table_len).unwrap();
+    field_backward(
+        &device,
+        &model,
+        &grid,
+        &d_params,
+        &d_points,
+        n,
+        &device_tape,
+        &device.upload(&d_sigma).unwrap(),
+        &device.upload(&d_rgb).unwrap(),
+        &mut grads,
+        &mut table_grad,
+    )
+    .unwrap();
+    let gpu_grads = download(&device, &grads, params.data.len());
+    assert_close(
+        "MLP gradients",
+        &gpu_grads[model.mlp_params.clone()],
+        &cpu_mlp,
+        1e-3,
+        1e-3,
+    );
+    let gpu_table = download(&device, &table_grad, model.layout.table_len);
+    assert_close("table gradient", &gpu_table, &cpu_table, 1e-3, 1e-3);
+}
+
+#[test]
+fn composite_and_its_backward_match_the_cpu() {
+    let Some(device) = gpu() else { return };
+    let mut rng = Pcg64::seed_from_u64(6);
+    let rays = 500;
+    let mut offsets = vec![0u32];
+    for r in 0..rays {
+        offsets.push(offsets[r] + rng.random_range(0..60));
+    }
+    let samples = offsets[rays] as usize;
+    let sigma = random(&mut rng, samples, 0.0, 40.0);
+    let rgb = random(&mut rng, 3 * samples, 0.0, 1.0);
+    let dt = random(&mut rng, samples, 0.001, 0.01);
+    let backgrounds = random(&mut rng, 3 * rays, 0.0, 1.0);
+    let d_color = random(&mut rng, 3 * rays, -1.0, 1.0);
+    let d_alpha = random(&mut rng, rays, -1.0, 1.0);
+    let threshold = 1e-4;
+
+    let upload = |v: &[f32]| device.upload(v).unwrap();
+    let (g_sigma, g_rgb, g_dt) = (upload(&sigma), upload(&rgb), upload(&dt));
+    let g_offsets = device.upload(&offsets).unwrap();
+    let mut out = CompositeBuffers {
+        color: device.zeros(3 * rays).unwrap(),
+        alpha: device.zeros(rays).unwrap(),
+        used: device.zeros(rays).unwrap(),
+    };
+    ops::composite(
+        &device,
+        &g_sigma,
+        &g_rgb,
+        &g_dt,
+        &g_offsets,
+        rays,
+        &upload(&backgrounds),
+        threshold,
+        &mut out,
+    )
+    .unwrap();
+    let mut g_d_sigma = device.zeros::<f32>(samples).unwrap();
+    let mut g_d_rgb = device.zeros::<f32>(3 * samples).unwrap();
+    ops::composite_backward(
+        &device,
+        &g_sigma,
+        &g_rgb,
+        &g_dt,
+        &g_offsets,
+        rays,
+        &out,
+        &upload(&d_color),
+        &upload(&d_alpha),
+        &mut g_d_sigma,
+        &mut g_d_rgb,
+    )
+    .unwrap();
+    let (gpu_color, gpu_alpha) = (
+        download(&device, &out.color, 3 * rays),
+        download(&device, &out.alpha, rays),
+    );
+    let gpu_used = device.download(&out.used, rays).unwrap();
+    let (gpu_d_sigma, gpu_d_rgb) = (
+        download(&device, &g_d_sigma, samples),
+        download(&device, &g_d_rgb, 3 * samples),
+    );
+    for r in 0..rays {
+        let span = offsets[r] as usize..offsets[r + 1] as usize;
+        let rgb_r = as_triples(&rgb[3 * span.start..3 * span.end]);
+        let bg = [
+            backgrounds[3 * r],
+            backgrounds[3 * r + 1],
+            backgrounds[3 * r + 2],
+        ];
+        let cpu = composite(
+            &sigma[span.clone()],
+            &rgb_r,
+            &dt[span.clone()],
+            bg,
+            threshold,
+        );
+        assert_close(
+            &format!("ray {r} colour"),
+            &gpu_color[3 * r..3 * r + 3],
+            &cpu.color,
+            1e-5,
+            1e-4,
+        );
+        assert_close(
+            &format!("ray {r} alpha"),
+            &gpu_alpha[r..r + 1],
+            &[cpu.alpha],
+            1e-5,
+            1e-4,
+        );
+        assert_eq!(gpu_used[r] as usize, cpu.used, "ray {r}: samples used");
+        let mut d_s = vec![0.0; span.len()];
+        let mut d_c = vec![[0.0; 3]; span.len()];
+        let dc = [d_color[3 * r], d_color[3 * r + 1], d_color[3 * r + 2]];
+        composite_backward(
+            &sigma[span.clone()],
+            &rgb_r,
+            &dt[span.clone()],
+            &cpu,
+            dc,
+            d_alpha[r],
+            &mut d_s,
+            &mut d_c,
+        );
+        assert_close(
+            &format!("ray {r} dσ"),
+            &gpu_d_sigma[span.clone()],
+            &d_s,
+            1e-5,
+            1e-3,
+        );
+        let d_c: Vec<f32> = d_c.into_iter().flatten().collect();
+        assert_close(
+            &format!("ray {r} drgb"),
+            &gpu_d_rgb[3 * span.start..3 * span.end],
+            &d_c,
+            1e-6,
+            1e-4,
+        );
+    }
+}
+
+#[test]
+fn training_march_matches_the_cpu() {
+    let Some(device) = gpu() else { return };
+    let mut rng = Pcg64::seed_from_u64(7);
+    let config = ModelConfig::tiny();
+    let occupancy = head_occupancy(&config);
+    let settings = MarchSettings::training(&config);
+    let (intrinsics, pose) = front_camera(&config, 128, 128);
+    let mut rays: Vec<Ray> = random_rays(&intrinsics, &pose, 700, &mut rng);
+    // Rays parallel to the axes, and one that misses.
+    rays.push(Ray {
+        origin: [0.0, 0.0, 0.5],
+        direction: [0.0, 0.0, -1.0],
+    });
+    rays.push(Ray {
+        origin: [0.0, 0.5, 0.5],
+        direction: [0.0, 0.0, -1.0],
+    });
+    let jitters = random(&mut rng, rays.len(), 0.0, 1.0);
+    let cpu = RaySamples::march(&config, &settings, &occupancy, &rays, &jitters);
+    let origins: Vec<f32> = rays.iter().flat_map(|r| r.origin).collect();
+    let directions: Vec<f32> = rays.iter().flat_map(|r| r.direction).collect();
+    let march = MarchConfig::new(&config, &settings, occupancy.resolution);
+    let samples = ops::march_rays(
+        &device,
+        &march,
+        &device.upload(&occupancy.bitfield).unwrap(),
+        &device.upload(&origins).unwrap(),
+        &device.upload(&directions).unwrap(),
+        &device.upload(&jitters).unwrap(),
+        rays.len(),
+    )
+    .unwrap();
+    let cpu_offsets: Vec<u32> = cpu.offsets.iter().map(|o| *o as u32).collect();
+    // Positions and steps use explicitly rounded arithmetic, as the CPU: the same samples.
+    assert_eq!(samples.offsets, cpu_offsets);
+    let n = samples.len();
+    let cpu_positions: Vec<f32> = cpu.samples.iter().flat_map(|s| s.position).collect();
+    let cpu_dt: Vec<f32> = cpu.samples.iter().map(|s| s.dt).collect();
+    assert_close(
+        "positions",
+        &download(&device, &samples.positions, 3 * n),
+        &cpu_positions,
+        0.0,
+        0.0,
+    );
+    assert_close("dt", &download(&device, &samples.dt, n), &cpu_dt, 0.0, 0.0);
+}
+
+#[test]
+fn rendered_frames_match_the_cpus_render_image() {
+    let Some(device) = gpu() else { return };
+    let mut rng = Pcg64::seed_from_u64(8);
+    let (model, params) = tiny_model(&mut rng);
+    let occupancy = head_occupancy(&model.config);
+    let weights = [0.7, 0.2];
+    let mut renderer = CudaRenderer::new(Arc::clone(&device), &model, &params, &occupancy).unwrap();
+    for (width, height, yaw) in [(64u32, 48u32, 0.0f32), (37, 53, 25.0)] {
+        let (intrinsics, _) = front_camera(&model.config, width, height);
+        let pose = nerf_avatar::Pose::orbit(model.config.head_box.center, 0.5, yaw, 10.0);
+        let background: Vec<[f32; 3]> = (0..width * height)
+            .map(|i| [(i % 7) as f32 / 7.0, 0.5, (i % 3) as f32 / 3.0])
+            .collect();
+        for bg in [
+            Background::Solid([1.0, 0.5, 0.0]),
+            Background::Image(&background),
+        ] {
+            let cpu = render_image(
+                &model,
+                &params,
+                &weights,
+                &occupancy,
+                &intrinsics,
+                &pose,
+                bg,
+            );
+            let gpu = renderer
+                .render_image(&weights, &intrinsics, &pose, bg)
+                .unwrap();
+            assert_eq!((gpu.width, gpu.height), (width, height));
+            let cpu_rgb: Vec<f32> = cpu.rgb.iter().flatten().copied().collect();
+            let gpu_rgb: Vec<f32> = gpu.rgb.iter().flatten().copied().collect();
+            // MLP sums in another order may move a ray's early termination (T < 1e-2) by a
+            // sample, which changes that pixel by at most about 1e-2; on average they agree.
+            assert_close("frame colour", &gpu_rgb, &cpu_rgb, 1.5e-2, 0.0);
+            assert_close("frame alpha", &gpu.alpha, &cpu.alpha, 1.5e-2, 0.0);
+            let mean: f32 = gpu_rgb
+                .iter()
+                .zip(&cpu_rgb)
+                .map(|(a, b)| (a - b).abs())
+                .sum::<f32>()
+                / cpu_rgb.len() as f32;
+            assert!(mean < 1e-4, "mean colour difference {mean}");
+            let ratio = gpu.samples as f64 / cpu.samples.max(1) as f64;
+            assert!(
+                (0.99..=1.01).contains(&ratio),
+                "samples: GPU {} vs CPU {}",
+                gpu.samples,
+                cpu.samples
+            );
+
+            // RGBA8 into the caller's buffer: the same frame, packed as the CLI's PNG writer.
+            let mut rgba8 = vec![0u8; 4 * (width * height) as usize];
+            renderer
+                .render_rgba8(&weights, &intrinsics, &pose, bg, &mut rgba8)
+                .unwrap();
+            let to_byte = |v: f32| (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+            for (p, px) in rgba8.chunks_exact(4).enumerate() {
+                let expected =
+                    [gpu.rgb[p][0], gpu.rgb[p][1], gpu.rgb[p][2], gpu.alpha[p]].map(to_byte);
+                assert_eq!(px, expected, "pixel {p}");
+            }
+        }
+    }
+    let mut short = vec![0u8; 10];
+    let (intrinsics, pose) = front_camera(&model.config, 8, 8);
+    assert!(
+        renderer
+            .render_rgba8(
+                &weights,
+                &intrinsics,
+                &pose,
+                Background::Solid([0.0; 3]),
+                &mut short
+            )
+            .is_err()
+    );
+    assert!(
+        renderer
+            .render_image(&[0.5], &intrinsics, &pose, Background::Solid([0.0; 3]))
+            .is_err()
+    );
+}
+
+#[test]
+fn adam_steps_match_the_cpu() {
+    let Some(device) = gpu() else { return };
+    let mut rng = Pcg64::seed_from_u64(9);
+    let n = 10_007;
+    let mut cpu_params = random(&mut rng, n, -1.0, 1.0);
+    let settings = AdamSettings {
+        weight_decay: 1e-2,
+        ..AdamSettings::default()
+    };
+    let mut adam = Adam::new(settings.clone(), n, 4000..9000);
+    let mut params = device.upload(&cpu_params).unwrap();
+    let mut m = device.zeros::<f32>(n).unwrap();
+    let mut v = device.zeros::<f32>(n).unwrap();
+    for step in 1..=3u64 {
+        let grads = random(&mut rng, n, -2.0, 2.0);
+        adam.step(&mut cpu_params, &grads, 1e-2);
+        ops::adam_step(
+            &device,
+            &mut params,
+            &device.upload(&grads).unwrap(),
+            &mut m,
+            &mut v,
+            &settings,
+            step,
+            1e-2,
+            4000..9000,
+        )
+        .unwrap();
+    }
+    assert_close(
+        "parameters",
+        &download(&device, &params, n),
+        &cpu_params,
+        1e-6,
+        1e-5,
+    );
+    assert_close("m", &download(&device, &m, n), &adam.m, 1e-6, 1e-5);
+    assert_close("v", &download(&device, &v, n), &adam.v, 1e-6, 1e-5);
+}
+
+#[test]
+fn ray_losses_match_the_cpu() {
+    let Some(device) = gpu() else { return };
+    let mut rng = Pcg64::seed_from_u64(10);
+    let rays = 777;
+    let color = random(&mut rng, 3 * rays, 0.0, 1.0);
+    let alpha = random(&mut rng, rays, 0.0, 1.0);
+    let targets = RayTargets {
+        rays: vec![],
+        color: as_triples(&random(&mut rng, 3 * rays, 0.0, 1.0)),
+        mask: (0..rays).map(|i| (i % 2) as f32).collect(),
+        background: vec![[1.0; 3]; rays],
+    };
+    let composited: Vec<_> = (0..rays)
+        .map(|r| nerf_avatar::composite::Composited {
+            color: [color[3 * r], color[3 * r + 1], color[3 * r + 2]],
+            alpha: alpha[r],
+            used: 1,
+        })
+        .collect();
+    let weights = RayLossWeights {
+        color: 1.0,
+        mask: 0.7,
+        entropy: 1e-3,
+    };
+    let cpu = ray_loss(&composited, &targets, weights, 0.5);
+    let target_color: Vec<f32> = targets.color.iter().flatten().copied().collect();
+    let mut out = RayLossGradients {
+        d_color: device.zeros(3 * rays).unwrap(),
+        d_alpha: device.zeros(rays).unwrap(),
+    };
+    let (value, squared) = ops::ray_loss(
+        &device,
+        &device.upload(&color).unwrap(),
+        &device.upload(&alpha).unwrap(),
+        &device.upload(&target_color).unwrap(),
+        &device.upload(&targets.mask).unwrap(),
+        rays,
+        weights,
+        0.5,
+        &mut out,
+    )
+    .unwrap();
+    assert!(
+        (value - cpu.value).abs() <= 1e-5 * cpu.value.abs().max(1.0),
+        "{value} vs {}",
+        cpu.value
+    );
+    assert!((squared - cpu.squared_error).abs() <= 1e-4 * cpu.squared_error.max(1.0));
+    let cpu_d_color: Vec<f32> = cpu.d_color.iter().flatten().copied().collect();
+    assert_close(
+        "dcolour",
+        &download(&device, &out.d_color, 3 * rays),
+        &cpu_d_color,
+        1e-9,
+        1e-5,
+    );
+    assert_close(
+        "dalpha",
+        &download(&device, &out.d_alpha, rays),
+        &cpu.d_alpha,
+        1e-9,
+        1e-4,
+    );
+}
+
+#[test]
+fn occupancy_merge_matches_the_cpu() {
+    let Some(device) = gpu() else { return };
+    let mut rng = Pcg64::seed_from_u64(11);
+    let resolution = 24;
+    let cells = OccupancyGrid::cell_count(resolution);
+    let old = random(&mut rng, cells, 0.0, 30.0);
+    let fresh = random(&mut rng, cells, 0.0, 20.0);
+    let mut cpu = OccupancyGrid::full(resolution);
+    cpu.set_density(old.clone());
+    let mut gpu = cpu.clone();
+    let pooled = max_pool_2(&fresh, resolution as usize);
+    let merged: Vec<f32> = old
+        .iter()
+        .zip(&pooled)
+        .map(|(o, n)| (0.9 * o).max(*n))
+        .collect();
+    cpu.set_density(merged);
+    merge_densities(&device, &device.upload(&fresh).unwrap(), &mut gpu).unwrap();
+    assert_close(
+        "densities",
+        gpu.density.as_ref().unwrap(),
+        cpu.density.as_ref().unwrap(),
+        1e-6,
+        1e-6,
+    );
+    assert_eq!(gpu.bitfield, cpu.bitfield);
+}
+
+#[test]
+fn double_buffered_gpu_frames_equal_direct_renders() {
+    use nerf_avatar::frames::{FramePipeline, FrameRequest};
+    let Some(device) = gpu() else { return };
+    let mut rng = Pcg64::seed_from_u64(12);
+    let (model, params) = tiny_model(&mut rng);
+    let occupancy = head_occupancy(&model.config);
+    let mut direct = CudaRenderer::new(Arc::clone(&device), &model, &params, &occupancy).unwrap();
+    let worker = CudaRenderer::new(Arc::clone(&device), &model, &params, &occupancy).unwrap();
+    let mut pipeline = FramePipeline::new(worker);
+    let (intrinsics, _) = front_camera(&model.config, 40, 30);
+    let requests: Vec<FrameRequest> = (0..3)
+        .map(|i| FrameRequest {
+            weights: vec![0.3 * i as f32, 0.1],
+            intrinsics,
+            pose: nerf_avatar::Pose::orbit(model.config.head_box.center, 0.5, 8.0 * i as f32, 0.0),
+            background: [0.2, 0.4, 0.6],
+        })
+        .collect();
+    pipeline.submit(requests[0].clone()).unwrap();
+    for i in 0..requests.len() {
+        if i + 1 < requests.len() {
+            pipeline.submit(requests[i + 1].clone()).unwrap();
+        }
+        let frame = pipeline.receive().unwrap();
+        let mut expected = vec![0u8; 4 * 40 * 30];
+        let r = &requests[i];
+        direct
+            .render_rgba8(
+                &r.weights,
+                &r.intrinsics,
+                &r.pose,
+                Background::Solid(r.background),
+                &mut expected,
+            )
+            .unwrap();
+        assert_eq!(frame.rgba8, expected, "frame {i}");
+        pipeline.recycle(frame);
+    }
+}

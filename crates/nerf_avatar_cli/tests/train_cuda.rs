@@ -1,0 +1,97 @@
+//! `nerf-avatar train --backend cuda` tracks `--backend cpu`: from the same seed (same
+//! initialisation, frames, rays and jitters), the GPU run's loss curve follows the CPU's and
+//! its avatar records the backend. Skips with a printed reason where there is no NVIDIA driver
+//! or device, unless `NERF_AVATAR_REQUIRE_GPU=1` (then that fails).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use nerf_avatar::Avatar;
+
+const BIN: &str = env!("CARGO_BIN_EXE_nerf-avatar");
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("nerf-avatar runs")
+}
+
+fn train(data: &str, out: &Path, backend: &str) -> Output {
+    run(&[
+        "train",
+        data,
+        "--out",
+        out.to_str().unwrap(),
+        "--steps",
+        "40",
+        "--rays",
+        "256",
+        "--occupancy-resolution",
+        "16",
+        "--checkpoint-every",
+        "1000",
+        "--no-lpips",
+        "--backend",
+        backend,
+    ])
+}
+
+#[test]
+fn gpu_training_tracks_the_cpu() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let synth = run(&["synth", "--out", data, "--frames", "6", "--size", "32"]);
+    assert!(
+        synth.status.success(),
+        "{}",
+        String::from_utf8_lossy(&synth.stderr)
+    );
+
+    let gpu_out = dir.path().join("gpu.avatar.safetensors");
+    let gpu = train(data, &gpu_out, "cuda");
+    let stderr = String::from_utf8_lossy(&gpu.stderr);
+    let required = std::env::var("NERF_AVATAR_REQUIRE_GPU").is_ok_and(|v| v == "1");
+    if !gpu.status.success()
+        && !required
+        && (stderr.contains("no NVIDIA driver") || stderr.contains("no CUDA device"))
+    {
+        eprintln!("skipped: no usable GPU ({})", stderr.trim());
+        return;
+    }
+    assert!(gpu.status.success(), "{stderr}");
+    let cpu_out = dir.path().join("cpu.avatar.safetensors");
+    let cpu = train(data, &cpu_out, "cpu");
+    assert!(
+        cpu.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cpu.stderr)
+    );
+
+    let gpu = Avatar::read(&gpu_out).unwrap();
+    let cpu = Avatar::read(&cpu_out).unwrap();
+    assert!(gpu.params.data.iter().all(|v| v.is_finite()));
+    let (gpu_summary, cpu_summary) = (gpu.training.unwrap(), cpu.training.unwrap());
+    assert_eq!(gpu_summary.backend.as_deref(), Some("cuda"));
+    assert_eq!(gpu_summary.steps, Some(40));
+    assert_eq!(gpu_summary.curve.len(), cpu_summary.curve.len());
+    for (g, c) in gpu_summary.curve.iter().zip(&cpu_summary.curve) {
+        assert_eq!(g.step, c.step);
+        // Sums in another order (atomics, tiles) make the runs drift apart only slowly.
+        assert!(
+            (g.loss - c.loss).abs() <= 0.05 * c.loss.abs() + 1e-4,
+            "step {}: loss GPU {} vs CPU {}",
+            g.step,
+            g.loss,
+            c.loss
+        );
+        assert!(
+            (g.psnr - c.psnr).abs() <= 0.5,
+            "step {}: PSNR GPU {} vs CPU {}",
+            g.step,
+            g.psnr,
+            c.psnr
+        );
+    }
+}
