@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use nerf_avatar::cuda::device::KERNEL_FUNCTIONS;
-use nerf_avatar::cuda::kernels::{Arch, KERNEL_SOURCES, compile_kernel, nvrtc_version};
+use nerf_avatar::cuda::kernels::{Arch, KERNEL_SOURCES, PtxCache, compile_kernel, nvrtc_version};
 
 const ARCHES: [Arch; 2] = [Arch { major: 9, minor: 0 }, Arch { major: 7, minor: 5 }];
 
@@ -62,4 +62,39 @@ fn kernels_compile() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn compiled_ptx_is_cached_on_disk() {
+    if let Err(e) = nvrtc_version() {
+        assert!(
+            !nvrtc_required(),
+            "NERF_AVATAR_REQUIRE_NVRTC=1 but NVRTC is unusable: {e}"
+        );
+        eprintln!("skipped: {e}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cache = PtxCache::new(Some(dir.path().to_path_buf()));
+    let source = KERNEL_SOURCES[0];
+    let first = cache.ptx(&source, ARCHES[0]).unwrap();
+    let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(files.len(), 1, "one cached file");
+    let path = files[0].as_ref().unwrap().path();
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        name.starts_with("blend-compute_90-") && name.ends_with(".ptx"),
+        "{name}"
+    );
+    // A second request reads the file: prove it by changing what is stored.
+    std::fs::write(&path, format!("{first}// cached\n")).unwrap();
+    assert!(
+        cache
+            .ptx(&source, ARCHES[0])
+            .unwrap()
+            .ends_with("// cached\n")
+    );
+    // Another architecture is another entry.
+    cache.ptx(&source, ARCHES[1]).unwrap();
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
 }

@@ -164,8 +164,15 @@ impl CudaDevice {
         })
     }
 
-    /// A copy of `data` on the device.
-    pub fn upload<T: DeviceRepr>(&self, data: &[T]) -> Result<CudaSlice<T>, CudaError> {
+    /// A copy of `data` on the device (one zero value when `data` is empty: the driver
+    /// allocates nothing of size 0).
+    pub fn upload<T: DeviceRepr + ValidAsZeroBits>(
+        &self,
+        data: &[T],
+    ) -> Result<CudaSlice<T>, CudaError> {
+        if data.is_empty() {
+            return self.zeros(1);
+        }
         self.stream
             .clone_htod(data)
             .map_err(driver_error("copying to the GPU"))

@@ -797,3 +797,43 @@ pub fn march_rays(
         dt,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_are_packed_as_common_cuh_reads_them() {
+        let layout = HashGridLayout::new(&ModelConfig::paper().grid);
+        let words = pack_levels(&layout);
+        assert_eq!(words.len(), 5 * layout.levels.len());
+        for (level, w) in layout.levels.iter().zip(words.chunks_exact(5)) {
+            assert_eq!(f32::from_bits(w[0]), level.scale as f32);
+            assert_eq!(
+                [w[1], w[2], w[3], w[4]],
+                [
+                    level.resolution,
+                    level.size,
+                    level.offset,
+                    u32::from(level.hashed)
+                ]
+            );
+        }
+        assert!(words.chunks_exact(5).any(|w| w[4] == 1) && words[4] == 0);
+    }
+
+    #[test]
+    fn kernel_structs_have_the_layout_of_common_cuh() {
+        assert_eq!(std::mem::size_of::<MarchConfig>(), 10 * 4);
+        assert_eq!(std::mem::size_of::<CameraParams>(), 18 * 4);
+        let camera = CameraParams::new(
+            &Intrinsics::from_fov(4, 3, 30.0),
+            &Pose::orbit([0.0; 3], 1.0, 30.0, 0.0),
+        );
+        assert_eq!((camera.width, camera.height), (4, 3));
+        assert_eq!(
+            camera.pose[3],
+            Pose::orbit([0.0; 3], 1.0, 30.0, 0.0).0[0][3]
+        );
+    }
+}
