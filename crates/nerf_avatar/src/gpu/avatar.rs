@@ -7,10 +7,10 @@ use wgpu::util::DeviceExt;
 use crate::asset::Avatar;
 use crate::field::Model;
 
+use super::GpuError;
 use super::bindings::{bind_buffers, checked};
 use super::layout::{GpuBlendGroup, GpuModelLayout};
 use super::renderer::GpuRenderer;
-use super::GpuError;
 
 /// Some of the K + 1 tables in one buffer, with the blend's uniform for them.
 #[derive(Debug)]
@@ -43,7 +43,9 @@ impl GpuAvatar {
         let model = Model::new(&avatar.config);
         let layout = GpuModelLayout::new(&model)?;
         let limits = device.limits();
-        let binding_limit = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
+        let binding_limit = limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size);
         let table_len = model.layout.table_len;
         let table_bytes = (table_len * size_of::<f32>()) as u64;
         if table_bytes > binding_limit {
@@ -53,8 +55,8 @@ impl GpuAvatar {
                 limit: binding_limit,
             });
         }
-        let mlp_weights = &avatar.params.data[model.mlp_params.clone()];
-        let mlp_bytes = size_of_val(mlp_weights) as u64;
+        let mlp_weights = layout.padded_weights(&avatar.params.data);
+        let mlp_bytes = size_of_val(mlp_weights.as_slice()) as u64;
         if mlp_bytes > binding_limit {
             return Err(GpuError::TooLarge {
                 what: "the MLP weights",
@@ -106,9 +108,21 @@ impl GpuAvatar {
                 bytemuck::bytes_of(&layout.info),
                 wgpu::BufferUsages::UNIFORM,
             );
-            let levels = init("nerf-avatar levels", bytemuck::cast_slice(&layout.levels), storage);
-            let layers = init("nerf-avatar layers", bytemuck::cast_slice(&layout.layers), storage);
-            let weights = init("nerf-avatar mlp", bytemuck::cast_slice(mlp_weights), storage);
+            let levels = init(
+                "nerf-avatar levels",
+                bytemuck::cast_slice(&layout.levels),
+                storage,
+            );
+            let layers = init(
+                "nerf-avatar layers",
+                bytemuck::cast_slice(&layout.layers),
+                storage,
+            );
+            let weights = init(
+                "nerf-avatar mlp",
+                bytemuck::cast_slice(&mlp_weights),
+                storage,
+            );
             let mut bits = avatar.occupancy.bitfield.clone();
             bits.resize(bits.len().next_multiple_of(4), 0);
             let occupancy = init("nerf-avatar occupancy", &bits, storage);
@@ -116,7 +130,13 @@ impl GpuAvatar {
                 device,
                 "nerf-avatar model",
                 &renderer.model_layout,
-                &[(0, &info), (1, &levels), (2, &layers), (3, &weights), (4, &occupancy)],
+                &[
+                    (0, &info),
+                    (1, &levels),
+                    (2, &layers),
+                    (3, &weights),
+                    (4, &occupancy),
+                ],
             );
             Self {
                 model,
@@ -149,6 +169,8 @@ impl GpuAvatar {
                 weights[i]
             )));
         }
-        Ok(std::iter::once(1.0).chain(weights.iter().copied()).collect())
+        Ok(std::iter::once(1.0)
+            .chain(weights.iter().copied())
+            .collect())
     }
 }

@@ -32,15 +32,16 @@ impl GpuDevice {
         let info = adapter.get_info();
         let descriptor = wgpu::DeviceDescriptor {
             label: Some("nerf-avatar"),
-                        required_limits: adapter.limits(),
+            required_limits: adapter.limits(),
             ..Default::default()
         };
-        let (device, queue) = pollster::block_on(adapter.request_device(&descriptor)).map_err(
-            |error| GpuError::NoDevice {
-                adapter: info.name.clone(),
-                reason: error.to_string(),
-            },
-        )?;
+        let (device, queue) =
+            pollster::block_on(adapter.request_device(&descriptor)).map_err(|error| {
+                GpuError::NoDevice {
+                    adapter: info.name.clone(),
+                    reason: error.to_string(),
+                }
+            })?;
         Ok(Self {
             device,
             queue,

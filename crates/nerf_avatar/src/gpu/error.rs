@@ -4,7 +4,9 @@
 #[derive(Debug, thiserror::Error)]
 pub enum GpuError {
     /// No adapter (GPU or software rasteriser) is available.
-    #[error("no GPU adapter is available ({0}); install a Vulkan, Metal or DX12 driver (lavapipe: mesa-vulkan-drivers) or use the CPU backend")]
+    #[error(
+        "no GPU adapter is available ({0}); install a Vulkan, Metal or DX12 driver (lavapipe: mesa-vulkan-drivers) or use the CPU backend"
+    )]
     NoAdapter(String),
     /// The adapter refused to open a device.
     #[error("the GPU adapter `{adapter}` could not open a device: {reason}")]

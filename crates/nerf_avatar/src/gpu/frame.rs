@@ -12,6 +12,8 @@ use super::renderer::GpuRenderer;
 
 /// Bytes of one output pixel in a buffer target: `vec4<f32>` (r, g, b, opacity).
 pub const PIXEL_BYTES: u64 = 16;
+/// Bytes of one ray's state between rounds (render.wgsl: `RayState`).
+const RAY_STATE_BYTES: u64 = 32;
 
 /// Where a frame's pixels go.
 #[derive(Clone, Copy, Debug)]
@@ -91,10 +93,11 @@ impl GpuFrame {
         }
         let output_bytes = u64::from(width) * u64::from(height) * PIXEL_BYTES;
         let binding_limit = device.limits().max_storage_buffer_binding_size;
-        if matches!(target, FrameTarget::Buffer { .. }) && output_bytes > binding_limit {
+        let state_bytes = u64::from(width) * u64::from(height) * RAY_STATE_BYTES;
+        if state_bytes > binding_limit {
             return Err(GpuError::TooLarge {
-                what: "the output image",
-                bytes: output_bytes,
+                what: "the ray states of the image",
+                bytes: state_bytes,
                 limit: binding_limit,
             });
         }
@@ -125,6 +128,7 @@ impl GpuFrame {
                 4,
                 storage | wgpu::BufferUsages::COPY_SRC,
             );
+            let ray_states = buffer("nerf-avatar ray states", state_bytes, storage);
             let blend_group = bind_buffers(
                 device,
                 "nerf-avatar blend frame",
@@ -142,7 +146,13 @@ impl GpuFrame {
                         device,
                         "nerf-avatar buffer target",
                         &renderer.buffer_target_layout,
-                        &[(0, &blended), (1, &info), (2, &output), (4, &sample_count)],
+                        &[
+                            (0, &blended),
+                            (1, &info),
+                            (2, &output),
+                            (4, &sample_count),
+                            (5, &ray_states),
+                        ],
                     );
                     (Some(output), group)
                 }
@@ -166,6 +176,10 @@ impl GpuFrame {
                             wgpu::BindGroupEntry {
                                 binding: 4,
                                 resource: sample_count.as_entire_binding(),
+                            },
+                            wgpu::BindGroupEntry {
+                                binding: 5,
+                                resource: ray_states.as_entire_binding(),
                             },
                         ],
                     });

@@ -71,7 +71,16 @@ impl GpuProbe {
         let width = avatar.model.grid.output_width();
         let directions = vec![[0.0, 0.0, 1.0]; points.len()];
         let kernel = &self.encode_pipeline;
-        self.run(device, queue, avatar, frame, kernel, points, &directions, width)
+        self.run(
+            device,
+            queue,
+            avatar,
+            frame,
+            kernel,
+            points,
+            &directions,
+            width,
+        )
     }
 
     /// σ and RGB as rows of (r, g, b, σ) at `points` seen along unit `directions`, with
@@ -128,10 +137,22 @@ impl GpuProbe {
                 count,
                 out_width: out_width as u32,
             };
-            let info = init("probe info", bytemuck::bytes_of(&info), wgpu::BufferUsages::UNIFORM);
+            let info = init(
+                "probe info",
+                bytemuck::bytes_of(&info),
+                wgpu::BufferUsages::UNIFORM,
+            );
             let storage = wgpu::BufferUsages::STORAGE;
-            let points = init("probe points", bytemuck::cast_slice(&padded(points)), storage);
-            let directions = init("probe dirs", bytemuck::cast_slice(&padded(directions)), storage);
+            let points = init(
+                "probe points",
+                bytemuck::cast_slice(&padded(points)),
+                storage,
+            );
+            let directions = init(
+                "probe dirs",
+                bytemuck::cast_slice(&padded(directions)),
+                storage,
+            );
             let out = device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("probe out"),
                 size: out_bytes,
@@ -142,7 +163,13 @@ impl GpuProbe {
                 device,
                 "probe",
                 &self.points_layout,
-                &[(0, &frame.blended), (1, &info), (2, &points), (3, &directions), (4, &out)],
+                &[
+                    (0, &frame.blended),
+                    (1, &info),
+                    (2, &points),
+                    (3, &directions),
+                    (4, &out),
+                ],
             );
             let mut encoder = device.create_command_encoder(&Default::default());
             {

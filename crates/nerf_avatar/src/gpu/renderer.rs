@@ -9,7 +9,7 @@ use super::GpuError;
 use super::avatar::GpuAvatar;
 use super::bindings::{FIELD_WGSL, checked, model_layout, pipeline, shader, storage, uniform};
 use super::frame::{FrameRequest, FrameTarget, GpuFrame, PIXEL_BYTES};
-use super::layout::GpuFrameInfo;
+use super::layout::{GpuFrameInfo, max_samples_per_ray};
 use super::readback::{floats, read_buffer};
 
 const BLEND_WGSL: &str = include_str!("shaders/blend.wgsl");
@@ -33,8 +33,31 @@ pub struct GpuRenderer {
     pub(super) buffer_target_layout: wgpu::BindGroupLayout,
     pub(super) texture_target_layout: wgpu::BindGroupLayout,
     blend_pipeline: wgpu::ComputePipeline,
-    render_buffer_pipeline: wgpu::ComputePipeline,
-    render_texture_pipeline: wgpu::ComputePipeline,
+    buffer_pipelines: RenderPipelines,
+    texture_pipelines: RenderPipelines,
+}
+
+/// The three stages of rendering into one kind of target.
+#[derive(Debug)]
+struct RenderPipelines {
+    begin: wgpu::ComputePipeline,
+    march: wgpu::ComputePipeline,
+    finish: wgpu::ComputePipeline,
+}
+
+impl RenderPipelines {
+    fn new(
+        device: &wgpu::Device,
+        module: &wgpu::ShaderModule,
+        groups: &[&wgpu::BindGroupLayout],
+        finish: &str,
+    ) -> Self {
+        Self {
+            begin: pipeline(device, module, "begin_rays", groups),
+            march: pipeline(device, module, "march_rays", groups),
+            finish: pipeline(device, module, finish, groups),
+        }
+    }
 }
 
 impl GpuRenderer {
@@ -50,12 +73,20 @@ impl GpuRenderer {
             };
             let blend_tables_layout =
                 layout("nerf-avatar table group", &[uniform(0), storage(1, true)]);
-            let blend_frame_layout =
-                layout("nerf-avatar blend frame", &[storage(0, true), storage(1, false)]);
+            let blend_frame_layout = layout(
+                "nerf-avatar blend frame",
+                &[storage(0, true), storage(1, false)],
+            );
             let model_layout = model_layout(device);
             let buffer_target_layout = layout(
                 "nerf-avatar buffer target",
-                &[storage(0, true), uniform(1), storage(2, false), storage(4, false)],
+                &[
+                    storage(0, true),
+                    uniform(1),
+                    storage(2, false),
+                    storage(4, false),
+                    storage(5, false),
+                ],
             );
             let texture = wgpu::BindGroupLayoutEntry {
                 binding: 3,
@@ -69,7 +100,13 @@ impl GpuRenderer {
             };
             let texture_target_layout = layout(
                 "nerf-avatar texture target",
-                &[storage(0, true), uniform(1), texture, storage(4, false)],
+                &[
+                    storage(0, true),
+                    uniform(1),
+                    texture,
+                    storage(4, false),
+                    storage(5, false),
+                ],
             );
             let blend = shader(device, "blend.wgsl", &[BLEND_WGSL]);
             let render = shader(device, "render.wgsl", &[FIELD_WGSL, RENDER_WGSL]);
@@ -79,17 +116,17 @@ impl GpuRenderer {
                 "blend_tables",
                 &[&blend_tables_layout, &blend_frame_layout],
             );
-            let render_buffer_pipeline = pipeline(
+            let buffer_pipelines = RenderPipelines::new(
                 device,
                 &render,
-                "render_image",
                 &[&model_layout, &buffer_target_layout],
+                "finish_rays",
             );
-            let render_texture_pipeline = pipeline(
+            let texture_pipelines = RenderPipelines::new(
                 device,
                 &render,
-                "render_texture",
                 &[&model_layout, &texture_target_layout],
+                "finish_texture",
             );
             Self {
                 blend_tables_layout,
@@ -98,8 +135,8 @@ impl GpuRenderer {
                 buffer_target_layout,
                 texture_target_layout,
                 blend_pipeline,
-                render_buffer_pipeline,
-                render_texture_pipeline,
+                buffer_pipelines,
+                texture_pipelines,
             }
         })
     }
@@ -122,7 +159,8 @@ impl GpuRenderer {
     /// Records one frame of `avatar` into `encoder`: writes the request's weights and camera
     /// (through `queue`, so they take effect when the encoder is submitted: use one
     /// [`GpuFrame`] per instance rendered in the same submission), blends the tables and
-    /// renders every pixel of `frame`'s target. No host round trip.
+    /// renders every pixel of `frame`'s target, marching the rays in as many rounds as the
+    /// longest ray of this camera can need. No host round trip.
     pub fn encode_frame(
         &self,
         queue: &wgpu::Queue,
@@ -144,8 +182,12 @@ impl GpuRenderer {
             ));
         }
         let weights = avatar.table_weights(request.weights)?;
+        let samples_per_round = avatar.layout.samples_per_round;
+        let rounds =
+            max_samples_per_ray(&avatar.model.config, &request.pose).div_ceil(samples_per_round);
         let info = GpuFrameInfo::new(
             &avatar.model.config,
+            samples_per_round,
             &request.intrinsics,
             &request.pose,
             request.background,
@@ -166,19 +208,25 @@ impl GpuRenderer {
             pass.set_bind_group(0, &group.bind_group, &[]);
             pass.dispatch_workgroups(blend_workgroups, 1, 1);
         }
-        let render_pipeline = if frame.output.is_some() {
-            &self.render_buffer_pipeline
+        let pipelines = if frame.output.is_some() {
+            &self.buffer_pipelines
         } else {
-            &self.render_texture_pipeline
+            &self.texture_pipelines
         };
-        pass.set_pipeline(render_pipeline);
-        pass.set_bind_group(0, &avatar.model_group, &[]);
-        pass.set_bind_group(1, &frame.render_group, &[]);
-        pass.dispatch_workgroups(
+        let (x, y) = (
             frame.width.div_ceil(RENDER_TILE),
             frame.height.div_ceil(RENDER_TILE),
-            1,
         );
+        pass.set_bind_group(0, &avatar.model_group, &[]);
+        pass.set_bind_group(1, &frame.render_group, &[]);
+        pass.set_pipeline(&pipelines.begin);
+        pass.dispatch_workgroups(x, y, 1);
+        pass.set_pipeline(&pipelines.march);
+        for _ in 0..rounds {
+            pass.dispatch_workgroups(x, y, 1);
+        }
+        pass.set_pipeline(&pipelines.finish);
+        pass.dispatch_workgroups(x, y, 1);
         Ok(())
     }
 
@@ -221,11 +269,11 @@ impl GpuRenderer {
         let data = read_buffer(device, queue, output, bytes)?;
         let count = read_buffer(device, queue, &frame.sample_count, 4)?;
         let values = floats(&data);
-        let values: Vec<[f32; 4]> = values.chunks_exact(4).map(|v| [v[0], v[1], v[2], v[3]]).collect();
-        if let Some(i) = values
-            .iter()
-            .position(|v| v.iter().any(|c| !c.is_finite()))
-        {
+        let values: Vec<[f32; 4]> = values
+            .chunks_exact(4)
+            .map(|v| [v[0], v[1], v[2], v[3]])
+            .collect();
+        if let Some(i) = values.iter().position(|v| v.iter().any(|c| !c.is_finite())) {
             let i = i as u32;
             return Err(GpuError::UnwrittenPixel {
                 x: i % frame.width,

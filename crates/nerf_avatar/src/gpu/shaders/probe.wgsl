@@ -24,7 +24,7 @@ fn encode_points(@builtin(global_invocation_id) id: vec3<u32>) {
     encode(probe_points[id.x].xyz);
     let width = model.level_count * model.features;
     for (var i = 0u; i < width; i++) {
-        probe_out[id.x * probe.out_width + i] = layer_in[i];
+        probe_out[id.x * probe.out_width + i] = input_at(i);
     }
 }
 

@@ -3,6 +3,12 @@
 // occupancy grid with the CPU's step rule and skipping (march.rs), the field at every sample
 // (field.wgsl) and front-to-back compositing over the background with early termination
 // (composite.rs). Appended to field.wgsl.
+//
+// Rays are marched in rounds, as render.rs: march_tile does: `begin_rays` starts every ray,
+// each dispatch of `march_rays` takes up to `samples_per_round` more samples of every live
+// ray, and `finish_rays` (or `finish_texture`) writes the pixels. Keeping each invocation
+// short matters on software drivers: llvmpipe (lavapipe) stops any invocation's loops after
+// 65535 iterations in all.
 
 // march.rs: MAX_SAMPLES_PER_RAY.
 const MAX_SAMPLES_PER_RAY: u32 = 1024u;
@@ -18,7 +24,8 @@ struct FrameInfo {
     size: vec2<u32>,
     // march.rs: MarchSettings::transmittance_threshold.
     transmittance_threshold: f32,
-    _pad: f32,
+    // Samples a live ray takes per dispatch of `march_rays`.
+    samples_per_round: u32,
     // The background colour (alpha unused).
     background: vec4<f32>,
 }
@@ -29,6 +36,23 @@ struct FrameInfo {
 @group(1) @binding(3) var out_texture: texture_storage_2d<rgba8unorm, write>;
 // Samples evaluated over the whole image.
 @group(1) @binding(4) var<storage, read_write> sample_count: atomic<u32>;
+// The state of every pixel's ray between rounds.
+@group(1) @binding(5) var<storage, read_write> ray_states: array<RayState>;
+
+// A ray between rounds: render.rs keeps the same in a RayMarcher and a CompositeState.
+struct RayState {
+    // Colour gathered so far (no background yet).
+    color: vec3<f32>,
+    // Transmittance left.
+    transmittance: f32,
+    // Distance reached and end of the box.
+    t: f32,
+    t_end: f32,
+    // Samples taken.
+    taken: u32,
+    // 1 while the ray goes on.
+    live: u32,
+}
 
 struct Ray {
     origin: vec3<f32>,
@@ -81,8 +105,8 @@ fn to_unit_cube(p: vec3<f32>) -> vec3<f32> {
     return (p - model.head_center + model.half_extent) / size;
 }
 
-// march.rs: MarchSettings::step.
-fn step(t: f32) -> f32 {
+// march.rs: MarchSettings::step (named apart from WGSL's built-in `step`).
+fn march_step(t: f32) -> f32 {
     return clamp(t * model.dt_gamma, model.dt_min, model.dt_max);
 }
 
@@ -121,14 +145,8 @@ fn distance_to_cell_exit(cell: vec3<u32>, position: vec3<f32>, unit_dir: vec3<f3
     return exit_distance;
 }
 
-// composite.rs: CompositeState, the colour gathered so far and the transmittance left.
-struct CompositeState {
-    color: vec3<f32>,
-    transmittance: f32,
-}
-
 // composite.rs: CompositeState::add for one sample (rgb, σ) standing for a segment `dt`.
-fn add(state: ptr<function, CompositeState>, sample: vec4<f32>, dt: f32) {
+fn add(state: ptr<function, RayState>, sample: vec4<f32>, dt: f32) {
     let alpha = 1.0 - exp(-sample.w * dt);
     let weight = (*state).transmittance * alpha;
     (*state).color += weight * sample.xyz;
@@ -136,69 +154,96 @@ fn add(state: ptr<function, CompositeState>, sample: vec4<f32>, dt: f32) {
 }
 
 // composite.rs: CompositeState::finish, colour over the background and opacity.
-fn finish(state: CompositeState) -> vec4<f32> {
+fn finish(state: RayState) -> vec4<f32> {
     let t = state.transmittance;
     return vec4<f32>(state.color + t * frame.background.xyz, 1.0 - t);
 }
 
-// Samples this invocation evaluated.
-var<private> samples_taken: u32;
+fn pixel_index(id: vec3<u32>) -> u32 {
+    return id.y * frame.size.x + id.x;
+}
 
-// render.rs: render_image for one pixel: the ray is marched sample by sample (march.rs:
-// RayMarcher::next_sample) and composited until it leaves the box, takes its last sample or
-// becomes opaque.
-fn render_pixel(pixel: vec2<u32>) -> vec4<f32> {
-    let ray = through_pixel(pixel);
-    var state = CompositeState(vec3<f32>(0.0), 1.0);
-    let span = intersect_box(ray);
-    if !(span.x < span.y) {
-        return finish(state);
+fn in_image(id: vec3<u32>) -> bool {
+    return id.x < frame.size.x && id.y < frame.size.y;
+}
+
+// march.rs: RayMarcher::new: the ray starts at the box's entry; a ray that misses is done.
+@compute @workgroup_size(8, 8)
+fn begin_rays(@builtin(global_invocation_id) id: vec3<u32>) {
+    if !in_image(id) {
+        return;
     }
+    let span = intersect_box(through_pixel(id.xy));
+    let live = u32(span.x < span.y);
+    ray_states[pixel_index(id)] = RayState(vec3<f32>(0.0), 1.0, span.x, span.y, 0u, live);
+}
+
+// render.rs: march_tile, one round of one ray: up to `samples_per_round` samples (march.rs:
+// RayMarcher::next_sample), each composited at once; the ray ends at the end of the box,
+// at its last sample or once opaque.
+@compute @workgroup_size(8, 8)
+fn march_rays(@builtin(global_invocation_id) id: vec3<u32>) {
+    if !in_image(id) {
+        return;
+    }
+    let index = pixel_index(id);
+    var state = ray_states[index];
+    if state.live == 0u {
+        return;
+    }
+    let ray = through_pixel(id.xy);
     let unit_dir = ray.direction / (2.0 * model.half_extent);
     let threshold = frame.transmittance_threshold;
-    var t = span.x;
-    let t_end = span.y;
-    var taken = 0u;
-    while t < t_end && taken < MAX_SAMPLES_PER_RAY {
-        let dt = step(t);
-        let position = to_unit_cube(ray.origin + t * ray.direction);
+    var round_samples = 0u;
+    while round_samples < frame.samples_per_round && state.t < state.t_end
+        && state.taken < MAX_SAMPLES_PER_RAY {
+        let dt = march_step(state.t);
+        let position = to_unit_cube(ray.origin + state.t * ray.direction);
         let cell = cell_of(position);
         if is_occupied(cell_index(cell)) {
-            t += dt;
-            taken += 1u;
-            samples_taken = taken;
+            state.t += dt;
+            state.taken += 1u;
+            round_samples += 1u;
             add(&state, field_forward(position, ray.direction), dt);
             if state.transmittance < threshold {
                 break;
             }
-            continue;
-        }
-        let target_t = t + distance_to_cell_exit(cell, position, unit_dir);
-        loop {
-            t += step(t);
-            if t >= target_t {
-                break;
+        } else {
+            let target_t = state.t + distance_to_cell_exit(cell, position, unit_dir);
+            loop {
+                state.t += march_step(state.t);
+                if state.t >= target_t {
+                    break;
+                }
             }
         }
     }
-    return finish(state);
+    let ended = state.t >= state.t_end || state.taken >= MAX_SAMPLES_PER_RAY;
+    if ended || state.transmittance < threshold {
+        state.live = 0u;
+    }
+    ray_states[index] = state;
 }
 
+// The finished pixel into the buffer target.
 @compute @workgroup_size(8, 8)
-fn render_image(@builtin(global_invocation_id) id: vec3<u32>) {
-    if id.x >= frame.size.x || id.y >= frame.size.y {
+fn finish_rays(@builtin(global_invocation_id) id: vec3<u32>) {
+    if !in_image(id) {
         return;
     }
-    out_pixels[id.y * frame.size.x + id.x] = render_pixel(id.xy);
-    atomicAdd(&sample_count, samples_taken);
+    let state = ray_states[pixel_index(id)];
+    out_pixels[pixel_index(id)] = finish(state);
+    atomicAdd(&sample_count, state.taken);
 }
 
-// render_image into an rgba8unorm storage texture (colour as rendered, alpha the opacity).
+// The finished pixel into the rgba8unorm storage texture (colour as rendered, alpha the
+// opacity).
 @compute @workgroup_size(8, 8)
-fn render_texture(@builtin(global_invocation_id) id: vec3<u32>) {
-    if id.x >= frame.size.x || id.y >= frame.size.y {
+fn finish_texture(@builtin(global_invocation_id) id: vec3<u32>) {
+    if !in_image(id) {
         return;
     }
-    textureStore(out_texture, id.xy, clamp(render_pixel(id.xy), vec4<f32>(0.0), vec4<f32>(1.0)));
-    atomicAdd(&sample_count, samples_taken);
+    let state = ray_states[pixel_index(id)];
+    textureStore(out_texture, id.xy, clamp(finish(state), vec4<f32>(0.0), vec4<f32>(1.0)));
+    atomicAdd(&sample_count, state.taken);
 }
