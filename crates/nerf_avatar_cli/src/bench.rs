@@ -1,13 +1,18 @@
 //! `nerf-avatar bench`: throughput of the CPU reference backend against this machine's
-//! roofline, printed as a table and optionally written as JSON.
+//! roofline, or (`--backend wgpu`) ms per frame of the WGSL renderer beside the CPU one,
+//! printed as a table and optionally written as JSON.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
 use nerf_avatar::ModelConfig;
-use nerf_avatar::bench::{BenchLine, BenchOptions, BenchReport, run_suite};
+use nerf_avatar::bench::gpu::run_gpu_render_suite;
+use nerf_avatar::bench::{BenchLine, BenchOptions, run_suite};
 use nerf_avatar::config::PRESET_NAMES;
+use nerf_avatar::gpu::GpuDevice;
+
+use crate::backend::RenderBackend;
 
 /// Options of `nerf-avatar bench`.
 #[derive(Args)]
@@ -21,6 +26,10 @@ pub struct BenchArgs {
     /// Also write every number to this JSON file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// `cpu`: the CPU suite against the roofline; `wgpu` (or `auto`): ms per 256² and 512²
+    /// frame of the WGSL renderer beside the CPU renderer, in the same run.
+    #[arg(long, value_enum, default_value = "cpu")]
+    backend: RenderBackend,
 }
 
 /// Runs the benchmark, prints the table and writes the JSON file if asked.
@@ -33,12 +42,25 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         rayon::current_num_threads(),
         if args.quick { " (quick)" } else { "" }
     );
-    let report = run_suite(&config, &options);
-    print!("{}", table(&report));
+    let (lines, report) = match args.backend {
+        RenderBackend::Cpu => {
+            let report = run_suite(&config, &options);
+            (report.lines.clone(), serde_json::to_value(&report)?)
+        }
+        RenderBackend::Wgpu | RenderBackend::Auto => {
+            let gpu = GpuDevice::open()?;
+            eprintln!("rendering on {} and on the CPU…", gpu.describe());
+            let lines = run_gpu_render_suite(&config, &options, &gpu)?;
+            let report = serde_json::json!({ "adapter": gpu.describe(), "lines": lines });
+            (lines, report)
+        }
+    };
+    print!("{}", table(&lines));
     if let Some(path) = &args.json {
         let document = serde_json::json!({
             "preset": args.preset,
             "quick": args.quick,
+            "backend": format!("{:?}", args.backend).to_lowercase(),
             "report": report,
         });
         let text = serde_json::to_string_pretty(&document)?;
@@ -47,13 +69,13 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The report as a Markdown table (the form BENCHMARKS.md keeps).
-fn table(report: &BenchReport) -> String {
+/// The lines as a Markdown table (the form BENCHMARKS.md keeps).
+fn table(lines: &[BenchLine]) -> String {
     let mut text = String::from(
         "| measurement | value | unit | compared to | ratio | ratio is | goal |\n\
          | --- | ---: | --- | --- | ---: | --- | --- |\n",
     );
-    for line in &report.lines {
+    for line in lines {
         text += &row(line);
     }
     text

@@ -1,5 +1,6 @@
 //! `nerf-avatar`: make, inspect and render NeRFBlendShape head avatars.
 
+mod backend;
 mod bench;
 mod eval;
 mod info;
@@ -34,7 +35,8 @@ enum Command {
     Train(train::TrainArgs),
     /// Render a dataset split with an avatar and measure PSNR, MSE, L1, SSIM and LPIPS.
     Eval(eval::EvalArgs),
-    /// Measure the CPU reference backend against this machine's roofline.
+    /// Measure the CPU reference backend against this machine's roofline (or, with
+    /// `--backend wgpu`, the WGSL renderer beside it).
     Bench(bench::BenchArgs),
 }
 

@@ -8,7 +8,10 @@ use clap::Args;
 use nerf_avatar::asset::Avatar;
 use nerf_avatar::camera::{Intrinsics, Pose};
 use nerf_avatar::field::Model;
-use nerf_avatar::render::{Background, render_image};
+use nerf_avatar::gpu::{FrameRequest, GpuRenderer};
+use nerf_avatar::render::{Background, RenderedImage, render_image};
+
+use crate::backend::{RenderBackend, choose};
 
 /// Vertical field of view used when the avatar records no training camera.
 const DEFAULT_FOV_DEGREES: f32 = 20.0;
@@ -40,6 +43,9 @@ pub struct RenderArgs {
     /// `white`, `black`, `transparent` or a hex colour such as `#336699`.
     #[arg(long, default_value = "white")]
     background: String,
+    /// `auto` (a hardware GPU through wgpu when there is one, else the CPU), `cpu` or `wgpu`.
+    #[arg(long, value_enum, default_value = "auto")]
+    backend: RenderBackend,
 }
 
 /// Renders the frame and writes it.
@@ -69,21 +75,36 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
     let pose = Pose::orbit(head_box.center, distance, args.yaw, args.pitch);
     let (background, transparent) = parse_background(&args.background)?;
 
-    let model = Model::new(&avatar.config);
+    let gpu = choose(args.backend)?;
     let start = Instant::now();
-    let image = render_image(
-        &model,
-        &avatar.params,
-        &weights,
-        &avatar.occupancy,
-        &intrinsics,
-        &pose,
-        Background::Solid(background),
-    );
+    let image: RenderedImage = match &gpu {
+        None => render_image(
+            &Model::new(&avatar.config),
+            &avatar.params,
+            &weights,
+            &avatar.occupancy,
+            &intrinsics,
+            &pose,
+            Background::Solid(background),
+        ),
+        Some(gpu) => {
+            let renderer = GpuRenderer::new(&gpu.device)?;
+            let uploaded = renderer.upload(&gpu.device, &avatar)?;
+            let request = FrameRequest {
+                weights: &weights,
+                intrinsics,
+                pose,
+                background,
+            };
+            renderer
+                .render_image(&gpu.device, &gpu.queue, &uploaded, &request)
+                .with_context(|| format!("rendering {} on the GPU", args.avatar.display()))?
+        }
+    };
     let elapsed = start.elapsed();
     write_png(&args.out, &image, transparent)?;
     eprintln!(
-        "rendered {width}x{height} in {:.1} ms ({:.1} samples/pixel) → {}",
+        "rendered {width}x{height} in {:.1} ms, upload included ({:.1} samples/pixel) → {}",
         elapsed.as_secs_f64() * 1e3,
         image.samples as f64 / f64::from(width * height),
         args.out.display()
