@@ -45,9 +45,9 @@ fn small_config(preset: &str) -> ModelConfig {
 }
 
 /// A fresh avatar perturbed as training perturbs it: tables of magnitude ~1 (blendshape
-/// tables smaller), the density output scaled so that rays become opaque, and a random
-/// occupancy grid with a dense core.
-fn random_avatar(config: ModelConfig, seed: u64) -> Avatar {
+/// tables smaller), the density output scaled and made mostly positive (by `density_gain`)
+/// so that rays become opaque, and a random occupancy grid with a dense core.
+fn random_avatar(config: ModelConfig, seed: u64, density_gain: f32) -> Avatar {
     let mut avatar = Avatar::new(config, seed).unwrap();
     let mut rng = Pcg64::seed_from_u64(seed ^ 0x5eed);
     let layout = avatar.params.layout.clone();
@@ -59,7 +59,7 @@ fn random_avatar(config: ModelConfig, seed: u64) -> Avatar {
     }
     let last = *layout.density_layers.last().unwrap();
     for v in &mut avatar.params.data[last.offset..last.offset + last.inputs] {
-        *v = 8.0 * *v + 30.0 * v.abs();
+        *v = 8.0 * *v + density_gain * v.abs();
     }
     let grid = &mut avatar.occupancy;
     let r = grid.resolution;
@@ -88,7 +88,7 @@ fn view(yaw: f32, pitch: f32) -> (Intrinsics, Pose) {
 }
 
 fn image_psnr(a: &[[f32; 3]], b: &[[f32; 3]]) -> f64 {
-    let side = SIDE as usize;
+    let side = a.len().isqrt();
     psnr(
         ImageRef::new(a, side, side).unwrap(),
         ImageRef::new(b, side, side).unwrap(),
@@ -106,19 +106,23 @@ fn alpha_psnr(a: &RenderedImage, b: &RenderedImage) -> f64 {
 fn gpu_renders_equal_the_cpu_reference() {
     let Some(gpu) = device() else { return };
     let renderer = GpuRenderer::new(&gpu.device).unwrap();
+    // The paper preset (64-wide MLPs, 4 features, 16 levels) costs lavapipe most: a smaller
+    // image.
     let cases = [
-        ("tiny", 1, 0.0, 0.0, [1.0, 1.0, 1.0]),
-        ("tiny", 2, 35.0, -10.0, [0.2, 0.4, 0.6]),
-        ("fast", 3, -60.0, 20.0, [0.0, 0.0, 0.0]),
+        ("tiny", 1, 0.0, 0.0, [1.0, 1.0, 1.0], SIDE, 30.0),
+        ("tiny", 2, 35.0, -10.0, [0.2, 0.4, 0.6], SIDE, 30.0),
+        ("fast", 3, -60.0, 20.0, [0.0, 0.0, 0.0], SIDE, 30.0),
+        ("paper", 4, 10.0, 30.0, [1.0, 0.5, 0.0], 20, 90.0),
     ];
-    for (preset, seed, yaw, pitch, background) in cases {
-        let avatar = random_avatar(small_config(preset), seed);
+    for (preset, seed, yaw, pitch, background, side, gain) in cases {
+        let avatar = random_avatar(small_config(preset), seed, gain);
         let gpu_avatar = renderer.upload(&gpu.device, &avatar).unwrap();
         let model = Model::new(&avatar.config);
         let mut rng = Pcg64::seed_from_u64(seed);
         let mut weights: Vec<f32> = (0..3).map(|_| rng.random_range(-0.2..1.2)).collect();
         avatar.clamp_expression(&mut weights);
         let (intrinsics, pose) = view(yaw, pitch);
+        let intrinsics = intrinsics.resized(side, side);
         let cpu = render_image(
             &model,
             &avatar.params,
@@ -141,7 +145,7 @@ fn gpu_renders_equal_the_cpu_reference() {
         let mean_alpha = cpu.alpha.iter().sum::<f32>() / cpu.alpha.len() as f32;
         let opaque = cpu.alpha.iter().filter(|a| **a > 0.99).count();
         assert!(
-            (0.1..0.95).contains(&mean_alpha) && opaque > 20,
+            (0.1..0.95).contains(&mean_alpha) && opaque > 10,
             "{preset} seed {seed}: a trivial image (mean opacity {mean_alpha}, {opaque} opaque pixels)"
         );
         let colour = image_psnr(&cpu.rgb, &gpu_image.rgb);
@@ -163,7 +167,7 @@ fn blend_encoding_and_field_stages_equal_their_cpu_twins() {
     let Some(gpu) = device() else { return };
     let renderer = GpuRenderer::new(&gpu.device).unwrap();
     let probe = GpuProbe::new(&renderer, &gpu.device).unwrap();
-    let avatar = random_avatar(small_config("tiny"), 7);
+    let avatar = random_avatar(small_config("tiny"), 7, 30.0);
     let model = Model::new(&avatar.config);
     let gpu_avatar = renderer.upload(&gpu.device, &avatar).unwrap();
     let frame = renderer
@@ -257,7 +261,7 @@ fn blend_encoding_and_field_stages_equal_their_cpu_twins() {
 fn texture_target_holds_the_buffer_render_and_bad_frames_are_refused() {
     let Some(gpu) = device() else { return };
     let renderer = GpuRenderer::new(&gpu.device).unwrap();
-    let avatar = random_avatar(small_config("tiny"), 5);
+    let avatar = random_avatar(small_config("tiny"), 5, 30.0);
     let gpu_avatar = renderer.upload(&gpu.device, &avatar).unwrap();
     let (intrinsics, pose) = view(15.0, 5.0);
     let weights = [0.2, 0.9, 0.0];
