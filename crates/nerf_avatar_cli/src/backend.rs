@@ -1,10 +1,14 @@
-//! `--backend auto|cpu|cuda`: which backend runs, and why. `cuda` fails with the reason when
-//! no usable GPU is found; `auto` uses the GPU when one works and otherwise says why it runs
-//! on the CPU.
+//! `--backend auto|cpu|cuda|wgpu`: which backend runs, and why.
+//!
+//! Rendering may run on the CPU reference, on CUDA (NVIDIA GPUs) or on the WGSL renderer
+//! (any GPU wgpu drives, software adapters such as lavapipe included); training runs on the
+//! CPU or on CUDA. `auto` takes CUDA when a device works, then (for rendering) a hardware
+//! wgpu adapter, and otherwise the CPU, saying why; naming a backend fails with the reason
+//! when it cannot run.
 
 use std::sync::Arc;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::ValueEnum;
 use nerf_avatar::asset::Avatar;
 use nerf_avatar::camera::{Intrinsics, Pose};
@@ -12,55 +16,115 @@ use nerf_avatar::cuda::device::CudaDevice;
 use nerf_avatar::cuda::open_default_device;
 use nerf_avatar::cuda::render::CudaRenderer;
 use nerf_avatar::field::Model;
+use nerf_avatar::gpu::wgpu::DeviceType;
+use nerf_avatar::gpu::{FrameRequest, GpuAvatar, GpuDevice, GpuRenderer};
 use nerf_avatar::render::{Background, RenderedImage, render_image};
 
 /// The compute backend asked for on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Backend {
-    /// CUDA when a GPU works, else the CPU (saying why).
+    /// CUDA when a GPU works, else (for rendering) a hardware GPU through wgpu, else the CPU.
     Auto,
     /// The CPU reference backend.
     Cpu,
     /// NVIDIA GPUs through CUDA (an error when none works).
     Cuda,
+    /// The WGSL renderer on wgpu, any adapter (rendering only).
+    Wgpu,
 }
 
 /// The backend that runs.
 pub enum Chosen {
     /// The CPU reference backend.
     Cpu,
-    /// A GPU with the kernels loaded.
+    /// A CUDA device with the kernels loaded.
+    Cuda(Arc<CudaDevice>),
+    /// A wgpu device for the WGSL renderer.
+    Wgpu(Box<GpuDevice>),
+}
+
+/// Opens the rendering backend asked for and prints which one runs and why.
+pub fn choose_renderer(requested: Backend) -> anyhow::Result<Chosen> {
+    match requested {
+        Backend::Wgpu => {
+            let gpu =
+                GpuDevice::open().context("--backend wgpu (--backend cpu runs on the CPU)")?;
+            eprintln!("backend: wgpu on {}", gpu.describe());
+            Ok(Chosen::Wgpu(Box::new(gpu)))
+        }
+        Backend::Auto => match open_default_device() {
+            Ok(device) => Ok(Chosen::Cuda(cuda_chosen_by_auto(device))),
+            Err(cuda) => match GpuDevice::open() {
+                Ok(gpu) if gpu.info.device_type != DeviceType::Cpu => {
+                    eprintln!(
+                        "backend: wgpu on {} (chosen by --backend auto; no CUDA: {cuda})",
+                        gpu.describe()
+                    );
+                    Ok(Chosen::Wgpu(Box::new(gpu)))
+                }
+                Ok(gpu) => {
+                    eprintln!(
+                        "backend: cpu (--backend auto: no CUDA ({cuda}), and the only wgpu \
+                         adapter, {}, is a software one; --backend wgpu uses it)",
+                        gpu.info.name
+                    );
+                    Ok(Chosen::Cpu)
+                }
+                Err(wgpu) => {
+                    eprintln!("backend: cpu (--backend auto: no CUDA ({cuda}), no wgpu ({wgpu}))");
+                    Ok(Chosen::Cpu)
+                }
+            },
+        },
+        Backend::Cpu | Backend::Cuda => Ok(match choose_trainer(requested)? {
+            Trainer::Cpu => Chosen::Cpu,
+            Trainer::Cuda(device) => Chosen::Cuda(device),
+        }),
+    }
+}
+
+/// The backend that trains.
+pub enum Trainer {
+    /// The CPU reference backend.
+    Cpu,
+    /// A CUDA device with the kernels loaded.
     Cuda(Arc<CudaDevice>),
 }
 
-/// Opens the backend asked for and prints which one runs and why.
-pub fn choose(requested: Backend) -> anyhow::Result<Chosen> {
+/// Opens the training backend asked for (CPU or CUDA) and prints which one runs and why.
+pub fn choose_trainer(requested: Backend) -> anyhow::Result<Trainer> {
     match requested {
         Backend::Cpu => {
             eprintln!("backend: cpu");
-            Ok(Chosen::Cpu)
+            Ok(Trainer::Cpu)
         }
         Backend::Cuda => {
             let device =
                 open_default_device().context("--backend cuda (--backend cpu runs on the CPU)")?;
             eprintln!("backend: cuda ({}, {})", device.name(), device.arch());
-            Ok(Chosen::Cuda(device))
+            Ok(Trainer::Cuda(device))
         }
         Backend::Auto => match open_default_device() {
-            Ok(device) => {
-                eprintln!(
-                    "backend: cuda ({}, {}; chosen by --backend auto)",
-                    device.name(),
-                    device.arch()
-                );
-                Ok(Chosen::Cuda(device))
-            }
+            Ok(device) => Ok(Trainer::Cuda(cuda_chosen_by_auto(device))),
             Err(reason) => {
                 eprintln!("backend: cpu (--backend auto: the GPU is not usable: {reason})");
-                Ok(Chosen::Cpu)
+                Ok(Trainer::Cpu)
             }
         },
+        Backend::Wgpu => {
+            bail!("--backend wgpu only renders; train with --backend cpu, cuda or auto")
+        }
     }
+}
+
+/// Says that `auto` took the CUDA device.
+fn cuda_chosen_by_auto(device: Arc<CudaDevice>) -> Arc<CudaDevice> {
+    eprintln!(
+        "backend: cuda ({}, {}; chosen by --backend auto)",
+        device.name(),
+        device.arch()
+    );
+    device
 }
 
 /// Renders frames of one avatar on the chosen backend.
@@ -74,23 +138,45 @@ pub enum FrameRenderer<'a> {
     },
     /// [`CudaRenderer`] on a GPU.
     Cuda(Box<CudaRenderer>),
+    /// [`GpuRenderer`] (WGSL) on a wgpu device.
+    Wgpu {
+        /// The device.
+        gpu: &'a GpuDevice,
+        /// The renderer's pipelines.
+        renderer: Box<GpuRenderer>,
+        /// The avatar on the device.
+        uploaded: Box<GpuAvatar>,
+    },
 }
 
 impl<'a> FrameRenderer<'a> {
     /// Prepares `avatar` for rendering on `backend`.
-    pub fn new(backend: &Chosen, avatar: &'a Avatar) -> anyhow::Result<Self> {
-        let model = Box::new(Model::new(&avatar.config));
+    pub fn new(backend: &'a Chosen, avatar: &'a Avatar) -> anyhow::Result<Self> {
         Ok(match backend {
-            Chosen::Cpu => Self::Cpu { model, avatar },
+            Chosen::Cpu => Self::Cpu {
+                model: Box::new(Model::new(&avatar.config)),
+                avatar,
+            },
             Chosen::Cuda(device) => Self::Cuda(Box::new(
                 CudaRenderer::new(
                     Arc::clone(device),
-                    &model,
+                    &Model::new(&avatar.config),
                     &avatar.params,
                     &avatar.occupancy,
                 )
                 .context("uploading the avatar to the GPU")?,
             )),
+            Chosen::Wgpu(gpu) => {
+                let renderer = GpuRenderer::new(&gpu.device)?;
+                let uploaded = renderer
+                    .upload(&gpu.device, avatar)
+                    .context("uploading the avatar to the GPU")?;
+                Self::Wgpu {
+                    gpu,
+                    renderer: Box::new(renderer),
+                    uploaded: Box::new(uploaded),
+                }
+            }
         })
     }
 
@@ -115,6 +201,36 @@ impl<'a> FrameRenderer<'a> {
             Self::Cuda(renderer) => renderer
                 .render_image(weights, intrinsics, pose, background)
                 .context("rendering on the GPU"),
+            Self::Wgpu {
+                gpu,
+                renderer,
+                uploaded,
+            } => {
+                // The WGSL renderer composites over one colour; an image background is
+                // added afterwards over black, where colour is premultiplied by opacity.
+                let solid = match background {
+                    Background::Solid(colour) => colour,
+                    Background::Image(_) => [0.0; 3],
+                };
+                let request = FrameRequest {
+                    weights,
+                    intrinsics: *intrinsics,
+                    pose: *pose,
+                    background: solid,
+                };
+                let mut image = renderer
+                    .render_image(&gpu.device, &gpu.queue, uploaded, &request)
+                    .context("rendering on the GPU")?;
+                if let Background::Image(pixels) = background {
+                    for ((rgb, alpha), behind) in image.rgb.iter_mut().zip(&image.alpha).zip(pixels)
+                    {
+                        for (c, b) in rgb.iter_mut().zip(behind) {
+                            *c += (1.0 - alpha) * b;
+                        }
+                    }
+                }
+                Ok(image)
+            }
         }
     }
 }

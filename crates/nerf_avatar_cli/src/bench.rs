@@ -1,17 +1,19 @@
 //! `nerf-avatar bench`: throughput of the CPU reference backend against this machine's
-//! roofline and, with `--backend cuda` (or `auto` where a GPU works), the GPU's lines beside
-//! it in the same run; printed as a table and optionally written as JSON.
+//! roofline, with `--backend cuda` the CUDA backend's lines beside it in the same run, and
+//! with `--backend wgpu` ms per frame of the WGSL renderer beside the CPU renderer; printed
+//! as a table and optionally written as JSON.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
 use nerf_avatar::ModelConfig;
-use nerf_avatar::bench::{BenchLine, BenchOptions, BenchReport, run_suite};
+use nerf_avatar::bench::gpu::run_gpu_render_suite;
+use nerf_avatar::bench::{BenchLine, BenchOptions, run_suite};
 use nerf_avatar::config::PRESET_NAMES;
 use nerf_avatar::cuda::bench::run_cuda_suite;
 
-use crate::backend::{Backend, Chosen, choose};
+use crate::backend::{Backend, Chosen, choose_renderer};
 
 /// Options of `nerf-avatar bench`.
 #[derive(Args)]
@@ -25,8 +27,9 @@ pub struct BenchArgs {
     /// Also write every number to this JSON file.
     #[arg(long)]
     json: Option<PathBuf>,
-    /// `cpu`: the CPU suite; `cuda`: the CPU suite and the GPU's lines; `auto`: the GPU's too
-    /// when one works.
+    /// `cpu`: the CPU suite; `cuda`: the CPU suite and the CUDA backend's lines; `wgpu`: ms
+    /// per 256² and 512² frame of the WGSL renderer beside the CPU renderer; `auto`: the GPU
+    /// backend `render` would pick.
     #[arg(long, value_enum, default_value = "cpu")]
     backend: Backend,
 }
@@ -41,14 +44,26 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         rayon::current_num_threads(),
         if args.quick { " (quick)" } else { "" }
     );
-    let backend = choose(args.backend)?;
-    let mut report = run_suite(&config, &options);
-    if let Chosen::Cuda(device) = backend {
-        eprintln!("measuring the GPU…");
-        let gpu = run_cuda_suite(device, &config, &options, true).context("GPU benchmark")?;
-        report.lines.extend(gpu);
-    }
-    print!("{}", table(&report));
+    let (lines, report) = match choose_renderer(args.backend)? {
+        Chosen::Cpu => {
+            let report = run_suite(&config, &options);
+            (report.lines.clone(), serde_json::to_value(&report)?)
+        }
+        Chosen::Cuda(device) => {
+            let mut report = run_suite(&config, &options);
+            eprintln!("measuring the GPU…");
+            let gpu = run_cuda_suite(device, &config, &options, true).context("GPU benchmark")?;
+            report.lines.extend(gpu);
+            (report.lines.clone(), serde_json::to_value(&report)?)
+        }
+        Chosen::Wgpu(gpu) => {
+            eprintln!("rendering on {} and on the CPU…", gpu.describe());
+            let lines = run_gpu_render_suite(&config, &options, &gpu)?;
+            let report = serde_json::json!({ "adapter": gpu.describe(), "lines": lines });
+            (lines, report)
+        }
+    };
+    print!("{}", table(&lines));
     if let Some(path) = &args.json {
         let document = serde_json::json!({
             "preset": args.preset,
@@ -62,13 +77,13 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The report as a Markdown table (the form BENCHMARKS.md keeps).
-fn table(report: &BenchReport) -> String {
+/// The lines as a Markdown table (the form BENCHMARKS.md keeps).
+fn table(lines: &[BenchLine]) -> String {
     let mut text = String::from(
         "| measurement | value | unit | compared to | ratio | ratio is | goal |\n\
          | --- | ---: | --- | --- | ---: | --- | --- |\n",
     );
-    for line in &report.lines {
+    for line in lines {
         text += &row(line);
     }
     text

@@ -25,7 +25,7 @@ use nerf_avatar::metrics::image::{ImageRef, ImageScores, PSNR_CAP_DB};
 use nerf_avatar::metrics::lpips::{Backbone, Lpips};
 use nerf_avatar::render::Background;
 
-use crate::backend::{Backend, FrameRenderer, choose};
+use crate::backend::{Backend, FrameRenderer, choose_renderer};
 use nerf_avatar::report::{ComparisonGrid, MeanStd, MetricRow, Report, write_training_curve};
 use serde_json::{Value, json};
 
@@ -260,7 +260,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         networks.check_size(width, height)?;
     }
     let background = to_pixels(&dataset.read_background()?);
-    let backend = choose(args.backend)?;
+    let backend = choose_renderer(args.backend)?;
     let mut renderer = FrameRenderer::new(&backend, &avatar)?;
     let mut grid = ComparisonGrid::new(width, height, GRID_ROWS.min(frames.len()));
     let progress = ProgressBar::new(frames.len() as u64).with_style(

@@ -43,7 +43,8 @@ enum Command {
     Train(train::TrainArgs),
     /// Render a dataset split with an avatar and measure PSNR, MSE, L1, SSIM and LPIPS.
     Eval(eval::EvalArgs),
-    /// Measure the CPU backend (and the GPU with --backend cuda) against the roofline.
+    /// Measure the CPU backend against the roofline, and the GPU backends (`--backend cuda`
+    /// or `wgpu`) beside it.
     Bench(bench::BenchArgs),
 }
 

@@ -9,7 +9,7 @@ use nerf_avatar::asset::Avatar;
 use nerf_avatar::portrait::PortraitView;
 use nerf_avatar::render::{Background, RenderedImage};
 
-use crate::backend::{Backend, FrameRenderer, choose};
+use crate::backend::{Backend, FrameRenderer, choose_renderer};
 
 /// Arguments of `nerf-avatar render`.
 #[derive(Args)]
@@ -38,7 +38,7 @@ pub struct RenderArgs {
     /// `white`, `black`, `transparent` or a hex colour such as `#336699`.
     #[arg(long, default_value = "white")]
     background: String,
-    /// Compute backend.
+    /// `auto` (CUDA, else a hardware GPU through wgpu, else the CPU), `cpu`, `cuda` or `wgpu`.
     #[arg(long, value_enum, default_value = "auto")]
     backend: Backend,
 }
@@ -61,14 +61,14 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
     let (intrinsics, pose) = view.camera(&avatar)?;
     let (background, transparent) = parse_background(&args.background)?;
 
-    let backend = choose(args.backend)?;
+    let backend = choose_renderer(args.backend)?;
     let mut renderer = FrameRenderer::new(&backend, &avatar)?;
     let start = Instant::now();
     let image = renderer.render(&weights, &intrinsics, &pose, Background::Solid(background))?;
     let elapsed = start.elapsed();
     write_png(&args.out, &image, transparent)?;
     eprintln!(
-        "rendered {width}x{height} in {:.1} ms ({:.1} samples/pixel) → {}",
+        "rendered {width}x{height} in {:.1} ms, upload included ({:.1} samples/pixel) → {}",
         elapsed.as_secs_f64() * 1e3,
         image.samples as f64 / f64::from(width * height),
         args.out.display()

@@ -17,7 +17,7 @@ use nerf_avatar::report::write_training_curve;
 use nerf_avatar::train::checkpoint::checkpoint_path;
 use nerf_avatar::train::{Progress, RunLength, TrainControl, TrainOptions, train};
 
-use crate::backend::{Backend, Chosen, choose};
+use crate::backend::{Backend, Trainer, choose_trainer};
 
 /// Arguments of `nerf-avatar train`.
 #[derive(Args)]
@@ -73,7 +73,7 @@ pub struct TrainArgs {
 
 /// Trains and writes the avatar.
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
-    let backend = choose(args.backend)?;
+    let backend = choose_trainer(args.backend)?;
     let length = match (args.steps, args.minutes) {
         (_, Some(m)) if !(m.is_finite() && m > 0.0) => bail!("--minutes must be a positive number"),
         (_, Some(m)) => RunLength::Time(Duration::from_secs_f64(m * 60.0)),
@@ -135,8 +135,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         on_progress: &mut on_progress,
     };
     let outcome = match backend {
-        Chosen::Cpu => train(&dataset, &label, &options, control),
-        Chosen::Cuda(device) => train_cuda(device, &dataset, &label, &options, control),
+        Trainer::Cpu => train(&dataset, &label, &options, control),
+        Trainer::Cuda(device) => train_cuda(device, &dataset, &label, &options, control),
     };
     bar.finish();
     let outcome = outcome?;

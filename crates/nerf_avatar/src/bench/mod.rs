@@ -5,8 +5,11 @@
 //! [`run_suite`] measures, for one model configuration: the blend of the K + 1 tables, the
 //! hash encoding, the training forward pass ([`crate::render::RayBatch`], fresh and in place), forward
 //! plus backward, the blend's backward pass, and a 256×256 render of a fresh avatar with a
-//! head-shaped occupancy grid ([`scene`]).
+//! head-shaped occupancy grid ([`scene`]). With the `gpu` feature, `gpu::run_gpu_render_suite`
+//! times the WGSL renderer beside the CPU one.
 
+#[cfg(feature = "gpu")]
+pub mod gpu;
 pub mod roofline;
 pub mod scene;
 mod suite;

@@ -1,0 +1,123 @@
+//! The WGSL renderer beside the CPU reference in the same run: ms per frame at 256² and
+//! 512² of the benchmark scene ([`super::scene`]: a fresh avatar with a head-shaped
+//! occupancy grid, seen from the front), both backends rendering the same frames.
+
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64;
+
+use super::roofline::best_seconds;
+use super::scene::{front_camera, head_occupancy};
+use super::{BenchLine, BenchOptions};
+use crate::asset::Avatar;
+use crate::config::ModelConfig;
+use crate::field::Model;
+use crate::gpu::{FrameRequest, FrameTarget, GpuDevice, GpuError, GpuRenderer};
+use crate::render::{Background, render_image};
+
+/// Image sides measured.
+pub const GPU_RENDER_SIZES: [u32; 2] = [256, 512];
+/// Seed of the fresh avatar and its expression.
+const SEED: u64 = 2022;
+
+/// Renders the benchmark scene of `config` at each of [`GPU_RENDER_SIZES`] with the CPU
+/// reference and with the WGSL renderer on `gpu`, and returns ms per frame of both and their
+/// ratio. A GPU frame is recorded, submitted and waited for (no copy to the host), as the
+/// Bevy plugin renders straight into its texture; shaders are compiled before timing. Each
+/// time is the best of 3 frames (`quick`: of 1, for software adapters, where a 512² frame
+/// takes minutes).
+pub fn run_gpu_render_suite(
+    config: &ModelConfig,
+    options: &BenchOptions,
+    gpu: &GpuDevice,
+) -> Result<Vec<BenchLine>, GpuError> {
+    let repeats = if options.quick { 1 } else { 3 };
+    let mut avatar = Avatar::new(config.clone(), SEED)
+        .map_err(|error| GpuError::Unsupported(error.to_string()))?;
+    avatar.occupancy = head_occupancy(config);
+    let mut rng = Pcg64::seed_from_u64(SEED);
+    let weights: Vec<f32> = (0..config.blendshape_count())
+        .map(|_| rng.random_range(0.0..1.0))
+        .collect();
+    let model = Model::new(config);
+    let renderer = GpuRenderer::new(&gpu.device)?;
+    let gpu_avatar = renderer.upload(&gpu.device, &avatar)?;
+    let adapter = gpu.describe();
+    let mut lines = Vec::new();
+    for size in GPU_RENDER_SIZES {
+        let (intrinsics, pose) = front_camera(config, size, size);
+        let cpu = best_seconds(repeats, || {
+            render_image(
+                &model,
+                &avatar.params,
+                &weights,
+                &avatar.occupancy,
+                &intrinsics,
+                &pose,
+                Background::Solid([1.0; 3]),
+            );
+        });
+        let frame = renderer.create_frame(
+            &gpu.device,
+            &gpu_avatar,
+            FrameTarget::Buffer {
+                width: size,
+                height: size,
+            },
+        )?;
+        let request = FrameRequest {
+            weights: &weights,
+            intrinsics,
+            pose,
+            background: [1.0; 3],
+        };
+        let render = || -> Result<(), GpuError> {
+            let mut encoder = gpu.device.create_command_encoder(&Default::default());
+            renderer.encode_frame(&gpu.queue, &mut encoder, &gpu_avatar, &frame, &request)?;
+            gpu.queue.submit([encoder.finish()]);
+            gpu.device
+                .poll(wgpu::PollType::wait_indefinitely())
+                .map_err(|error| GpuError::Device(error.to_string()))?;
+            Ok(())
+        };
+        let mut failure = None;
+        let wgpu_seconds = best_seconds(repeats, || {
+            if let Err(error) = render() {
+                failure = Some(error);
+            }
+        });
+        if let Some(error) = failure {
+            return Err(error);
+        }
+        lines.push(ms_line(
+            format!("render {size}×{size} cpu (render_image)"),
+            cpu,
+            None,
+        ));
+        lines.push(ms_line(
+            format!("render {size}×{size} wgpu ({adapter})"),
+            wgpu_seconds,
+            Some(cpu / wgpu_seconds),
+        ));
+    }
+    Ok(lines)
+}
+
+fn ms_line(name: String, seconds: f64, speedup: Option<f64>) -> BenchLine {
+    BenchLine {
+        name,
+        value: seconds * 1e3,
+        unit: "ms/frame".into(),
+        compared_to: if speedup.is_some() {
+            "the CPU render of the same frame in this run".into()
+        } else {
+            String::new()
+        },
+        ratio: speedup,
+        ratio_meaning: if speedup.is_some() {
+            "CPU time / wgpu time".into()
+        } else {
+            String::new()
+        },
+        goal: None,
+    }
+}
