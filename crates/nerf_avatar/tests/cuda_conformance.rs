@@ -533,6 +533,11 @@ fn rendered_frames_match_the_cpus_render_image() {
     let occupancy = head_occupancy(&model.config);
     let weights = [0.7, 0.2];
     let mut renderer = CudaRenderer::new(Arc::clone(&device), &model, &params, &occupancy).unwrap();
+    // The CPU's rounds, so that the same samples are evaluated.
+    renderer
+        .set_samples_per_round(nerf_avatar::render::SAMPLES_PER_ROUND)
+        .unwrap();
+    assert!(renderer.set_samples_per_round(33).is_err());
     for (width, height, yaw) in [(64u32, 48u32, 0.0f32), (37, 53, 25.0)] {
         let (intrinsics, _) = front_camera(&model.config, width, height);
         let pose = nerf_avatar::Pose::orbit(model.config.head_box.center, 0.5, yaw, 10.0);
