@@ -791,3 +791,41 @@ fn double_buffered_gpu_frames_equal_direct_renders() {
         pipeline.recycle(frame);
     }
 }
+
+#[test]
+fn occupancy_update_matches_the_cpu() {
+    use nerf_avatar::cuda::occupancy::update_occupancy;
+    let Some(device) = gpu() else { return };
+    let mut rng = Pcg64::seed_from_u64(13);
+    let (model, params) = tiny_model(&mut rng);
+    let max_weights = [0.8, 0.5];
+    let mut cpu = OccupancyGrid::full(24);
+    let mut gpu = OccupancyGrid::full(24);
+    let grid = DeviceGrid::new(&device, &model.grid).unwrap();
+    let d_params = device.upload(&params.data).unwrap();
+    // Twice: the second update merges with the first's densities.
+    for seed in [7, 8] {
+        cpu.update(&model, &params, &max_weights, seed);
+        update_occupancy(
+            &device,
+            &model,
+            &grid,
+            &d_params,
+            &max_weights,
+            &mut gpu,
+            seed,
+        )
+        .unwrap();
+    }
+    let (g, c) = (gpu.density.as_ref().unwrap(), cpu.density.as_ref().unwrap());
+    assert_close("densities", g, c, 1e-4, 1e-4);
+    // Cells within rounding of the threshold may fall either way.
+    let cells = OccupancyGrid::cell_count(24);
+    let differing = (0..cells)
+        .filter(|&i| gpu.is_occupied(i) != cpu.is_occupied(i))
+        .count();
+    assert!(
+        differing * 1000 <= cells,
+        "{differing} of {cells} cells differ"
+    );
+}
