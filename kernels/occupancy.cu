@@ -1,31 +1,9 @@
 // The expression-aware occupancy grid update (occupancy.rs `OccupancyGrid::update`,
 // `max_pool_2`, `set_density`). Cell layout: index = x + R·(y + R·z), bit index % 8 of byte
-// index / 8. The host blends each basis table, evaluates densities at occupancy_points with
-// hashgrid.cu, mlp.cu and density_max (field.cu), then pools, merges and thresholds here.
+// index / 8. The host blends each basis table, evaluates densities at the CPU's jittered
+// points with hashgrid.cu, mlp.cu and density_max (field.cu), then pools, merges and
+// thresholds here.
 #include "common.cuh"
-
-// A 32-bit mix of (seed, stream, index) → a float in [0, 1) (the CPU draws its jitter from
-// Pcg64 streams; the GPU's jitter is another sample of the same uniform distribution).
-__device__ inline float uniform01(u64 seed, u32 stream, u32 index) {
-    u64 z = seed ^ ((u64)stream << 32) ^ (u64)index;
-    z += 0x9e3779b97f4a7c15ull;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    return (float)(u32)(z >> 40) * (1.0f / 16777216.0f);
-}
-
-// One jittered point per cell (unit cube), for basis `basis`.
-extern "C" __global__ void occupancy_points(u32 resolution, u64 seed, u32 basis, float* points) {
-    const u32 cells = resolution * resolution * resolution;
-    const u32 i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= cells) return;
-    const u32 cell[3] = {i % resolution, (i / resolution) % resolution, i / (resolution * resolution)};
-    for (int d = 0; d < 3; ++d) {
-        const float jitter = uniform01(seed, 3 * basis + d, i);
-        points[3 * i + d] = ((float)cell[d] + jitter) / (float)resolution;
-    }
-}
 
 // Max-pooling with a 2×2×2 window at stride 1 (each cell and its +1 neighbours, clamped).
 extern "C" __global__ void max_pool_2(const float* values, u32 r, float* out) {

@@ -18,8 +18,8 @@ use crate::params::Params;
 pub const DENSITY_DECAY: f32 = 0.9;
 /// A cell is occupied when its density exceeds `min(OCCUPANCY_THRESHOLD, mean density)`.
 pub const OCCUPANCY_THRESHOLD: f32 = 10.0;
-/// Cells evaluated together by one task.
-const UPDATE_CHUNK: usize = 4096;
+/// Cells evaluated together by one task (and drawn from one random stream).
+pub const UPDATE_CHUNK: usize = 4096;
 
 /// Density and occupancy of the cells of the head box.
 #[derive(Clone, Debug, PartialEq)]
@@ -92,20 +92,7 @@ impl OccupancyGrid {
                 .par_chunks_mut(UPDATE_CHUNK)
                 .enumerate()
                 .for_each(|(chunk, fresh)| {
-                    let stream = (basis * cells.div_ceil(UPDATE_CHUNK) + chunk) as u64;
-                    let mut rng =
-                        Pcg64::seed_from_u64(seed ^ stream.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-                    let positions: Vec<[f32; 3]> = (0..fresh.len())
-                        .map(|i| {
-                            let index = chunk * UPDATE_CHUNK + i;
-                            let cell = [
-                                index % r as usize,
-                                (index / r as usize) % r as usize,
-                                index / (r * r) as usize,
-                            ];
-                            cell.map(|c| (c as f32 + rng.random::<f32>()) / r as f32)
-                        })
-                        .collect();
+                    let positions = jittered_points(r, basis, chunk, seed);
                     let density = model.density(&params.data, &table, &positions);
                     for (f, d) in fresh.iter_mut().zip(density) {
                         *f = f.max(d);
@@ -143,6 +130,25 @@ impl OccupancyGrid {
         let ones: usize = (0..cells).filter(|&i| self.is_occupied(i)).count();
         ones as f64 / cells as f64
     }
+}
+
+/// The jittered points of chunk `chunk` (cells `chunk · 4096 ..`, at most 4096) of a grid of
+/// `resolution` for basis `basis` of an update seeded by `seed`: one uniformly random point
+/// in each cell, in the unit cube. Every (basis, chunk) has its own random stream, so the
+/// points do not depend on the order chunks are drawn in (the GPU update draws the same).
+pub fn jittered_points(resolution: u32, basis: usize, chunk: usize, seed: u64) -> Vec<[f32; 3]> {
+    let cells = OccupancyGrid::cell_count(resolution);
+    let r = resolution as usize;
+    let stream = (basis * cells.div_ceil(UPDATE_CHUNK) + chunk) as u64;
+    let mut rng = Pcg64::seed_from_u64(seed ^ stream.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let start = (chunk * UPDATE_CHUNK).min(cells);
+    let end = (start + UPDATE_CHUNK).min(cells);
+    (start..end)
+        .map(|index| {
+            let cell = [index % r, (index / r) % r, index / (r * r)];
+            cell.map(|c| (c as f32 + rng.random::<f32>()) / resolution as f32)
+        })
+        .collect()
 }
 
 /// Max-pooling with a 2×2×2 window at stride 1: each cell takes the largest value of itself

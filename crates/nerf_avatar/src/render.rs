@@ -232,8 +232,9 @@ type PixelValue = ([f32; 3], f32);
 
 /// Rays of one tile marched together, so that each round evaluates one batch.
 const RAYS_PER_TILE: usize = 256;
-/// Samples a live ray contributes per round.
-const SAMPLES_PER_ROUND: usize = 8;
+/// Samples a live ray contributes per round (the GPU renderer can be set to the same, to
+/// evaluate the same samples).
+pub const SAMPLES_PER_ROUND: usize = 8;
 
 /// Renders a whole image of the avatar with expression `weights` (already clamped) from
 /// `pose`, with inference settings (early termination at T < 1e-2).

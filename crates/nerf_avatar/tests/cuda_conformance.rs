@@ -533,6 +533,11 @@ fn rendered_frames_match_the_cpus_render_image() {
     let occupancy = head_occupancy(&model.config);
     let weights = [0.7, 0.2];
     let mut renderer = CudaRenderer::new(Arc::clone(&device), &model, &params, &occupancy).unwrap();
+    // The CPU's rounds, so that the same samples are evaluated.
+    renderer
+        .set_samples_per_round(nerf_avatar::render::SAMPLES_PER_ROUND)
+        .unwrap();
+    assert!(renderer.set_samples_per_round(33).is_err());
     for (width, height, yaw) in [(64u32, 48u32, 0.0f32), (37, 53, 25.0)] {
         let (intrinsics, _) = front_camera(&model.config, width, height);
         let pose = nerf_avatar::Pose::orbit(model.config.head_box.center, 0.5, yaw, 10.0);
@@ -785,4 +790,42 @@ fn double_buffered_gpu_frames_equal_direct_renders() {
         assert_eq!(frame.rgba8, expected, "frame {i}");
         pipeline.recycle(frame);
     }
+}
+
+#[test]
+fn occupancy_update_matches_the_cpu() {
+    use nerf_avatar::cuda::occupancy::update_occupancy;
+    let Some(device) = gpu() else { return };
+    let mut rng = Pcg64::seed_from_u64(13);
+    let (model, params) = tiny_model(&mut rng);
+    let max_weights = [0.8, 0.5];
+    let mut cpu = OccupancyGrid::full(24);
+    let mut gpu = OccupancyGrid::full(24);
+    let grid = DeviceGrid::new(&device, &model.grid).unwrap();
+    let d_params = device.upload(&params.data).unwrap();
+    // Twice: the second update merges with the first's densities.
+    for seed in [7, 8] {
+        cpu.update(&model, &params, &max_weights, seed);
+        update_occupancy(
+            &device,
+            &model,
+            &grid,
+            &d_params,
+            &max_weights,
+            &mut gpu,
+            seed,
+        )
+        .unwrap();
+    }
+    let (g, c) = (gpu.density.as_ref().unwrap(), cpu.density.as_ref().unwrap());
+    assert_close("densities", g, c, 1e-4, 1e-4);
+    // Cells within rounding of the threshold may fall either way.
+    let cells = OccupancyGrid::cell_count(24);
+    let differing = (0..cells)
+        .filter(|&i| gpu.is_occupied(i) != cpu.is_occupied(i))
+        .count();
+    assert!(
+        differing * 1000 <= cells,
+        "{differing} of {cells} cells differ"
+    );
 }

@@ -40,7 +40,6 @@ pub const KERNEL_FUNCTIONS: &[(&str, &str)] = &[
     ("render", "render_composite"),
     ("render", "render_finish"),
     ("render", "pack_rgba8"),
-    ("occupancy", "occupancy_points"),
     ("occupancy", "max_pool_2"),
     ("occupancy", "occupancy_merge"),
     ("occupancy", "occupancy_bitfield"),

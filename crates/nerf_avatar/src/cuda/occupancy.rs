@@ -2,8 +2,8 @@
 //! ([`crate::occupancy::OccupancyGrid::update`]): per basis (the neutral table and each
 //! `h0 + ŵ_i h_i`), densities at one jittered point per cell, max-merged; then max-pooled,
 //! merged with the decayed old grid and thresholded at `min(10, mean density)`.
-//! The jitter is drawn by a counter-based hash on the device, not by the CPU's Pcg64 streams:
-//! the same distribution, other samples.
+//! The jittered points are the CPU's ([`crate::occupancy::jittered_points`], drawn on the host
+//! from the same random streams), so both backends query the same points.
 
 use cudarc::driver::CudaSlice;
 
@@ -12,7 +12,10 @@ use super::device::{CudaDevice, grid_1d, launch};
 use super::field::{DeviceFieldTape, density_max};
 use super::ops::{DeviceGrid, as_u32, blend_tables, check_len};
 use crate::field::Model;
-use crate::occupancy::{DENSITY_DECAY, OCCUPANCY_THRESHOLD, OccupancyGrid};
+use crate::occupancy::{
+    DENSITY_DECAY, OCCUPANCY_THRESHOLD, OccupancyGrid, UPDATE_CHUNK, jittered_points,
+};
+use rayon::prelude::*;
 
 /// Pools `fresh` (one density per cell), merges it into `grid`'s densities
 /// (`max(0.9 · old, new)`) and sets the bitfield: the end of
@@ -97,7 +100,6 @@ pub fn update_occupancy(
         )));
     }
     let cells = OccupancyGrid::cell_count(occupancy.resolution);
-    let r = occupancy.resolution;
     let mut fresh = device.zeros::<f32>(cells)?;
     let mut points = device.zeros::<f32>(3 * cells)?;
     let mut table = device.zeros::<f32>(model.layout.table_len)?;
@@ -113,16 +115,15 @@ pub fn update_occupancy(
             device.write(&weights, &mut device_weights)?;
         }
         blend_tables(device, params, &device_weights, k, &mut table)?;
-        let basis32 = as_u32("basis", basis)?;
-        launch!(
-            device,
-            "occupancy_points",
-            grid_1d(cells),
-            &r,
-            &seed,
-            &basis32,
-            &mut points
-        )?;
+        let host_points: Vec<f32> = (0..cells.div_ceil(UPDATE_CHUNK))
+            .into_par_iter()
+            .flat_map_iter(|chunk| {
+                jittered_points(occupancy.resolution, basis, chunk, seed)
+                    .into_iter()
+                    .flatten()
+            })
+            .collect();
+        device.write(&host_points, &mut points)?;
         density_max(
             device,
             model,
