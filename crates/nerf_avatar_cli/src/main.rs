@@ -6,6 +6,7 @@ mod info;
 mod init;
 mod render;
 mod synth;
+mod track;
 mod train;
 
 use std::process::ExitCode;
@@ -30,6 +31,9 @@ enum Command {
     Info(info::InfoArgs),
     /// Render one frame of an avatar for an expression and a view, as a PNG.
     Render(render::RenderArgs),
+    /// Track a video (or a folder of frames) into a dataset: landmarks, ARKit blendshapes,
+    /// poses, head masks and background.
+    Track(track::TrackArgs),
     /// Train a dataset into an avatar.
     Train(train::TrainArgs),
     /// Render a dataset split with an avatar and measure PSNR, MSE, L1, SSIM and LPIPS.
@@ -45,6 +49,7 @@ fn main() -> ExitCode {
         Command::Init(args) => init::run(args),
         Command::Info(args) => info::run(args),
         Command::Render(args) => render::run(args),
+        Command::Track(args) => track::run(&args),
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Bench(args) => bench::run(&args),
