@@ -40,15 +40,24 @@ pub struct TrackArgs {
 
 /// Tracks the input and writes the dataset.
 pub fn run(args: &TrackArgs) -> anyhow::Result<()> {
-    ensure!((16..=4096).contains(&args.size), "--size must be between 16 and 4096 pixels");
+    ensure!(
+        (16..=4096).contains(&args.size),
+        "--size must be between 16 and 4096 pixels"
+    );
     ensure!(
         args.fov_y > 1.0 && args.fov_y < 170.0,
         "--fov-y must be between 1 and 170 degrees"
     );
     if let Some(focal) = args.focal {
-        ensure!(focal.is_finite() && focal > 0.0, "--focal must be a positive number of pixels");
+        ensure!(
+            focal.is_finite() && focal > 0.0,
+            "--focal must be a positive number of pixels"
+        );
     }
-    ensure!(args.max_frames != Some(0), "--max-frames must be at least 1");
+    ensure!(
+        args.max_frames != Some(0),
+        "--max-frames must be at least 1"
+    );
     let options = TrackOptions {
         max_frames: args.max_frames,
         size: args.size,
@@ -58,11 +67,14 @@ pub fn run(args: &TrackArgs) -> anyhow::Result<()> {
     };
     let started = Instant::now();
     let bar = ProgressBar::new_spinner().with_style(
-        ProgressStyle::with_template("{spinner} {msg} ({elapsed})").context("progress bar template")?,
+        ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+            .context("progress bar template")?,
     );
     let mut on_progress = |progress: Progress| match progress {
         Progress::Tracked { frames, faces } => {
-            bar.set_message(format!("tracking: {frames} frames read, {faces} with a face"));
+            bar.set_message(format!(
+                "tracking: {frames} frames read, {faces} with a face"
+            ));
             bar.tick();
         }
         Progress::Written { written, total } => {
@@ -80,7 +92,11 @@ pub fn run(args: &TrackArgs) -> anyhow::Result<()> {
             "warning: no face in {} frame(s), skipped: {}{}",
             report.skipped.len(),
             shown.join(", "),
-            if more > 0 { format!(" and {more} more") } else { String::new() }
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
         );
     }
     let tracked = report.train + report.test;
@@ -95,7 +111,11 @@ pub fn run(args: &TrackArgs) -> anyhow::Result<()> {
         report.crop.size,
         report.crop.size,
         report.camera.fov_y_degrees(),
-        if report.keyed { "keyed on a uniform backdrop" } else { "from the landmarks only" },
+        if report.keyed {
+            "keyed on a uniform backdrop"
+        } else {
+            "from the landmarks only"
+        },
     );
     println!("total {:.1} s", started.elapsed().as_secs_f64());
     Ok(())

@@ -54,12 +54,30 @@ mod tests {
     fn there_are_896_anchors_in_two_feature_maps() {
         let anchors = face_detector_anchors();
         assert_eq!(anchors.len(), 896);
-        assert_eq!(anchors[0], Anchor { x: 0.5 / 16.0, y: 0.5 / 16.0 });
+        assert_eq!(
+            anchors[0],
+            Anchor {
+                x: 0.5 / 16.0,
+                y: 0.5 / 16.0
+            }
+        );
         assert_eq!(anchors[1], anchors[0]);
         assert_eq!(anchors[2].x, 1.5 / 16.0);
-        assert_eq!(anchors[512], Anchor { x: 0.5 / 8.0, y: 0.5 / 8.0 });
+        assert_eq!(
+            anchors[512],
+            Anchor {
+                x: 0.5 / 8.0,
+                y: 0.5 / 8.0
+            }
+        );
         assert_eq!(anchors[517], anchors[512]);
         assert_eq!(anchors[518].x, 1.5 / 8.0);
-        assert_eq!(anchors[895], Anchor { x: 7.5 / 8.0, y: 7.5 / 8.0 });
+        assert_eq!(
+            anchors[895],
+            Anchor {
+                x: 7.5 / 8.0,
+                y: 7.5 / 8.0
+            }
+        );
     }
 }

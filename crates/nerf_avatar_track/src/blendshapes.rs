@@ -33,7 +33,11 @@ impl BlendshapeModel {
     /// Loads the embedded model.
     pub fn new() -> Result<Self, TrackError> {
         Ok(Self {
-            model: OnnxModel::load("face_blendshapes", MODEL, &[1, BLENDSHAPE_LANDMARKS.len(), 2])?,
+            model: OnnxModel::load(
+                "face_blendshapes",
+                MODEL,
+                &[1, BLENDSHAPE_LANDMARKS.len(), 2],
+            )?,
         })
     }
 

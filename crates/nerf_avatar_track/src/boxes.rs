@@ -17,7 +17,12 @@ const MOUTH_MARGIN: f32 = 0.25;
 
 /// The bounding box `[x0, y0, x1, y1]` of `points`, grown by `margin` times its width on
 /// every side and clamped to a `width`×`height` image.
-pub fn bounding_box(points: impl IntoIterator<Item = [f32; 2]>, margin: f32, width: u32, height: u32) -> [f32; 4] {
+pub fn bounding_box(
+    points: impl IntoIterator<Item = [f32; 2]>,
+    margin: f32,
+    width: u32,
+    height: u32,
+) -> [f32; 4] {
     let mut b = [f32::MAX, f32::MAX, f32::MIN, f32::MIN];
     for [x, y] in points {
         b = [b[0].min(x), b[1].min(y), b[2].max(x), b[3].max(y)];
@@ -36,7 +41,12 @@ pub fn face_box(points: &[[f32; 2]], width: u32, height: u32) -> [f32; 4] {
 
 /// The mouth box: the outer lips' bounding box with a margin.
 pub fn mouth_box(points: &[[f32; 2]], width: u32, height: u32) -> [f32; 4] {
-    bounding_box(OUTER_LIPS.iter().map(|&i| points[i]), MOUTH_MARGIN, width, height)
+    bounding_box(
+        OUTER_LIPS.iter().map(|&i| points[i]),
+        MOUTH_MARGIN,
+        width,
+        height,
+    )
 }
 
 #[cfg(test)]

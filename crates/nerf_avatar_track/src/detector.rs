@@ -99,7 +99,10 @@ fn decode(boxes: &[f32], scores: &[f32], anchors: &[Anchor]) -> Vec<Detection> {
             let cy = raw[1] / scale + anchor.y;
             let (w, h) = (raw[2] / scale, raw[3] / scale);
             let keypoints = std::array::from_fn(|k| {
-                [raw[4 + 2 * k] / scale + anchor.x, raw[5 + 2 * k] / scale + anchor.y]
+                [
+                    raw[4 + 2 * k] / scale + anchor.x,
+                    raw[5 + 2 * k] / scale + anchor.y,
+                ]
             });
             Some(Detection {
                 bounds: [cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0],
@@ -141,10 +144,19 @@ fn weighted_nms(mut candidates: Vec<Detection>) -> Option<Detection> {
 
 fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
     let area = |r: &[f32; 4]| (r[2] - r[0]).max(0.0) * (r[3] - r[1]).max(0.0);
-    let overlap = [a[0].max(b[0]), a[1].max(b[1]), a[2].min(b[2]), a[3].min(b[3])];
+    let overlap = [
+        a[0].max(b[0]),
+        a[1].max(b[1]),
+        a[2].min(b[2]),
+        a[3].min(b[3]),
+    ];
     let intersection = area(&overlap);
     let union = area(a) + area(b) - intersection;
-    if union > 0.0 { intersection / union } else { 0.0 }
+    if union > 0.0 {
+        intersection / union
+    } else {
+        0.0
+    }
 }
 
 /// Maps a detection from the letterboxed square to image pixels.

@@ -42,7 +42,9 @@ pub enum TrackError {
         source: image::ImageError,
     },
     /// A folder of frames whose images differ in size.
-    #[error("frame image {path} is {found_width}×{found_height}, the first frame is {width}×{height}")]
+    #[error(
+        "frame image {path} is {found_width}×{found_height}, the first frame is {width}×{height}"
+    )]
     FrameSize {
         /// The image.
         path: PathBuf,
@@ -56,7 +58,9 @@ pub enum TrackError {
         found_height: u32,
     },
     /// The input holds no frames at all.
-    #[error("{path} holds no frames (a video with no video stream, or a folder without PNG/JPEG images)")]
+    #[error(
+        "{path} holds no frames (a video with no video stream, or a folder without PNG/JPEG images)"
+    )]
     NoFrames {
         /// The input.
         path: PathBuf,
@@ -70,7 +74,9 @@ pub enum TrackError {
         frames: usize,
     },
     /// Too few frames with a face to make a training and a test split.
-    #[error("only {found} frame(s) of {path} show a face; at least 2 are needed (one to train, one to test)")]
+    #[error(
+        "only {found} frame(s) of {path} show a face; at least 2 are needed (one to train, one to test)"
+    )]
     TooFewFaces {
         /// The input.
         path: PathBuf,

@@ -52,12 +52,12 @@ impl Similarity {
 impl CanonicalFace {
     /// The canonical face shipped in `assets/face/canonical_face.json`.
     pub fn mediapipe() -> Result<Self, TrackError> {
-        let face: Self =
-            serde_json::from_str(CANONICAL).map_err(|e| TrackError::CanonicalFace(e.to_string()))?;
+        let face: Self = serde_json::from_str(CANONICAL)
+            .map_err(|e| TrackError::CanonicalFace(e.to_string()))?;
         let bad_weight = face
             .procrustes_weights
             .iter()
-            .any(|&(i, w)| i >= face.vertices.len() || !(w >= 0.0));
+            .any(|&(i, w)| i >= face.vertices.len() || !w.is_finite() || w < 0.0);
         if face.vertices.len() != 468 || bad_weight || face.procrustes_weights.is_empty() {
             return Err(TrackError::CanonicalFace(format!(
                 "expected 468 vertices and valid weights, found {} vertices",
@@ -95,7 +95,10 @@ impl CanonicalFace {
             })
             .collect();
         let depth_offset = screen.iter().map(|p| p.z).sum::<f64>() / screen.len() as f64;
-        let flipped: Vec<_> = screen.iter().map(|p| Vector3::new(p.x, p.y, -p.z)).collect();
+        let flipped: Vec<_> = screen
+            .iter()
+            .map(|p| Vector3::new(p.x, p.y, -p.z))
+            .collect();
         let first_scale = self.fit(&flipped).scale;
         let second = self.lift(&screen, depth_offset, first_scale);
         let second_scale = self.fit(&second).scale;
@@ -211,6 +214,9 @@ mod tests {
         let pose = face.face_pose(&landmarks, width, height, MEDIAPIPE_FOV_Y_DEGREES);
         let angle = Rotation3::from_matrix(&pose.rotation).angle().to_degrees();
         assert!(angle < 1.0, "rotation of {angle}° for a frontal face");
-        assert!(pose.translation.z < 0.0, "the face is in front of the camera");
+        assert!(
+            pose.translation.z < 0.0,
+            "the face is in front of the camera"
+        );
     }
 }

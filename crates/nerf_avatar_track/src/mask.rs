@@ -52,7 +52,8 @@ impl Backdrop {
                 uniform: false,
             };
         }
-        let color: [f32; 3] = std::array::from_fn(|c| median(samples.iter().map(|s| s[c]).collect()));
+        let color: [f32; 3] =
+            std::array::from_fn(|c| median(samples.iter().map(|s| s[c]).collect()));
         let spread = median(samples.iter().map(|s| distance(*s, color)).collect());
         Self {
             color,
@@ -126,7 +127,11 @@ impl JawLine {
         } else {
             let k = self.points.partition_point(|p| p[0] < x).max(1);
             let (a, b) = (self.points[k - 1], self.points[k]);
-            let t = if b[0] > a[0] { (x - a[0]) / (b[0] - a[0]) } else { 0.0 };
+            let t = if b[0] > a[0] {
+                (x - a[0]) / (b[0] - a[0])
+            } else {
+                0.0
+            };
             a[1] + t * (b[1] - a[1])
         };
         y > limit
@@ -137,7 +142,11 @@ impl JawLine {
 fn inside_grown_oval(oval: &[[f32; 2]], p: [f32; 2], face_w: f32, face_h: f32) -> bool {
     let cx = oval.iter().map(|q| q[0]).sum::<f32>() / oval.len() as f32;
     let cy = oval.iter().map(|q| q[1]).sum::<f32>() / oval.len() as f32;
-    let dy = if p[1] < cy { (p[1] - cy) / 1.25 } else { p[1] - cy };
+    let dy = if p[1] < cy {
+        (p[1] - cy) / 1.25
+    } else {
+        p[1] - cy
+    };
     let shrunk = [cx + (p[0] - cx) / 1.3, cy + dy];
     face_w > 0.0 && face_h > 0.0 && inside_polygon(oval, shrunk[0], shrunk[1])
 }
@@ -172,7 +181,11 @@ fn connected_to(mask: &GrayImage, seed: [u32; 2]) -> GrayImage {
             (x, y + 1),
         ];
         for (nx, ny) in neighbours {
-            if nx < w && ny < h && mask.get_pixel(nx, ny).0[0] > 0 && out.get_pixel(nx, ny).0[0] == 0 {
+            if nx < w
+                && ny < h
+                && mask.get_pixel(nx, ny).0[0] > 0
+                && out.get_pixel(nx, ny).0[0] == 0
+            {
                 out.put_pixel(nx, ny, Luma([255]));
                 stack.push([nx, ny]);
             }
@@ -182,7 +195,11 @@ fn connected_to(mask: &GrayImage, seed: [u32; 2]) -> GrayImage {
 }
 
 fn distance(a: [f32; 3], b: [f32; 3]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f32>().sqrt()
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y) * (x - y))
+        .sum::<f32>()
+        .sqrt()
 }
 
 fn median(mut values: Vec<f32>) -> f32 {
@@ -241,13 +258,21 @@ mod tests {
     fn a_busy_backdrop_falls_back_to_the_grown_oval() {
         let (_, landmarks) = scene();
         let noisy = RgbImage::from_fn(100, 100, |x, y| {
-            image::Rgb([(x * 37 % 256) as u8, (y * 91 % 256) as u8, ((x * y) % 256) as u8])
+            image::Rgb([
+                (x * 37 % 256) as u8,
+                (y * 91 % 256) as u8,
+                ((x * y) % 256) as u8,
+            ])
         });
         let backdrop = Backdrop::estimate(&[&noisy]);
         assert!(!backdrop.uniform);
         let mask = head_mask(&noisy, &landmarks, &backdrop);
         assert_eq!(mask.get_pixel(50, 50).0[0], 255);
-        assert_eq!(mask.get_pixel(50, 26).0[0], 255, "forehead and hair above the oval");
+        assert_eq!(
+            mask.get_pixel(50, 26).0[0],
+            255,
+            "forehead and hair above the oval"
+        );
         assert_eq!(mask.get_pixel(50, 90).0[0], 0);
     }
 }

@@ -9,13 +9,17 @@ use crate::error::TrackError;
 #[derive(Debug)]
 pub struct OnnxModel {
     name: &'static str,
-    plan: TypedRunnableModel,
+    plan: std::sync::Arc<TypedRunnableModel>,
     input_shape: Vec<usize>,
 }
 
 impl OnnxModel {
     /// Loads `bytes` (an ONNX file) with the input fixed to `input_shape` (f32).
-    pub fn load(name: &'static str, bytes: &[u8], input_shape: &[usize]) -> Result<Self, TrackError> {
+    pub fn load(
+        name: &'static str,
+        bytes: &[u8],
+        input_shape: &[usize],
+    ) -> Result<Self, TrackError> {
         let error = |e: TractError| TrackError::Model {
             model: name,
             message: format!("{e:#}"),
@@ -46,8 +50,8 @@ impl OnnxModel {
             .iter()
             .map(|output| {
                 output
-                    .as_slice::<f32>()
-                    .map(<[f32]>::to_vec)
+                    .to_plain_array_view::<f32>()
+                    .map(|view| view.iter().copied().collect())
                     .map_err(error)
             })
             .collect()

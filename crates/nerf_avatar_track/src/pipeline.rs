@@ -149,7 +149,11 @@ pub fn track_to_dataset(
     drop(source);
     let tracking_seconds = started.elapsed().as_secs_f64();
     match tracks.len() {
-        0 if frames_read == 0 => return Err(TrackError::NoFrames { path: input.to_owned() }),
+        0 if frames_read == 0 => {
+            return Err(TrackError::NoFrames {
+                path: input.to_owned(),
+            });
+        }
         0 => {
             return Err(TrackError::NoFace {
                 path: input.to_owned(),
@@ -168,7 +172,12 @@ pub fn track_to_dataset(
 
     let mut centres_x: Vec<f32> = tracks.iter().map(|t| t.landmarks[1][0]).collect();
     let mut centres_y: Vec<f32> = tracks.iter().map(|t| t.landmarks[1][1]).collect();
-    let crop = Crop::around([median(&mut centres_x), median(&mut centres_y)], width, height, options.size);
+    let crop = Crop::around(
+        [median(&mut centres_x), median(&mut centres_y)],
+        width,
+        height,
+        options.size,
+    );
     let sample_frames: Vec<&RgbImage> = samples.frames.iter().map(|(_, f)| f).collect();
     let backdrop = Backdrop::estimate(&sample_frames);
     let background_samples: Vec<(RgbImage, GrayImage)> = samples
@@ -209,7 +218,11 @@ pub fn track_to_dataset(
             source_frame: index,
             pose: track.pose,
             expression: track.expression.clone(),
-            split: if position < train { Split::Train } else { Split::Test },
+            split: if position < train {
+                Split::Train
+            } else {
+                Split::Test
+            },
             face_box: face_box(&points, crop.size, crop.size),
             mouth_box: mouth_box(&points, crop.size, crop.size),
         };
@@ -254,10 +267,17 @@ fn smooth_tracks(tracks: &mut [Tracked], radius: usize) {
 }
 
 /// A source frame and its head mask, cropped and resized to the dataset's size.
-fn dataset_frame(frame: &RgbImage, landmarks: &[[f32; 3]], backdrop: &Backdrop, crop: &Crop) -> (RgbImage, GrayImage) {
+fn dataset_frame(
+    frame: &RgbImage,
+    landmarks: &[[f32; 3]],
+    backdrop: &Backdrop,
+    crop: &Crop,
+) -> (RgbImage, GrayImage) {
     let points: Vec<[f32; 2]> = landmarks.iter().map(|p| [p[0] + 0.5, p[1] + 0.5]).collect();
     let mask = head_mask(frame, &points, backdrop);
-    let cut = |image: &RgbImage| imageops::crop_imm(image, crop.x0, crop.y0, crop.side, crop.side).to_image();
+    let cut = |image: &RgbImage| {
+        imageops::crop_imm(image, crop.x0, crop.y0, crop.side, crop.side).to_image()
+    };
     let rgb = imageops::resize(&cut(frame), crop.size, crop.size, FilterType::CatmullRom);
     let mask_crop = imageops::crop_imm(&mask, crop.x0, crop.y0, crop.side, crop.side).to_image();
     let mask = imageops::resize(&mask_crop, crop.size, crop.size, FilterType::Triangle);

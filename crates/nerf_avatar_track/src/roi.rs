@@ -124,9 +124,11 @@ fn pixel_at(image: &RgbImage, x: i64, y: i64, border: Border) -> Option<[u8; 3]>
     match (inside, border) {
         (true, _) => Some(image.get_pixel(x as u32, y as u32).0),
         (false, Border::Zero) => None,
-        (false, Border::Replicate) => {
-            Some(image.get_pixel(x.clamp(0, w - 1) as u32, y.clamp(0, h - 1) as u32).0)
-        }
+        (false, Border::Replicate) => Some(
+            image
+                .get_pixel(x.clamp(0, w - 1) as u32, y.clamp(0, h - 1) as u32)
+                .0,
+        ),
     }
 }
 

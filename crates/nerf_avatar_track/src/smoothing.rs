@@ -28,7 +28,8 @@ pub fn smooth_poses(poses: &mut [Pose], radius: usize) {
     for (t, pose) in poses.iter_mut().enumerate() {
         let window = &original[t.saturating_sub(radius)..(t + radius + 1).min(original.len())];
         let n = window.len() as f64;
-        let mean = Matrix3::from_fn(|i, j| window.iter().map(|p| f64::from(p.0[i][j])).sum::<f64>() / n);
+        let mean =
+            Matrix3::from_fn(|i, j| window.iter().map(|p| f64::from(p.0[i][j])).sum::<f64>() / n);
         let svd = mean.svd(true, true);
         let (Some(u), Some(v_t)) = (svd.u, svd.v_t) else {
             continue;
@@ -62,7 +63,14 @@ mod tests {
             .collect();
         smooth_poses(&mut poses, 1);
         let middle = Pose::orbit([0.0; 3], 1.0, 0.0, 0.0);
-        assert!(poses[1].0.iter().flatten().zip(middle.0.iter().flatten()).all(|(a, b)| (a - b).abs() < 0.02));
+        assert!(
+            poses[1]
+                .0
+                .iter()
+                .flatten()
+                .zip(middle.0.iter().flatten())
+                .all(|(a, b)| (a - b).abs() < 0.02)
+        );
         assert!(poses.iter().all(|p| p.is_rigid(1e-4)));
     }
 }

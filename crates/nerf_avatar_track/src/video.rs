@@ -42,7 +42,9 @@ impl FrameSource {
         fs::File::open(path).map_err(unreadable)?;
         let (width, height) = probe(path)?;
         let mut command = Command::new("ffmpeg");
-        command.args(["-v", "error", "-nostdin", "-noautorotate", "-i"]).arg(path);
+        command
+            .args(["-v", "error", "-nostdin", "-noautorotate", "-i"])
+            .arg(path);
         if let Some(limit) = max_frames {
             command.args(["-frames:v", &limit.to_string()]);
         }
@@ -57,10 +59,13 @@ impl FrameSource {
                 path: path.to_owned(),
                 source,
             })?;
-        let stdout = child.stdout.take().ok_or_else(|| TrackError::CorruptVideo {
-            path: path.to_owned(),
-            message: "ffmpeg gave no output stream".to_owned(),
-        })?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| TrackError::CorruptVideo {
+                path: path.to_owned(),
+                message: "ffmpeg gave no output stream".to_owned(),
+            })?;
         Ok(Self {
             path: path.to_owned(),
             width,
@@ -91,12 +96,11 @@ impl FrameSource {
         let first = files.first().ok_or_else(|| TrackError::NoFrames {
             path: path.to_owned(),
         })?;
-        let (width, height) = image::image_dimensions(first).map_err(|source| {
-            TrackError::FrameImage {
+        let (width, height) =
+            image::image_dimensions(first).map_err(|source| TrackError::FrameImage {
                 path: first.clone(),
                 source,
-            }
-        })?;
+            })?;
         files.reverse();
         Ok(Self {
             path: path.to_owned(),

@@ -34,11 +34,18 @@ pub fn franck_video() -> Option<PathBuf> {
         .or_else(|| {
             let cache = std::env::var_os("NERF_AVATAR_CACHE")
                 .map(PathBuf::from)
-                .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|c| PathBuf::from(c).join("nerf-avatar")))
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/nerf-avatar")))?;
+                .or_else(|| {
+                    std::env::var_os("XDG_CACHE_HOME").map(|c| PathBuf::from(c).join("nerf-avatar"))
+                })
+                .or_else(|| {
+                    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/nerf-avatar"))
+                })?;
             Some(cache.join("franck/franck.mp4"))
         })?;
-    let ffmpeg = std::process::Command::new("ffmpeg").arg("-version").output().is_ok();
+    let ffmpeg = std::process::Command::new("ffmpeg")
+        .arg("-version")
+        .output()
+        .is_ok();
     if !path.is_file() || !ffmpeg {
         eprintln!(
             "skipping: needs ffmpeg and franck.mp4 at {} (run scripts/setup.sh)",
@@ -60,9 +67,17 @@ fn matches_mediapipe_on_franck_frames() {
     let Some(video) = franck_video() else { return };
     let reference: Reference = serde_json::from_str(include_str!("data/franck_reference.json"))
         .expect("the reference file parses");
-    let last = reference.frames.iter().map(|f| f.index).max().expect("frames") as usize;
+    let last = reference
+        .frames
+        .iter()
+        .map(|f| f.index)
+        .max()
+        .expect("frames") as usize;
     let mut source = FrameSource::open(&video, Some(last + 1)).expect("franck.mp4 opens");
-    assert_eq!((source.width(), source.height()), (reference.width, reference.height));
+    assert_eq!(
+        (source.width(), source.height()),
+        (reference.width, reference.height)
+    );
     let landmarker = FaceLandmarker::new().expect("models load");
     let mut checked = 0;
     while let Some((index, image)) = source.next_frame().expect("frame decodes") {
@@ -93,9 +108,18 @@ fn matches_mediapipe_on_franck_frames() {
         println!(
             "frame {index}: landmarks ≤ {worst_pixel:.3} px, blendshapes ≤ {worst_blendshape:.4}, rotation {degrees:.3}°"
         );
-        assert!(worst_pixel <= 1.0, "frame {index}: a landmark is {worst_pixel} px off");
-        assert!(worst_blendshape <= 0.02, "frame {index}: a blendshape is {worst_blendshape} off");
-        assert!(degrees <= 1.0, "frame {index}: the rotation is {degrees}° off");
+        assert!(
+            worst_pixel <= 1.0,
+            "frame {index}: a landmark is {worst_pixel} px off"
+        );
+        assert!(
+            worst_blendshape <= 0.02,
+            "frame {index}: a blendshape is {worst_blendshape} off"
+        );
+        assert!(
+            degrees <= 1.0,
+            "frame {index}: the rotation is {degrees}° off"
+        );
         checked += 1;
     }
     assert_eq!(checked, reference.frames.len());
