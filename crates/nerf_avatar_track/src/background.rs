@@ -31,7 +31,7 @@ pub fn estimate_background(frames: &[(RgbImage, GrayImage)]) -> RgbImage {
                 continue;
             }
             let value = median_rgb(samples);
-            if (x + y) % 7 == 0 {
+            if (x + y).is_multiple_of(7) {
                 everywhere.push(value);
             }
             out.put_pixel(x, y, image::Rgb(value));

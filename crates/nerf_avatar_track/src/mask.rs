@@ -41,7 +41,7 @@ impl Backdrop {
             let band = (w.min(h) / 20).max(1);
             for (x, y, p) in frame.enumerate_pixels() {
                 let border = y < band || ((x < band || x >= w - band) && y < h / 2);
-                if border && (x + y) % 3 == 0 {
+                if border && (x + y).is_multiple_of(3) {
                     samples.push(p.0.map(f32::from));
                 }
             }

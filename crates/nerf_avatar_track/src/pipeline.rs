@@ -300,14 +300,14 @@ struct FrameSampler {
 impl FrameSampler {
     fn offer(&mut self, track: usize, frame: RgbImage) {
         let stride = self.stride.max(1);
-        if track % stride != 0 {
+        if !track.is_multiple_of(stride) {
             return;
         }
         self.frames.push((track, frame));
         if self.frames.len() > SAMPLED_FRAMES {
             self.stride = stride * 2;
             let kept = self.stride;
-            self.frames.retain(|(t, _)| t % kept == 0);
+            self.frames.retain(|(t, _)| t.is_multiple_of(kept));
         }
     }
 }

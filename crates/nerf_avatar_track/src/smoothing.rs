@@ -39,11 +39,11 @@ pub fn smooth_poses(poses: &mut [Pose], radius: usize) {
             correction[(2, 2)] = -1.0;
         }
         let rotation = u * correction * v_t;
-        for i in 0..3 {
-            for j in 0..3 {
-                pose.0[i][j] = rotation[(i, j)] as f32;
+        for (i, row) in pose.0.iter_mut().take(3).enumerate() {
+            for (j, value) in row.iter_mut().take(3).enumerate() {
+                *value = rotation[(i, j)] as f32;
             }
-            pose.0[i][3] = (window.iter().map(|p| f64::from(p.0[i][3])).sum::<f64>() / n) as f32;
+            row[3] = (window.iter().map(|p| f64::from(p.0[i][3])).sum::<f64>() / n) as f32;
         }
     }
 }
