@@ -119,7 +119,7 @@ impl CanonicalFace {
 
     /// The weighted Procrustes fit of the canonical face onto `targets`.
     fn fit(&self, targets: &[Vector3<f64>]) -> Similarity {
-        let sources: Vec<(Vector3<f64>, Vector3<f64>, f64)> = self
+        let sources: Vec<WeightedPair> = self
             .procrustes_weights
             .iter()
             .map(|&(i, w)| (Vector3::from(self.vertices[i]), targets[i], w))
@@ -128,11 +128,14 @@ impl CanonicalFace {
     }
 }
 
+/// A source point, its target and its weight.
+pub type WeightedPair = (Vector3<f64>, Vector3<f64>, f64);
+
 /// The similarity minimising Σ wᵢ |s·R·srcᵢ + t − tgtᵢ|² over (src, tgt, w) triples, with
 /// R a proper rotation (Umeyama's method with weights).
-pub fn weighted_similarity(pairs: &[(Vector3<f64>, Vector3<f64>, f64)]) -> Similarity {
+pub fn weighted_similarity(pairs: &[WeightedPair]) -> Similarity {
     let total: f64 = pairs.iter().map(|p| p.2).sum();
-    let mean = |pick: fn(&(Vector3<f64>, Vector3<f64>, f64)) -> Vector3<f64>| {
+    let mean = |pick: fn(&WeightedPair) -> Vector3<f64>| {
         pairs.iter().map(|p| pick(p) * p.2).sum::<Vector3<f64>>() / total
     };
     let source_mean = mean(|p| p.0);
