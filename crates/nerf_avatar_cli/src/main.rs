@@ -10,6 +10,7 @@ mod reenact;
 mod render;
 mod sheet;
 mod synth;
+mod track;
 mod train;
 
 use std::process::ExitCode;
@@ -39,6 +40,9 @@ enum Command {
     Reenact(reenact::ReenactArgs),
     /// Render a contact sheet of the avatar's expression controls, each at 0 and at its maximum.
     Sheet(sheet::SheetArgs),
+    /// Track a video (or a folder of frames) into a dataset: landmarks, ARKit blendshapes,
+    /// poses, head masks and background.
+    Track(track::TrackArgs),
     /// Train a dataset into an avatar.
     Train(train::TrainArgs),
     /// Render a dataset split with an avatar and measure PSNR, MSE, L1, SSIM and LPIPS.
@@ -57,6 +61,7 @@ fn main() -> ExitCode {
         Command::Render(args) => render::run(args),
         Command::Reenact(args) => reenact::run(args),
         Command::Sheet(args) => sheet::run(args),
+        Command::Track(args) => track::run(&args),
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Bench(args) => bench::run(&args),

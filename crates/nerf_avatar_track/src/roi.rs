@@ -1,0 +1,174 @@
+//! Regions of interest: rotated rectangles in pixels, MediaPipe's rules for making them from
+//! a detection or from landmarks, and the crop of a region into a model's input tensor.
+//!
+//! Conventions follow MediaPipe's CPU image-to-tensor path (OpenCV `warpPerspective`,
+//! bilinear, coordinates where pixel (u, v) has its centre at (u, v)): output pixel (j, i)
+//! of a W×H tensor samples the rectangle's local point ((j/W − ½)·width, (i/H − ½)·height),
+//! rotated by `rotation` (radians, clockwise in the image, since y points down).
+
+use image::RgbImage;
+
+/// A rotated rectangle in image pixels.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Roi {
+    /// Centre x, y.
+    pub center: [f32; 2],
+    /// Width and height before rotation.
+    pub size: [f32; 2],
+    /// Rotation in radians.
+    pub rotation: f32,
+}
+
+/// What the crop reads outside the image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Border {
+    /// Zeros (the detector's letterbox).
+    Zero,
+    /// The nearest edge pixel (the landmark model's crops).
+    Replicate,
+}
+
+impl Roi {
+    /// Maps a point of the tensor, normalised to [0, 1]², to image pixels the way
+    /// MediaPipe's `LandmarkProjectionCalculator` does: it rotates in normalised units and
+    /// then scales x by the width and y by the height (the same as a true rotation when the
+    /// region is square, which tracked regions are).
+    pub fn project(&self, x: f32, y: f32) -> [f32; 2] {
+        let (sin, cos) = self.rotation.sin_cos();
+        let (dx, dy) = (x - 0.5, y - 0.5);
+        [
+            self.center[0] + (cos * dx - sin * dy) * self.size[0],
+            self.center[1] + (sin * dx + cos * dy) * self.size[1],
+        ]
+    }
+
+    /// MediaPipe's `RectTransformationCalculator` without shift: optionally squares the
+    /// region on its long side (in pixels), then scales it.
+    pub fn transformed(&self, scale: f32, square_long: bool) -> Self {
+        let [mut width, mut height] = self.size;
+        if square_long {
+            let long = width.max(height);
+            (width, height) = (long, long);
+        }
+        Self {
+            center: self.center,
+            size: [width * scale, height * scale],
+            rotation: self.rotation,
+        }
+    }
+
+    /// The bounding box of `points` (pixels) as a region, rotated so that the line from
+    /// `points[start]` to `points[end]` becomes horizontal (MediaPipe's
+    /// `DetectionsToRectsCalculator` with a target angle of 0).
+    pub fn from_box_and_eyes(bounds: [f32; 4], start: [f32; 2], end: [f32; 2]) -> Self {
+        let [x0, y0, x1, y1] = bounds;
+        Self {
+            center: [(x0 + x1) / 2.0, (y0 + y1) / 2.0],
+            size: [x1 - x0, y1 - y0],
+            rotation: normalize_radians(-(-(end[1] - start[1])).atan2(end[0] - start[0])),
+        }
+    }
+
+    /// Samples the region into a `width`×`height` RGB tensor (HWC, bytes), like OpenCV's
+    /// bilinear warp: coordinates are rounded to 1/32 pixel and values to whole bytes.
+    pub fn crop(&self, image: &RgbImage, width: u32, height: u32, border: Border) -> Vec<u8> {
+        let (sin, cos) = self.rotation.sin_cos();
+        let mut out = Vec::with_capacity((width * height * 3) as usize);
+        for i in 0..height {
+            let ly = (i as f32 / height as f32 - 0.5) * self.size[1];
+            for j in 0..width {
+                let lx = (j as f32 / width as f32 - 0.5) * self.size[0];
+                let sx = self.center[0] + cos * lx - sin * ly;
+                let sy = self.center[1] + sin * lx + cos * ly;
+                out.extend_from_slice(&sample_bilinear(image, sx, sy, border));
+            }
+        }
+        out
+    }
+}
+
+/// Wraps an angle into [−π, π).
+pub fn normalize_radians(angle: f32) -> f32 {
+    use std::f32::consts::PI;
+    angle - 2.0 * PI * ((angle + PI) / (2.0 * PI)).floor()
+}
+
+/// OpenCV-style bilinear sample at (x, y), pixel centres on integers.
+fn sample_bilinear(image: &RgbImage, x: f32, y: f32, border: Border) -> [u8; 3] {
+    const STEPS: f32 = 32.0;
+    let qx = (x * STEPS).round();
+    let qy = (y * STEPS).round();
+    let (ix, iy) = ((qx / STEPS).floor(), (qy / STEPS).floor());
+    let (ax, ay) = ((qx - ix * STEPS) / STEPS, (qy - iy * STEPS) / STEPS);
+    let (ix, iy) = (ix as i64, iy as i64);
+    let mut value = [0.0f32; 3];
+    for (dy, wy) in [(0, 1.0 - ay), (1, ay)] {
+        for (dx, wx) in [(0, 1.0 - ax), (1, ax)] {
+            let weight = wx * wy;
+            if weight == 0.0 {
+                continue;
+            }
+            if let Some(pixel) = pixel_at(image, ix + dx, iy + dy, border) {
+                for (v, p) in value.iter_mut().zip(pixel) {
+                    *v += weight * f32::from(p);
+                }
+            }
+        }
+    }
+    value.map(|v| v.round().clamp(0.0, 255.0) as u8)
+}
+
+fn pixel_at(image: &RgbImage, x: i64, y: i64, border: Border) -> Option<[u8; 3]> {
+    let (w, h) = (i64::from(image.width()), i64::from(image.height()));
+    let inside = (0..w).contains(&x) && (0..h).contains(&y);
+    match (inside, border) {
+        (true, _) => Some(image.get_pixel(x as u32, y as u32).0),
+        (false, Border::Zero) => None,
+        (false, Border::Replicate) => Some(
+            image
+                .get_pixel(x.clamp(0, w - 1) as u32, y.clamp(0, h - 1) as u32)
+                .0,
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unrotated_crop_of_the_whole_image_reproduces_it() {
+        let image = RgbImage::from_fn(8, 4, |x, y| image::Rgb([x as u8 * 10, y as u8 * 20, 7]));
+        let roi = Roi {
+            center: [4.0, 2.0],
+            size: [8.0, 4.0],
+            rotation: 0.0,
+        };
+        let crop = roi.crop(&image, 8, 4, Border::Zero);
+        assert_eq!(crop, image.as_raw().clone());
+    }
+
+    #[test]
+    fn projection_inverts_the_crop_mapping_for_square_regions() {
+        let roi = Roi {
+            center: [100.0, 80.0],
+            size: [50.0, 50.0],
+            rotation: 0.3,
+        };
+        let [x, y] = roi.project(0.5, 0.5);
+        assert!((x - 100.0).abs() < 1e-4 && (y - 80.0).abs() < 1e-4);
+        // The tensor's right edge midpoint lies half a width along the rotated x axis.
+        let [x, y] = roi.project(1.0, 0.5);
+        assert!((x - (100.0 + 25.0 * 0.3f32.cos())).abs() < 1e-3);
+        assert!((y - (80.0 + 25.0 * 0.3f32.sin())).abs() < 1e-3);
+    }
+
+    #[test]
+    fn eyes_on_a_rising_line_give_a_negative_rotation() {
+        // The right end is higher in the image (smaller y): the face is tilted
+        // counter-clockwise on screen, so the region rotates by a negative angle.
+        let roi = Roi::from_box_and_eyes([0.0, 0.0, 10.0, 10.0], [0.0, 5.0], [10.0, 0.0]);
+        assert!((roi.rotation + (0.5f32).atan()).abs() < 1e-5);
+        assert!((normalize_radians(3.5) - (3.5 - 2.0 * std::f32::consts::PI)).abs() < 1e-6);
+    }
+}
