@@ -25,10 +25,6 @@ const ORBIT_YAW_DEGREES: f32 = 35.0;
 /// Seconds for the camera to swing to one side and back.
 const ORBIT_PERIOD: f32 = 12.0;
 
-#[cfg_attr(
-    test,
-    expect(dead_code, reason = "the render test runs this scene in its own app")
-)]
 fn main() -> AppExit {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let capture = match CaptureSettings::from_args_or_env(&args) {
@@ -150,7 +146,7 @@ pub fn setup_scene(
     commands.spawn((
         DirectionalLight {
             illuminance: 8000.0,
-            shadows_enabled: true,
+            shadow_maps_enabled: true,
             ..default()
         },
         Transform::from_xyz(2.0, 4.0, 3.0).looking_at(Vec3::ZERO, Vec3::Y),

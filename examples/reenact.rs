@@ -71,7 +71,7 @@ fn setup(
     mut clips: ResMut<Assets<ExpressionClip>>,
 ) {
     let clip = match &*track {
-        Track::Csv(path) => asset_server.load(path.as_str()),
+        Track::Csv(path) => asset_server.load(path.clone()),
         Track::Dataset(clip) => clips.add(clip.clone()),
     };
     commands.spawn((
