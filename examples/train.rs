@@ -52,7 +52,7 @@ fn main() -> anyhow::Result<()> {
     options.schedule.learning_rate = 1e-2;
     let stop = AtomicBool::new(false);
     let mut report = |progress: &Progress| {
-        if progress.step % 50 == 0 {
+        if progress.step.is_multiple_of(50) {
             println!(
                 "step {} loss {:.4} PSNR {:.2} dB",
                 progress.step, progress.loss, progress.psnr

@@ -135,6 +135,10 @@ pub fn billboard_material(image: Handle<Image>) -> StandardMaterial {
 
 /// Hides billboards whose avatar has no up-to-date view (asset gone, camera inside the box)
 /// or is hidden, and removes those whose avatar is gone.
+#[expect(
+    clippy::type_complexity,
+    reason = "a query with a filter, spelled out as Bevy systems do"
+)]
 pub fn update_billboard_visibility(
     mut commands: Commands,
     mut billboards: Query<(Entity, &AvatarBillboard, &mut Visibility)>,
