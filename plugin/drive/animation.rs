@@ -3,21 +3,18 @@
 //! `AnimationClip` and plays (and blends) through `AnimationPlayer` and `AnimationGraph`.
 //!
 //! ```
-//! use bevy::animation::{AnimationClip, AnimationTargetId, animation_curves::AnimatableCurve};
-//! use bevy::math::curve::{EaseFunction, EasingCurve};
+//! use bevy::animation::AnimationClip;
+//! use bevy::animation::AnimationTargetId;
+//! use bevy::animation::animation_curves::{AnimatableCurve, AnimatableKeyframeCurve};
 //! use bevy::prelude::Name;
 //! use bevy_nerf_avatar::ExpressionWeight;
 //!
 //! let target = AnimationTargetId::from_name(&Name::new("head"));
 //! let mut clip = AnimationClip::default();
+//! let open_and_close = AnimatableKeyframeCurve::new([(0.0, 0.0), (0.25, 0.8), (0.5, 0.0)]).unwrap();
 //! clip.add_curve_to_target(
 //!     target,
-//!     AnimatableCurve::new(
-//!         ExpressionWeight::new("jawOpen"),
-//!         EasingCurve::new(0.0, 0.8, EaseFunction::SineInOut).reparametrize_linear(
-//!             bevy::math::curve::Interval::new(0.0, 0.5).unwrap(),
-//!         ).unwrap(),
-//!     ),
+//!     AnimatableCurve::new(ExpressionWeight::new("jawOpen"), open_and_close),
 //! );
 //! assert!((clip.duration() - 0.5).abs() < 1e-6);
 //! ```
