@@ -1,17 +1,34 @@
 //! The avatar file as a Bevy asset: a loader that reads it as untrusted input, so a bad file
 //! fails to load with a clear error (logged by the asset server) and the app keeps running.
 
+use std::sync::Arc;
+
 use bevy::app::{App, Plugin};
 use bevy::asset::io::Reader;
 use bevy::asset::{Asset, AssetApp, AssetLoader, LoadContext};
 use bevy::reflect::TypePath;
 use nerf_avatar::asset::{AssetError, Avatar};
+use nerf_avatar::field::Model;
 
-/// A loaded avatar: the model, its occupancy grid and its expression ranges.
+/// A loaded avatar: the model, its occupancy grid and its expression ranges. Both parts are
+/// shared with the render workers, which read them on their own threads.
 #[derive(Asset, TypePath, Debug)]
 pub struct NerfAvatarAsset {
     /// The avatar as the core crate holds it.
-    pub avatar: Avatar,
+    pub avatar: Arc<Avatar>,
+    /// The network layout derived from the avatar's configuration.
+    pub model: Arc<Model>,
+}
+
+impl NerfAvatarAsset {
+    /// Wraps an avatar, deriving its network layout.
+    pub fn new(avatar: Avatar) -> Self {
+        let model = Arc::new(Model::new(&avatar.config));
+        Self {
+            avatar: Arc::new(avatar),
+            model,
+        }
+    }
 }
 
 /// Reads avatar files (`.avatar.safetensors`).
@@ -56,7 +73,7 @@ impl AssetLoader for NerfAvatarLoader {
             return Err(NerfAvatarLoadError::Io { path, source });
         }
         match Avatar::from_bytes(&bytes) {
-            Ok(avatar) => Ok(NerfAvatarAsset { avatar }),
+            Ok(avatar) => Ok(NerfAvatarAsset::new(avatar)),
             Err(source) => Err(NerfAvatarLoadError::Invalid { path, source }),
         }
     }

@@ -70,3 +70,79 @@ fn valid_file_loads_and_corrupt_file_fails_with_its_name() {
     }
     app.update();
 }
+
+#[test]
+fn a_changed_file_is_reloaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("head.avatar.safetensors");
+    let first = ModelConfig::tiny().with_blendshapes(vec!["jawOpen".into()]);
+    Avatar::new(first, 1)
+        .unwrap()
+        .write(&path, Precision::F16)
+        .unwrap();
+    let mut app = App::new();
+    app.add_plugins((
+        MinimalPlugins,
+        AssetPlugin {
+            file_path: dir.path().to_string_lossy().into_owned(),
+            watch_for_changes_override: Some(true),
+            ..default()
+        },
+        NerfAvatarPlugin,
+    ));
+    let server = app.world().resource::<AssetServer>().clone();
+    let handle: Handle<NerfAvatarAsset> = server.load("head.avatar.safetensors");
+    assert!(matches!(settle(&mut app, &handle), LoadState::Loaded));
+    let blendshapes = |app: &App| {
+        let assets = app.world().resource::<Assets<NerfAvatarAsset>>();
+        assets.get(&handle).unwrap().avatar.config.blendshapes.len()
+    };
+    assert_eq!(blendshapes(&app), 1);
+
+    // Give the watcher a moment to start, then replace the file.
+    std::thread::sleep(Duration::from_millis(300));
+    let second = ModelConfig::tiny().with_blendshapes(vec!["jawOpen".into(), "browInnerUp".into()]);
+    let bytes = Avatar::new(second, 2)
+        .unwrap()
+        .to_bytes(Precision::F16)
+        .unwrap();
+    std::fs::write(&path, bytes).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while blendshapes(&app) != 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the changed file was not reloaded"
+        );
+        app.update();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_corrupt_expression_clip_fails_with_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("talk.expression.csv"),
+        "time,jawOpen\n0,0.1\n0.1,oops\n",
+    )
+    .unwrap();
+    let mut app = app_reading(dir.path());
+    let server = app.world().resource::<AssetServer>().clone();
+    let clip: Handle<bevy_nerf_avatar::ExpressionClip> = server.load("talk.expression.csv");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        app.update();
+        match server.load_state(clip.id()) {
+            LoadState::Failed(error) => {
+                let message = error.to_string();
+                assert!(message.contains("talk.expression.csv"), "{message}");
+                assert!(message.contains("oops"), "{message}");
+                break;
+            }
+            LoadState::Loaded => panic!("a corrupt clip loaded"),
+            _ => assert!(Instant::now() < deadline, "the clip never finished loading"),
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    app.update();
+}

@@ -1,0 +1,255 @@
+//! The render bridge: every frame, each avatar whose expression, view or asset changed gets a
+//! frame request (at most one in flight per avatar) sent to a [`FrameSource`]; finished
+//! frames are taken back without waiting and the newest is shown on the avatar's billboard
+//! (see [`display`]). The main schedule never blocks on a renderer.
+
+pub mod display;
+pub mod view;
+pub mod worker;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bevy::app::{App, Plugin, PostUpdate};
+use bevy::asset::Assets;
+use bevy::camera::Camera;
+use bevy::ecs::prelude::*;
+use bevy::log::{error, info};
+use bevy::transform::TransformSystems;
+use bevy::transform::components::GlobalTransform;
+use nerf_avatar::camera::{Intrinsics, Pose};
+
+use crate::asset::NerfAvatarAsset;
+use crate::avatar::{BackendPreference, NerfAvatar};
+use crate::expression::Expression;
+pub use view::{BillboardView, billboard_view};
+pub use worker::{CpuWorker, FinishedFrame, FrameRequest, FrameSource};
+
+/// Marks the entity whose view the avatars are rendered from. Without one, the active camera
+/// of highest order is used.
+#[derive(Component, Clone, Copy, Debug, Default)]
+pub struct NerfAvatarViewer;
+
+/// The renderers available to this app, fastest first.
+#[derive(Resource, Default)]
+pub struct FrameSources(pub Vec<Box<dyn FrameSource>>);
+
+impl FrameSources {
+    /// The renderer an avatar with `preference` uses.
+    pub fn for_preference(&self, preference: BackendPreference) -> Option<&dyn FrameSource> {
+        let wanted = match preference {
+            BackendPreference::Auto => None,
+            BackendPreference::Cpu => Some("cpu"),
+        };
+        self.0
+            .iter()
+            .find(|source| wanted.is_none_or(|name| source.name() == name))
+            .map(|source| &**source)
+    }
+}
+
+/// What a frame depends on: when it is unchanged, no new frame is needed.
+#[derive(Clone, Debug, PartialEq)]
+struct FrameKey {
+    avatar: usize,
+    weights: Vec<f32>,
+    pose: Pose,
+    intrinsics: Intrinsics,
+}
+
+/// A request on its way, with the view its frame will be shown at.
+#[derive(Clone, Debug)]
+struct InFlight {
+    sequence: u64,
+    key: FrameKey,
+    view: BillboardView,
+}
+
+/// How an avatar's frames are going; added to every [`NerfAvatar`] entity.
+#[derive(Component, Clone, Debug, Default)]
+pub struct AvatarFrameStatus {
+    /// Frames shown so far.
+    pub frames_shown: u64,
+    /// Whether the shown frame was rendered from the current expression, view and asset.
+    pub current: bool,
+    /// How long the renderer took for the shown frame.
+    pub last_render_time: Option<Duration>,
+    /// The view of the shown frame.
+    pub shown_view: Option<BillboardView>,
+    next_sequence: u64,
+    in_flight: Option<InFlight>,
+    wanted: Option<FrameKey>,
+    shown: Option<FrameKey>,
+}
+
+impl AvatarFrameStatus {
+    /// Whether a frame has been shown and the avatar can be seen from the current view.
+    pub fn has_view(&self) -> bool {
+        self.frames_shown > 0 && self.wanted.is_some()
+    }
+}
+
+/// A finished frame that arrived this update, with the view it was rendered for.
+#[derive(Message, Clone, Debug)]
+pub struct FrameArrived {
+    /// The frame.
+    pub frame: Arc<FinishedFrame>,
+    /// The view it was rendered for.
+    pub view: BillboardView,
+}
+
+/// The view the avatars are rendered from: the [`NerfAvatarViewer`], else the active camera
+/// of highest order.
+fn viewer_transform(
+    viewers: &Query<&GlobalTransform, With<NerfAvatarViewer>>,
+    cameras: &Query<(&Camera, &GlobalTransform)>,
+) -> Option<GlobalTransform> {
+    if let Some(viewer) = viewers.iter().next() {
+        return Some(*viewer);
+    }
+    cameras
+        .iter()
+        .filter(|(camera, _)| camera.is_active)
+        .max_by_key(|(camera, _)| camera.order)
+        .map(|(_, transform)| *transform)
+}
+
+/// Sends a frame request for each avatar whose frame is out of date and has none in flight.
+pub fn prepare_frame_requests(
+    mut avatars: Query<(
+        Entity,
+        &NerfAvatar,
+        &Expression,
+        &GlobalTransform,
+        &mut AvatarFrameStatus,
+    )>,
+    viewers: Query<&GlobalTransform, With<NerfAvatarViewer>>,
+    cameras: Query<(&Camera, &GlobalTransform)>,
+    assets: Res<Assets<NerfAvatarAsset>>,
+    sources: Res<FrameSources>,
+) {
+    let Some(viewer) = viewer_transform(&viewers, &cameras) else {
+        return;
+    };
+    for (entity, avatar, expression, transform, mut status) in &mut avatars {
+        let Some(asset) = assets.get(&avatar.avatar) else {
+            status.wanted = None;
+            continue;
+        };
+        let config = &asset.avatar.config;
+        let Some(view) = billboard_view(
+            &transform.affine(),
+            &viewer.affine(),
+            &config.head_box,
+            config.near_distance,
+            avatar.settings.frame_size(),
+        ) else {
+            status.wanted = None;
+            continue;
+        };
+        let mut weights = expression.resolve(asset.avatar.blendshapes()).weights;
+        asset.avatar.clamp_expression(&mut weights);
+        let key = FrameKey {
+            avatar: Arc::as_ptr(&asset.avatar) as usize,
+            weights,
+            pose: view.pose,
+            intrinsics: view.intrinsics,
+        };
+        status.current = status.shown.as_ref() == Some(&key);
+        if status.wanted.as_ref() != Some(&key) {
+            status.wanted = Some(key.clone());
+        }
+        if status.current || status.in_flight.is_some() {
+            continue;
+        }
+        let Some(source) = sources.for_preference(avatar.settings.backend) else {
+            continue;
+        };
+        let sequence = status.next_sequence;
+        let request = FrameRequest {
+            entity,
+            sequence,
+            avatar: Arc::clone(&asset.avatar),
+            model: Arc::clone(&asset.model),
+            weights: key.weights.clone(),
+            intrinsics: view.intrinsics,
+            pose: view.pose,
+        };
+        if source.submit(request).is_ok() {
+            status.next_sequence += 1;
+            status.in_flight = Some(InFlight {
+                sequence,
+                key,
+                view,
+            });
+        }
+    }
+}
+
+/// Takes every finished frame without waiting and announces the newest of each avatar.
+pub fn receive_frames(
+    sources: Res<FrameSources>,
+    mut avatars: Query<&mut AvatarFrameStatus>,
+    mut arrived: MessageWriter<FrameArrived>,
+) {
+    for source in &sources.0 {
+        while let Some(frame) = source.try_receive() {
+            let Ok(mut status) = avatars.get_mut(frame.entity) else {
+                continue;
+            };
+            let Some(in_flight) = status.in_flight.take_if(|f| f.sequence == frame.sequence) else {
+                continue;
+            };
+            status.frames_shown += 1;
+            status.last_render_time = Some(frame.render_time);
+            status.current = status.wanted.as_ref() == Some(&in_flight.key);
+            status.shown = Some(in_flight.key);
+            status.shown_view = Some(in_flight.view);
+            arrived.write(FrameArrived {
+                frame: Arc::new(frame),
+                view: in_flight.view,
+            });
+        }
+    }
+}
+
+/// Ordering of the bridge's systems in `PostUpdate` (after transforms are propagated).
+#[derive(SystemSet, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum AvatarRenderSystems {
+    /// Frame requests are sent and finished frames taken back.
+    Exchange,
+    /// Finished frames are shown.
+    Display,
+}
+
+/// Starts the render workers and wires the bridge's systems.
+pub struct NerfAvatarRenderPlugin;
+
+impl Plugin for NerfAvatarRenderPlugin {
+    fn build(&self, app: &mut App) {
+        let mut sources = FrameSources::default();
+        match CpuWorker::spawn() {
+            Ok(worker) => {
+                info!("nerf avatars render with the CPU renderer on a worker thread");
+                sources.0.push(Box::new(worker));
+            }
+            Err(error) => error!("could not start the CPU avatar render worker: {error}"),
+        }
+        app.insert_resource(sources)
+            .add_message::<FrameArrived>()
+            .register_required_components::<NerfAvatar, AvatarFrameStatus>()
+            .configure_sets(
+                PostUpdate,
+                (AvatarRenderSystems::Exchange, AvatarRenderSystems::Display)
+                    .chain()
+                    .after(TransformSystems::Propagate),
+            )
+            .add_systems(
+                PostUpdate,
+                (receive_frames, prepare_frame_requests)
+                    .chain()
+                    .in_set(AvatarRenderSystems::Exchange),
+            )
+            .add_plugins(display::AvatarDisplayPlugin);
+    }
+}
