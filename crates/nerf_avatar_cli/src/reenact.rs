@@ -1,5 +1,6 @@
-//! `nerf-avatar reenact`: drives an avatar with another performance (a tracked dataset or a
-//! CSV of ARKit coefficients) and writes the frames as a video or PNGs.
+//! `nerf-avatar reenact`: drives an avatar with another performance (a video, tracked on the
+//! fly; a tracked dataset; or a CSV of ARKit coefficients) and writes the frames as a video
+//! or PNGs, rendered on the best backend available.
 
 use std::path::{Path, PathBuf};
 
@@ -12,11 +13,13 @@ use nerf_avatar::asset::Avatar;
 use nerf_avatar::camera::Pose;
 use nerf_avatar::clip::ExpressionClip;
 use nerf_avatar::dataset::Dataset;
-use nerf_avatar::field::Model;
 use nerf_avatar::portrait::PortraitView;
-use nerf_avatar::render::{Background, render_image};
+use nerf_avatar::render::Background;
 use nerf_avatar::retarget::{ExpressionRetarget, PoseRetarget};
+use nerf_avatar_track::camera::DEFAULT_FOV_Y_DEGREES;
+use nerf_avatar_track::{Focal, TrackOptions, track_to_dataset};
 
+use crate::backend::{Backend, FrameRenderer, choose_renderer};
 use crate::frame_sink::FrameSink;
 use crate::render::{parse_background, parse_size, to_rgb_image};
 
@@ -36,8 +39,9 @@ pub enum PoseSource {
 pub struct ReenactArgs {
     /// The avatar file.
     avatar: PathBuf,
-    /// The performance: a dataset folder (from `track` or `synth`) or a CSV file of ARKit
-    /// coefficients with a header row (face-capture exports).
+    /// The performance: a video (tracked into a dataset beside the output, `OUT.driver`), a
+    /// dataset folder (from `track` or `synth`) or a CSV file of ARKit coefficients with a
+    /// header row (face-capture exports).
     #[arg(long)]
     driver: PathBuf,
     /// A video file (.mp4, .mkv, .mov, .webm; needs ffmpeg) or a folder for PNG frames.
@@ -62,6 +66,9 @@ pub struct ReenactArgs {
     /// Reenact only the first N frames of the driver.
     #[arg(long)]
     max_frames: Option<usize>,
+    /// `auto` (CUDA, else a hardware GPU through wgpu, else the CPU), `cpu`, `cuda` or `wgpu`.
+    #[arg(long, value_enum, default_value = "auto")]
+    backend: Backend,
 }
 
 /// The performance driving the avatar.
@@ -77,7 +84,7 @@ pub fn run(args: ReenactArgs) -> anyhow::Result<()> {
         bail!("--fps must be a positive number, got {}", args.fps);
     }
     let avatar = Avatar::read(&args.avatar)?;
-    let driver = load_driver(&args.driver, args.fps)?;
+    let driver = load_driver(&args, args.fps)?;
     let (background, transparent) = parse_background(&args.background)?;
     if transparent {
         bail!("--background transparent is not available for reenactment videos");
@@ -133,7 +140,8 @@ pub fn run(args: ReenactArgs) -> anyhow::Result<()> {
         _ => 0,
     };
     let mut sink = FrameSink::open(&args.out, (left_width + width, height), args.fps)?;
-    let model = Model::new(&avatar.config);
+    let backend = choose_renderer(args.backend)?;
+    let mut renderer = FrameRenderer::new(&backend, &avatar)?;
     let progress = ProgressBar::new(frame_count as u64).with_style(
         ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} frames, {eta} left")
             .context("progress bar template")?
@@ -142,15 +150,8 @@ pub fn run(args: ReenactArgs) -> anyhow::Result<()> {
     progress.set_message("reenacting");
     for (index, (row, pose)) in rows.iter().zip(&poses).take(frame_count).enumerate() {
         let weights = expressions.coefficients(row);
-        let rendered = render_image(
-            &model,
-            &avatar.params,
-            &weights,
-            &avatar.occupancy,
-            &intrinsics,
-            pose,
-            Background::Solid(background),
-        );
+        let rendered =
+            renderer.render(&weights, &intrinsics, pose, Background::Solid(background))?;
         let avatar_frame = to_rgb_image(&rendered)?;
         let frame = match (&driver.dataset, left_width) {
             (Some(dataset), left) if left > 0 => {
@@ -176,16 +177,9 @@ pub fn run(args: ReenactArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads the driver: a dataset folder or a CSV clip.
-fn load_driver(path: &Path, frame_rate: f32) -> anyhow::Result<Driver> {
-    if path.is_dir() {
-        let dataset = Dataset::load(path)?;
-        let clip = ExpressionClip::from_dataset(&dataset, frame_rate)?;
-        return Ok(Driver {
-            clip,
-            dataset: Some(dataset),
-        });
-    }
+/// Reads the driver: a dataset folder, a CSV clip, or a video tracked into a dataset.
+fn load_driver(args: &ReenactArgs, frame_rate: f32) -> anyhow::Result<Driver> {
+    let path = &args.driver;
     let is_csv = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
@@ -198,11 +192,46 @@ fn load_driver(path: &Path, frame_rate: f32) -> anyhow::Result<Driver> {
     if !path.exists() {
         bail!("the driver {} does not exist", path.display());
     }
-    bail!(
-        "the driver {} is neither a dataset folder nor a .csv file; track a video first with \
-         `nerf-avatar track VIDEO --out DATASET`",
-        path.display()
-    )
+    let folder = if path.is_dir() {
+        path.clone()
+    } else {
+        track_video(path, &args.out, args.max_frames)?
+    };
+    let dataset = Dataset::load(&folder)?;
+    let clip = ExpressionClip::from_dataset(&dataset, frame_rate)?;
+    Ok(Driver {
+        clip,
+        dataset: Some(dataset),
+    })
+}
+
+/// Side of the frames a video driver is tracked into.
+const TRACKED_SIZE: u32 = 256;
+
+/// Tracks a driver video (as `nerf-avatar track` does, with its default camera) into the
+/// dataset folder `OUT.driver` beside the output, and returns the folder.
+fn track_video(video: &Path, out: &Path, max_frames: Option<usize>) -> anyhow::Result<PathBuf> {
+    let mut folder = out.as_os_str().to_owned();
+    folder.push(".driver");
+    let folder = PathBuf::from(folder);
+    eprintln!("tracking {} into {}", video.display(), folder.display());
+    let options = TrackOptions {
+        max_frames,
+        size: TRACKED_SIZE,
+        test_frames: None,
+        focal: Focal::FovY(DEFAULT_FOV_Y_DEGREES),
+        smoothing: 0,
+    };
+    let report = track_to_dataset(video, &folder, &options, &mut |_| ())
+        .with_context(|| format!("tracking the driver {}", video.display()))?;
+    if !report.skipped.is_empty() {
+        eprintln!(
+            "warning: no face in {} frame(s) of {}; they are left out",
+            report.skipped.len(),
+            video.display()
+        );
+    }
+    Ok(folder)
 }
 
 /// Tells which columns and controls take no part.

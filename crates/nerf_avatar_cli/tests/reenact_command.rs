@@ -2,7 +2,7 @@
 //! trained on it reproduces the avatar's own renders of its frames; CSV drivers with
 //! unknown, missing or broken columns give warnings or clear errors.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use nerf_avatar::Avatar;
@@ -246,4 +246,54 @@ fn a_video_is_encoded_when_ffmpeg_is_present() {
         .expect("ffprobe runs");
     let text = String::from_utf8_lossy(&probe.stdout);
     assert_eq!(text.trim(), "64,32,10");
+}
+
+/// franck.mp4 as fetched by scripts/setup.sh (`NERF_AVATAR_CACHE` or the user cache), when
+/// it and ffmpeg are there.
+fn franck() -> Option<PathBuf> {
+    let cache = std::env::var_os("NERF_AVATAR_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("XDG_CACHE_HOME").map(|c| PathBuf::from(c).join("nerf-avatar"))
+        })
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/nerf-avatar"))
+        })?;
+    let video = cache.join("franck/franck.mp4");
+    let ffmpeg = Command::new("ffmpeg").arg("-version").output().is_ok();
+    if video.is_file() && ffmpeg {
+        Some(video)
+    } else {
+        eprintln!(
+            "skipping: franck.mp4 ({}) or ffmpeg is missing (run scripts/setup.sh)",
+            video.display()
+        );
+        None
+    }
+}
+
+#[test]
+fn a_video_driver_is_tracked_then_reenacted() {
+    let Some(video) = franck() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (_, avatar) = dataset_and_avatar(dir.path());
+    let out = dir.path().join("franck-frames");
+    let stderr = succeed(&[
+        "reenact",
+        &avatar,
+        "--driver",
+        video.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--max-frames",
+        "6",
+        "--side-by-side",
+        "--size",
+        "32x32",
+    ]);
+    assert!(stderr.contains("reenacted 6 frames"), "{stderr}");
+    let tracked = Dataset::load(&dir.path().join("franck-frames.driver")).unwrap();
+    assert_eq!(tracked.transforms.frames.len(), 6);
+    let first = image::open(out.join("frame_00000.png")).unwrap();
+    assert_eq!((first.width(), first.height()), (64, 32));
 }
