@@ -26,7 +26,7 @@ enum Track {
     /// A CSV clip, by asset path.
     Csv(String),
     /// A dataset's coefficient track, already read.
-    Dataset(ExpressionClip),
+    Dataset(Box<ExpressionClip>),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -41,9 +41,9 @@ fn main() -> anyhow::Result<()> {
         Some(folder) => {
             let dataset = Dataset::load(&PathBuf::from(folder))
                 .with_context(|| format!("reading the dataset {folder}"))?;
-            let clip = ExpressionClip::from_dataset(&dataset.transforms, FRAME_RATE)
+            let clip = nerf_avatar::clip::ExpressionClip::from_dataset(&dataset, FRAME_RATE)
                 .with_context(|| format!("the expression track of {folder}"))?;
-            Track::Dataset(clip)
+            Track::Dataset(Box::new(clip.into()))
         }
         None => Track::Csv(
             value_of("--csv")
@@ -72,7 +72,7 @@ fn setup(
 ) {
     let clip = match &*track {
         Track::Csv(path) => asset_server.load(path.clone()),
-        Track::Dataset(clip) => clips.add(clip.clone()),
+        Track::Dataset(clip) => clips.add(ExpressionClip::clone(clip)),
     };
     commands.spawn((
         NerfAvatar::new(asset_server.load("sample.avatar.safetensors")),

@@ -127,7 +127,7 @@ fn morph_weights_bridge_maps_target_names() {
 }
 
 fn ramp_clip(name: &str, from: f32, to: f32) -> ExpressionClip {
-    ExpressionClip::from_csv(&format!("time,{name}\n0,{from}\n1,{to}\n"), 60.0).unwrap()
+    ExpressionClip::from_csv(&format!("time,{name}\n0,{from}\n1,{to}\n"), "ramp", 60.0).unwrap()
 }
 
 #[test]

@@ -13,7 +13,7 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 use nerf_avatar::asset::Avatar;
 use nerf_avatar::camera::{Intrinsics, Pose};
 use nerf_avatar::field::Model;
-use nerf_avatar::render::{Background, RenderedImage, render_image};
+use nerf_avatar::render::{Background, render_image};
 
 /// Requests a worker holds before it refuses new ones.
 const QUEUE_LENGTH: usize = 8;
@@ -146,25 +146,7 @@ pub fn render_request(request: &FrameRequest) -> FinishedFrame {
         entity: request.entity,
         sequence: request.sequence,
         size: request.intrinsics.width,
-        rgba: premultiplied_rgba8(&image),
+        rgba: image.to_rgba8_bytes(),
         render_time: start.elapsed(),
     }
-}
-
-/// The image as RGBA8 bytes with premultiplied colour (over black it already is).
-pub fn premultiplied_rgba8(image: &RenderedImage) -> Vec<u8> {
-    let to_byte = |v: f32| (v.clamp(0.0, 1.0) * 255.0).round() as u8;
-    image
-        .rgb
-        .iter()
-        .zip(&image.alpha)
-        .flat_map(|(rgb, alpha)| {
-            [
-                to_byte(rgb[0]),
-                to_byte(rgb[1]),
-                to_byte(rgb[2]),
-                to_byte(*alpha),
-            ]
-        })
-        .collect()
 }

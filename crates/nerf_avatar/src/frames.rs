@@ -76,11 +76,6 @@ pub struct CpuFrameSource {
     pub occupancy: OccupancyGrid,
 }
 
-/// One channel value as a byte: `round(clamp(v, 0, 1) · 255)` (the CUDA `pack_rgba8` twin).
-pub fn to_byte(v: f32) -> u8 {
-    (v.clamp(0.0, 1.0) * 255.0).round() as u8
-}
-
 impl FrameSource for CpuFrameSource {
     fn render_rgba8(&mut self, request: &FrameRequest, out: &mut [u8]) -> Result<usize, String> {
         let pixels = (request.intrinsics.width * request.intrinsics.height) as usize;
@@ -97,14 +92,7 @@ impl FrameSource for CpuFrameSource {
             &request.pose,
             Background::Solid(request.background),
         );
-        for ((px, rgb), alpha) in out.chunks_exact_mut(4).zip(&image.rgb).zip(&image.alpha) {
-            px.copy_from_slice(&[
-                to_byte(rgb[0]),
-                to_byte(rgb[1]),
-                to_byte(rgb[2]),
-                to_byte(*alpha),
-            ]);
-        }
+        out.copy_from_slice(&image.to_rgba8_bytes());
         Ok(image.samples)
     }
 }

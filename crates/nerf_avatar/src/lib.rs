@@ -31,6 +31,7 @@ pub mod metrics;
 pub mod mlp;
 pub mod occupancy;
 pub mod params;
+pub mod pixels;
 pub mod portrait;
 pub mod real;
 pub mod render;

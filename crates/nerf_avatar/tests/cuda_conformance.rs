@@ -24,6 +24,7 @@ use nerf_avatar::march::{MarchSettings, RaySamples};
 use nerf_avatar::mlp::{mlp_backward, mlp_forward};
 use nerf_avatar::occupancy::{OccupancyGrid, max_pool_2};
 use nerf_avatar::params::{LayerShape, Params};
+use nerf_avatar::pixels::to_byte;
 use nerf_avatar::render::{Background, render_image};
 use nerf_avatar::sh::sh_encode;
 use nerf_avatar::train::adam::{Adam, AdamSettings};
@@ -587,7 +588,6 @@ fn rendered_frames_match_the_cpus_render_image() {
             renderer
                 .render_rgba8(&weights, &intrinsics, &pose, bg, &mut rgba8)
                 .unwrap();
-            let to_byte = |v: f32| (v.clamp(0.0, 1.0) * 255.0).round() as u8;
             for (p, px) in rgba8.chunks_exact(4).enumerate() {
                 let expected =
                     [gpu.rgb[p][0], gpu.rgb[p][1], gpu.rgb[p][2], gpu.alpha[p]].map(to_byte);

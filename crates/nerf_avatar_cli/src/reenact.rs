@@ -21,7 +21,7 @@ use nerf_avatar_track::{Focal, TrackOptions, track_to_dataset};
 
 use crate::backend::{Backend, FrameRenderer, choose_renderer};
 use crate::frame_sink::FrameSink;
-use crate::render::{parse_background, parse_size, to_rgb_image};
+use crate::render::{parse_background, parse_size};
 
 /// Where the avatar's head poses come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -152,7 +152,7 @@ pub fn run(args: ReenactArgs) -> anyhow::Result<()> {
         let weights = expressions.coefficients(row);
         let rendered =
             renderer.render(&weights, &intrinsics, pose, Background::Solid(background))?;
-        let avatar_frame = to_rgb_image(&rendered)?;
+        let avatar_frame = rendered.to_rgb8();
         let frame = match (&driver.dataset, left_width) {
             (Some(dataset), left) if left > 0 => {
                 let source = dataset.read_image(index)?;

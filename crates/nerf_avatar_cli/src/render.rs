@@ -81,41 +81,12 @@ fn write_png(
     image: &RenderedImage,
     transparent: bool,
 ) -> anyhow::Result<()> {
-    let to_byte = |v: f32| (v.clamp(0.0, 1.0) * 255.0).round() as u8;
-    let (w, h) = (image.width, image.height);
-    let result = if transparent {
-        let pixels = image
-            .rgb
-            .iter()
-            .zip(&image.alpha)
-            .flat_map(|(c, a)| {
-                // Colour over black is premultiplied; store straight alpha.
-                let straight = |v: f32| if *a > 0.0 { v / a } else { 0.0 };
-                [
-                    to_byte(straight(c[0])),
-                    to_byte(straight(c[1])),
-                    to_byte(straight(c[2])),
-                    to_byte(*a),
-                ]
-            })
-            .collect();
-        image::RgbaImage::from_raw(w, h, pixels).map(|img| img.save(path))
+    let saved = if transparent {
+        image.to_straight_rgba8().save(path)
     } else {
-        Some(to_rgb_image(image)?.save(path))
+        image.to_rgb8().save(path)
     };
-    match result {
-        Some(saved) => saved.with_context(|| format!("writing {}", path.display())),
-        None => bail!("internal error: image buffer does not match {w}x{h}"),
-    }
-}
-
-/// A rendered frame as 8-bit RGB.
-pub fn to_rgb_image(image: &RenderedImage) -> anyhow::Result<image::RgbImage> {
-    let to_byte = |v: f32| (v.clamp(0.0, 1.0) * 255.0).round() as u8;
-    let pixels = image.rgb.iter().flat_map(|c| c.map(to_byte)).collect();
-    let (w, h) = (image.width, image.height);
-    image::RgbImage::from_raw(w, h, pixels)
-        .with_context(|| format!("internal error: image buffer does not match {w}x{h}"))
+    saved.with_context(|| format!("writing {}", path.display()))
 }
 
 /// A background name or hex colour; `transparent` renders over black and keeps alpha.

@@ -6,18 +6,12 @@
 //! that fails).
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use nerf_avatar::Avatar;
 
-const BIN: &str = env!("CARGO_BIN_EXE_nerf-avatar");
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("nerf-avatar runs")
-}
+mod common;
+use common::nerf_avatar;
 
 /// Whether `output` failed because there is no usable GPU (and the test may skip).
 fn no_gpu(output: &Output) -> bool {
@@ -39,7 +33,7 @@ fn no_gpu(output: &Output) -> bool {
 fn gpu_render_gives_the_cpus_image() {
     let dir = tempfile::tempdir().unwrap();
     let avatar = dir.path().join("a.avatar.safetensors");
-    let init = run(&[
+    let init = nerf_avatar(&[
         "init",
         "--out",
         avatar.to_str().unwrap(),
@@ -52,7 +46,7 @@ fn gpu_render_gives_the_cpus_image() {
         String::from_utf8_lossy(&init.stderr)
     );
     let render = |backend: &str, out: &Path| {
-        run(&[
+        nerf_avatar(&[
             "render",
             avatar.to_str().unwrap(),
             "--out",
@@ -109,7 +103,7 @@ fn gpu_render_gives_the_cpus_image() {
 }
 
 fn train(data: &str, out: &Path, backend: &str) -> Output {
-    run(&[
+    nerf_avatar(&[
         "train",
         data,
         "--out",
@@ -133,7 +127,7 @@ fn gpu_training_tracks_the_cpu() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let data = data.to_str().unwrap();
-    let synth = run(&["synth", "--out", data, "--frames", "6", "--size", "32"]);
+    let synth = nerf_avatar(&["synth", "--out", data, "--frames", "6", "--size", "32"]);
     assert!(
         synth.status.success(),
         "{}",

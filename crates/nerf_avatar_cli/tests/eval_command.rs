@@ -8,12 +8,8 @@ use std::process::{Command, Output};
 
 use nerf_avatar::synthetic::SyntheticHead;
 
-fn nerf_avatar(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nerf-avatar"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
+mod common;
+use common::nerf_avatar;
 
 fn succeeded(output: &Output) -> bool {
     if !output.status.success() {

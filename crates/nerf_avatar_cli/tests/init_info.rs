@@ -1,18 +1,9 @@
 //! `nerf-avatar init` and `nerf-avatar info`, run as the built binary.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn nerf_avatar(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nerf-avatar"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+mod common;
+use common::{nerf_avatar, text};
 
 fn init_tiny(path: &Path, extra: &[&str]) {
     let path = path.to_str().unwrap();

@@ -2,33 +2,16 @@
 //! trained on it reproduces the avatar's own renders of its frames; CSV drivers with
 //! unknown, missing or broken columns give warnings or clear errors.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 
 use nerf_avatar::Avatar;
 use nerf_avatar::dataset::Dataset;
 use nerf_avatar::field::Model;
 use nerf_avatar::render::{Background, render_image};
 
-fn nerf_avatar(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nerf-avatar"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn succeed(args: &[&str]) -> String {
-    let output = nerf_avatar(args);
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert!(output.status.success(), "{args:?}: {stderr}");
-    stderr
-}
-
-fn fail(args: &[&str]) -> String {
-    let output = nerf_avatar(args);
-    assert!(!output.status.success(), "{args:?} succeeded");
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
+mod common;
+use common::{fail, franck, has_ffmpeg, succeed};
 
 /// A 10-frame 32² synthetic dataset and a tiny avatar trained on it for a few steps.
 fn dataset_and_avatar(dir: &Path) -> (String, String) {
@@ -100,9 +83,7 @@ fn a_dataset_driving_its_own_avatar_reproduces_its_renders() {
             &frame.pose(),
             Background::Solid([1.0; 3]),
         );
-        let to_byte = |v: f32| (v.clamp(0.0, 1.0) * 255.0).round() as u8;
-        let pixels = own.rgb.iter().flat_map(|c| c.map(to_byte)).collect();
-        let own = image::RgbImage::from_raw(own.width, own.height, pixels).unwrap();
+        let own = own.to_rgb8();
         let reenacted = image::open(frames.join(format!("frame_{i:05}.png")))
             .unwrap()
             .to_rgb8();
@@ -215,8 +196,7 @@ fn csv_drivers_warn_about_names_and_refuse_bad_rows() {
 
 #[test]
 fn a_video_is_encoded_when_ffmpeg_is_present() {
-    if Command::new("ffmpeg").arg("-version").output().is_err() {
-        eprintln!("skipping: ffmpeg is not installed");
+    if !has_ffmpeg() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -246,30 +226,6 @@ fn a_video_is_encoded_when_ffmpeg_is_present() {
         .expect("ffprobe runs");
     let text = String::from_utf8_lossy(&probe.stdout);
     assert_eq!(text.trim(), "64,32,10");
-}
-
-/// franck.mp4 as fetched by scripts/setup.sh (`NERF_AVATAR_CACHE` or the user cache), when
-/// it and ffmpeg are there.
-fn franck() -> Option<PathBuf> {
-    let cache = std::env::var_os("NERF_AVATAR_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("XDG_CACHE_HOME").map(|c| PathBuf::from(c).join("nerf-avatar"))
-        })
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/nerf-avatar"))
-        })?;
-    let video = cache.join("franck/franck.mp4");
-    let ffmpeg = Command::new("ffmpeg").arg("-version").output().is_ok();
-    if video.is_file() && ffmpeg {
-        Some(video)
-    } else {
-        eprintln!(
-            "skipping: franck.mp4 ({}) or ffmpeg is missing (run scripts/setup.sh)",
-            video.display()
-        );
-        None
-    }
 }
 
 #[test]

@@ -2,20 +2,12 @@
 //! between the PNGs); the wgpu half skips, saying why, where no GPU adapter exists.
 
 use std::path::Path;
-use std::process::Command;
 
 use nerf_avatar::gpu::GpuDevice;
 use nerf_avatar::metrics::image::{ImageRef, psnr};
 
-fn run(args: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_nerf-avatar"))
-        .args(args)
-        .output()
-        .expect("the binary runs");
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert!(output.status.success(), "{args:?}: {stderr}");
-    stderr
-}
+mod common;
+use common::succeed;
 
 fn pixels(path: &Path) -> Vec<[f32; 3]> {
     let image = image::open(path).unwrap().to_rgb8();
@@ -34,7 +26,7 @@ fn cpu_and_wgpu_backends_render_the_same_png() {
     let dir = tempfile::tempdir().unwrap();
     let avatar = dir.path().join("head.avatar.safetensors");
     let avatar = avatar.to_str().unwrap();
-    run(&[
+    succeed(&[
         "init",
         "--out",
         avatar,
@@ -46,7 +38,7 @@ fn cpu_and_wgpu_backends_render_the_same_png() {
     let mut images = Vec::new();
     for backend in ["cpu", "wgpu"] {
         let png = dir.path().join(format!("{backend}.png"));
-        let stderr = run(&[
+        let stderr = succeed(&[
             "render",
             avatar,
             "--out",

@@ -1,17 +1,7 @@
 //! `nerf-avatar sheet`, run as the built binary.
 
-use std::process::{Command, Output};
-
-fn nerf_avatar(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nerf-avatar"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+mod common;
+use common::{nerf_avatar, text};
 
 #[test]
 fn sheet_has_a_tile_per_control() {

@@ -2,12 +2,15 @@
 //! franck.mp4 saved as PNG) and the video itself become loadable datasets; a video with no
 //! face, a corrupt file and an unreadable path each fail with a clear `error: …`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use nerf_avatar::blendshapes::ARKIT_BLENDSHAPES;
 use nerf_avatar::dataset::{Dataset, Split};
 use nerf_avatar_track::video::FrameSource;
+
+mod common;
+use common::{franck, has_ffmpeg, text};
 
 fn track(input: &Path, out: &Path, extra: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_nerf-avatar"))
@@ -20,47 +23,13 @@ fn track(input: &Path, out: &Path, extra: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn has_ffmpeg() -> bool {
-    let found = Command::new("ffmpeg").arg("-version").output().is_ok();
-    if !found {
-        eprintln!("skipping: ffmpeg is not installed");
-    }
-    found
-}
-
-/// franck.mp4 as fetched by scripts/setup.sh, or `NERF_AVATAR_FRANCK`.
-fn franck() -> Option<PathBuf> {
-    let cache = std::env::var_os("NERF_AVATAR_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("XDG_CACHE_HOME").map(|c| PathBuf::from(c).join("nerf-avatar"))
-        })
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/nerf-avatar")));
-    let path = std::env::var_os("NERF_AVATAR_FRANCK")
-        .map(PathBuf::from)
-        .or_else(|| cache.map(|c| c.join("franck/franck.mp4")))?;
-    if path.is_file() && has_ffmpeg() {
-        Some(path)
-    } else {
-        eprintln!(
-            "skipping: franck.mp4 not found at {} (run scripts/setup.sh)",
-            path.display()
-        );
-        None
-    }
-}
-
 #[test]
 fn an_unreadable_path_is_a_clear_error() {
     let root = tempfile::tempdir().unwrap();
     let missing = root.path().join("no-such-video.mp4");
     let output = track(&missing, &root.path().join("out"), &[]);
     assert!(!output.status.success());
-    let message = stderr(&output);
+    let message = text(&output.stderr);
     assert!(message.starts_with("error:"), "{message}");
     assert!(
         message.contains("cannot read") && message.contains("no-such-video.mp4"),
@@ -82,7 +51,7 @@ fn a_corrupt_video_is_a_clear_error() {
     .unwrap();
     let output = track(&corrupt, &root.path().join("out"), &[]);
     assert!(!output.status.success());
-    let message = stderr(&output);
+    let message = text(&output.stderr);
     assert!(
         message.contains("corrupt.mp4") && message.contains("is not a readable video"),
         "{message}"
@@ -112,7 +81,7 @@ fn a_video_without_a_face_is_a_clear_error() {
     assert!(made.success());
     let output = track(&video, &root.path().join("out"), &[]);
     assert!(!output.status.success());
-    let message = stderr(&output);
+    let message = text(&output.stderr);
     assert!(
         message.contains("no face was found in any of the"),
         "{message}"
@@ -138,11 +107,11 @@ fn a_folder_of_frames_and_the_video_become_datasets() {
         .unwrap();
     let out = root.path().join("from_frames");
     let output = track(&frames, &out, &["--size", "128", "--test-frames", "2"]);
-    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(output.status.success(), "{}", text(&output.stderr));
     assert!(
-        stderr(&output).contains("no face in 1 frame(s), skipped: 12"),
+        text(&output.stderr).contains("no face in 1 frame(s), skipped: 12"),
         "{}",
-        stderr(&output)
+        text(&output.stderr)
     );
     let dataset = Dataset::load(&out).expect("the dataset loads and validates");
     let t = &dataset.transforms;
@@ -161,7 +130,7 @@ fn a_folder_of_frames_and_the_video_become_datasets() {
 
     let out = root.path().join("from_video");
     let output = track(&video, &out, &["--max-frames", "20", "--size", "96"]);
-    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(output.status.success(), "{}", text(&output.stderr));
     let dataset = Dataset::load(&out).expect("the dataset loads and validates");
     assert_eq!(dataset.transforms.frames.len(), 20);
     let tests = dataset

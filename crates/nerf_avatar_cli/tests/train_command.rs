@@ -4,23 +4,17 @@
 //! bad datasets are clear errors.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use nerf_avatar::Avatar;
 
-const BIN: &str = env!("CARGO_BIN_EXE_nerf-avatar");
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("nerf-avatar runs")
-}
+mod common;
+use common::nerf_avatar;
 
 fn synth(dir: &Path) -> String {
     let data = dir.join("data");
-    let out = run(&[
+    let out = nerf_avatar(&[
         "synth",
         "--out",
         data.to_str().unwrap(),
@@ -70,7 +64,7 @@ fn same_seed_gives_the_same_avatar() {
         dir.path().join("b.avatar.safetensors"),
     );
     for out in [&a, &b] {
-        let result = run(&train_args(&data, out.to_str().unwrap(), "12"));
+        let result = nerf_avatar(&train_args(&data, out.to_str().unwrap(), "12"));
         assert!(
             result.status.success(),
             "{}",
@@ -97,7 +91,7 @@ fn resume_after_kill_matches_an_uninterrupted_run() {
     let whole = dir.path().join("whole.avatar.safetensors");
     let mut uninterrupted = train_args(&data, whole.to_str().unwrap(), steps);
     uninterrupted.push("--no-lpips");
-    let result = run(&uninterrupted);
+    let result = nerf_avatar(&uninterrupted);
     assert!(
         result.status.success(),
         "{}",
@@ -106,7 +100,7 @@ fn resume_after_kill_matches_an_uninterrupted_run() {
 
     let killed = dir.path().join("killed.avatar.safetensors");
     let checkpoint = dir.path().join("killed.checkpoint.safetensors");
-    let mut child = Command::new(BIN)
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nerf-avatar"))
         .args(train_args(&data, killed.to_str().unwrap(), steps))
         .arg("--no-lpips")
         .stderr(std::process::Stdio::null())
@@ -126,7 +120,7 @@ fn resume_after_kill_matches_an_uninterrupted_run() {
 
     let mut resume = train_args(&data, killed.to_str().unwrap(), steps);
     resume.extend(["--resume", "--no-lpips"]);
-    let result = run(&resume);
+    let result = nerf_avatar(&resume);
     assert!(
         result.status.success(),
         "{}",
@@ -141,7 +135,7 @@ fn interrupt_stops_cleanly_and_writes_the_avatar() {
     let data = synth(dir.path());
     let out = dir.path().join("stopped.avatar.safetensors");
     let checkpoint = dir.path().join("stopped.checkpoint.safetensors");
-    let child = Command::new(BIN)
+    let child = Command::new(env!("CARGO_BIN_EXE_nerf-avatar"))
         .args(train_args(&data, out.to_str().unwrap(), "100000"))
         .arg("--no-lpips")
         .stderr(std::process::Stdio::piped())
@@ -170,7 +164,7 @@ fn bad_datasets_and_arguments_are_clear_errors() {
     let data = synth(dir.path());
     std::fs::remove_file(Path::new(&data).join("images/00001.png")).unwrap();
     let out = dir.path().join("x.avatar.safetensors");
-    let result = run(&train_args(&data, out.to_str().unwrap(), "5"));
+    let result = nerf_avatar(&train_args(&data, out.to_str().unwrap(), "5"));
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert!(!result.status.success());
     assert!(
@@ -178,7 +172,7 @@ fn bad_datasets_and_arguments_are_clear_errors() {
         "{stderr}"
     );
 
-    let missing = run(&[
+    let missing = nerf_avatar(&[
         "train",
         "/nonexistent/dataset",
         "--out",
@@ -190,7 +184,7 @@ fn bad_datasets_and_arguments_are_clear_errors() {
         "{stderr}"
     );
 
-    let cuda = run(&[
+    let cuda = nerf_avatar(&[
         "train",
         &data,
         "--out",
@@ -220,7 +214,7 @@ fn a_diverging_run_stops_with_a_clear_message_and_keeps_its_last_checkpoint() {
         .unwrap();
     args[every + 1] = "1";
     args.extend(["--lr", "1e30", "--no-lpips"]);
-    let result = run(&args);
+    let result = nerf_avatar(&args);
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert!(!result.status.success(), "{stderr}");
     let diverged = stderr.contains("the loss became") || stderr.contains("the gradient became");

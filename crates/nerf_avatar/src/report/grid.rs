@@ -8,8 +8,9 @@ use std::path::Path;
 
 use image::RgbImage;
 
-use super::{ReportError, to_rgb8, write_png};
+use super::{ReportError, write_png};
 use crate::metrics::image::ImageRef;
+use crate::pixels::to_rgb8;
 
 /// Mean absolute error drawn with the brightest colour of the heat map.
 pub const HEAT_MAP_MAX_ERROR: f32 = 0.25;

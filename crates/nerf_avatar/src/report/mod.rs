@@ -74,8 +74,3 @@ pub fn write_png(image: &RgbImage, png: &Path) -> Result<(), ReportError> {
 fn plot_error(error: impl std::fmt::Display) -> ReportError {
     ReportError::Plot(error.to_string())
 }
-
-/// An f32 colour in [0, 1] as 8-bit RGB (rounded, clamped).
-fn to_rgb8(colour: [f32; 3]) -> image::Rgb<u8> {
-    image::Rgb(colour.map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8))
-}

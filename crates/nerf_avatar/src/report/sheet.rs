@@ -7,9 +7,10 @@ use image::RgbImage;
 use plotters::prelude::*;
 
 use super::font::{FONT_FAMILY, register_font};
-use super::{ReportError, plot_error, to_rgb8};
+use super::{ReportError, plot_error};
 use crate::asset::Avatar;
 use crate::field::Model;
+use crate::pixels::to_rgb8;
 use crate::portrait::PortraitView;
 use crate::render::{Background, RenderedImage, render_image};
 
