@@ -5,7 +5,13 @@
 //! the landmark model's time (its 69 PRelus against 106 convolutions). So each `PRelu(x, a)`
 //! is loaded as `relu(x) + a · (x − relu(x))`: the same values (`x − relu(x)` is exactly
 //! `min(x, 0)`), in ops tract runs vectorised.
+//!
+//! Models run on one pool of a thread per core, shared by all of them: tract splits its
+//! matrix products, depthwise convolutions and element-wise ops over it.
 
+use std::sync::{Arc, OnceLock};
+
+use tract_linalg::multithread::{Executor, multithread_tract_scope};
 use tract_onnx::pb::{GraphProto, NodeProto};
 use tract_onnx::prelude::*;
 
@@ -15,7 +21,7 @@ use crate::error::TrackError;
 #[derive(Debug)]
 pub struct OnnxModel {
     name: &'static str,
-    plan: std::sync::Arc<TypedRunnableModel>,
+    plan: Arc<TypedRunnableModel>,
     input_shape: Vec<usize>,
 }
 
@@ -58,7 +64,8 @@ impl OnnxModel {
             message: format!("{e:#}"),
         };
         let tensor = Tensor::from_shape(&self.input_shape, &input).map_err(error)?;
-        let outputs = self.plan.run(tvec!(tensor.into())).map_err(error)?;
+        let outputs = multithread_tract_scope(executor(), || self.plan.run(tvec!(tensor.into())))
+            .map_err(error)?;
         outputs
             .iter()
             .map(|output| {
@@ -69,6 +76,23 @@ impl OnnxModel {
             })
             .collect()
     }
+}
+
+/// The shared pool: a thread per core, or tract's single thread when the pool cannot be made.
+fn executor() -> Executor {
+    static EXECUTOR: OnceLock<Executor> = OnceLock::new();
+    EXECUTOR
+        .get_or_init(|| {
+            let threads = std::thread::available_parallelism().map_or(1, usize::from);
+            rayon::ThreadPoolBuilder::new()
+                .thread_name(|i| format!("track-model-{i}"))
+                .num_threads(threads)
+                .build()
+                .map_or(Executor::SingleThread, |pool| {
+                    Executor::MultiThread(Arc::new(pool))
+                })
+        })
+        .clone()
 }
 
 /// Replaces every `PRelu(x, a)` node of `graph` by `relu(x) + a · (x − relu(x))`.
