@@ -2,19 +2,26 @@
 //! the field stage by stage, and whole images (PSNR ≥ 40 dB against `render_image`, every
 //! pixel written) of random avatars made non-trivial as training would make them (tables of
 //! training-like magnitude, a denser density head, a random occupancy grid), from several
-//! views and expressions. Skips, saying why, where no GPU adapter (not even lavapipe) exists.
+//! views and expressions, and of the sample avatar; with the tables and MLP weights stored
+//! in f32 and in f16 (the same 40 dB bound). Skips, saying why, where no GPU adapter (not
+//! even lavapipe) exists.
 #![cfg(feature = "gpu")]
 
 use nerf_avatar::camera::{Intrinsics, Pose};
 use nerf_avatar::field::Model;
-use nerf_avatar::gpu::{FrameRequest, FrameTarget, GpuDevice, GpuError, GpuProbe, GpuRenderer};
+use nerf_avatar::gpu::{
+    FrameRequest, FrameTarget, GpuDevice, GpuError, GpuProbe, GpuRenderer, StoragePrecision,
+};
 use nerf_avatar::hashgrid::blend_tables;
 use nerf_avatar::metrics::image::{ImageRef, psnr};
+use nerf_avatar::portrait::PortraitView;
 use nerf_avatar::render::{Background, RenderedImage, render_image};
 use nerf_avatar::{Avatar, ModelConfig};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 
+/// Both storage precisions of the GPU renderer.
+const PRECISIONS: [StoragePrecision; 2] = [StoragePrecision::F32, StoragePrecision::F16];
 /// The least PSNR (dB) between the GPU and CPU renders of the same frame.
 const MIN_PSNR: f64 = 40.0;
 /// Image side of the conformance renders (lavapipe runs on the CPU: keep them small).
@@ -116,7 +123,6 @@ fn gpu_renders_equal_the_cpu_reference() {
     ];
     for (preset, seed, yaw, pitch, background, side, gain) in cases {
         let avatar = random_avatar(small_config(preset), seed, gain);
-        let gpu_avatar = renderer.upload(&gpu.device, &avatar).unwrap();
         let model = Model::new(&avatar.config);
         let mut rng = Pcg64::seed_from_u64(seed);
         let mut weights: Vec<f32> = (0..3).map(|_| rng.random_range(-0.2..1.2)).collect();
@@ -132,33 +138,107 @@ fn gpu_renders_equal_the_cpu_reference() {
             &pose,
             Background::Solid(background),
         );
-        let request = FrameRequest {
-            weights: &weights,
-            intrinsics,
-            pose,
-            background,
-        };
-        // render_image fills the target with NaN first and fails on any pixel left unwritten.
-        let gpu_image = renderer
-            .render_image(&gpu.device, &gpu.queue, &gpu_avatar, &request)
-            .unwrap();
         let mean_alpha = cpu.alpha.iter().sum::<f32>() / cpu.alpha.len() as f32;
         let opaque = cpu.alpha.iter().filter(|a| **a > 0.99).count();
         assert!(
             (0.1..0.95).contains(&mean_alpha) && opaque > 10,
             "{preset} seed {seed}: a trivial image (mean opacity {mean_alpha}, {opaque} opaque pixels)"
         );
-        let colour = image_psnr(&cpu.rgb, &gpu_image.rgb);
-        let alpha = alpha_psnr(&cpu, &gpu_image);
-        eprintln!(
-            "{preset} seed {seed}: PSNR colour {colour:.1} dB, opacity {alpha:.1} dB, mean opacity {mean_alpha:.2}, samples CPU {} GPU {}",
-            cpu.samples, gpu_image.samples
-        );
-        assert!(
-            colour >= MIN_PSNR && alpha >= MIN_PSNR,
-            "{preset} seed {seed}: {colour} / {alpha} dB"
-        );
-        assert!(gpu_image.samples > 0);
+        let request = FrameRequest {
+            weights: &weights,
+            intrinsics,
+            pose,
+            background,
+        };
+        for precision in PRECISIONS {
+            let gpu_avatar = renderer
+                .upload_with_precision(&gpu.device, &avatar, precision)
+                .unwrap();
+            let case = format!("{preset} seed {seed} ({precision:?})");
+            assert_conforms(&gpu, &renderer, &gpu_avatar, &request, &cpu, &case);
+        }
+    }
+}
+
+/// Renders `request` on the GPU and asserts that every pixel is written and that colour and
+/// opacity are within [`MIN_PSNR`] of the CPU render `cpu`.
+fn assert_conforms(
+    gpu: &GpuDevice,
+    renderer: &GpuRenderer,
+    gpu_avatar: &nerf_avatar::gpu::GpuAvatar,
+    request: &FrameRequest<'_>,
+    cpu: &RenderedImage,
+    case: &str,
+) {
+    // render_image fills the target with NaN first and fails on any pixel left unwritten.
+    let gpu_image = renderer
+        .render_image(&gpu.device, &gpu.queue, gpu_avatar, request)
+        .unwrap();
+    let colour = image_psnr(&cpu.rgb, &gpu_image.rgb);
+    let alpha = alpha_psnr(cpu, &gpu_image);
+    eprintln!(
+        "{case}: PSNR colour {colour:.1} dB, opacity {alpha:.1} dB, samples CPU {} GPU {}",
+        cpu.samples, gpu_image.samples
+    );
+    assert!(
+        colour >= MIN_PSNR && alpha >= MIN_PSNR,
+        "{case}: {colour} / {alpha} dB"
+    );
+    assert!(gpu_image.samples > 0);
+}
+
+#[test]
+fn the_sample_avatar_renders_as_on_the_cpu_in_f32_and_f16() {
+    let Some(gpu) = device() else { return };
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../assets/sample.avatar.safetensors"
+    );
+    let avatar = Avatar::read(std::path::Path::new(path)).unwrap();
+    // Its weights were stored in f16: the automatic choice keeps them so, losslessly.
+    assert_eq!(StoragePrecision::automatic(&avatar), StoragePrecision::F16);
+    let renderer = GpuRenderer::new(&gpu.device).unwrap();
+    let model = Model::new(&avatar.config);
+    let mut weights: Vec<f32> = (0..avatar.config.blendshape_count())
+        .map(|i| [0.8, 0.0, 0.4][i % 3])
+        .collect();
+    avatar.clamp_expression(&mut weights);
+    let (intrinsics, pose) = PortraitView {
+        width: 32,
+        height: 32,
+        yaw_degrees: 25.0,
+        pitch_degrees: 5.0,
+        distance: None,
+    }
+    .camera(&avatar)
+    .unwrap();
+    let background = [0.3, 0.6, 0.9];
+    let cpu = render_image(
+        &model,
+        &avatar.params,
+        &weights,
+        &avatar.occupancy,
+        &intrinsics,
+        &pose,
+        Background::Solid(background),
+    );
+    let mean_alpha = cpu.alpha.iter().sum::<f32>() / cpu.alpha.len() as f32;
+    assert!(
+        (0.1..0.95).contains(&mean_alpha),
+        "the sample avatar's render is trivial (mean opacity {mean_alpha})"
+    );
+    let request = FrameRequest {
+        weights: &weights,
+        intrinsics,
+        pose,
+        background,
+    };
+    for precision in PRECISIONS {
+        let gpu_avatar = renderer
+            .upload_with_precision(&gpu.device, &avatar, precision)
+            .unwrap();
+        let case = format!("sample avatar ({precision:?})");
+        assert_conforms(&gpu, &renderer, &gpu_avatar, &request, &cpu, &case);
     }
 }
 
@@ -169,7 +249,9 @@ fn blend_encoding_and_field_stages_equal_their_cpu_twins() {
     let probe = GpuProbe::new(&renderer, &gpu.device).unwrap();
     let avatar = random_avatar(small_config("tiny"), 7, 30.0);
     let model = Model::new(&avatar.config);
-    let gpu_avatar = renderer.upload(&gpu.device, &avatar).unwrap();
+    let gpu_avatar = renderer
+        .upload_with_precision(&gpu.device, &avatar, StoragePrecision::F32)
+        .unwrap();
     let frame = renderer
         .create_frame(
             &gpu.device,
@@ -254,6 +336,36 @@ fn blend_encoding_and_field_stages_equal_their_cpu_twins() {
         for (gpu, cpu) in row[..3].iter().zip(field.rgb[i]) {
             assert!((gpu - cpu).abs() <= 1e-5, "rgb at {i}: {gpu} vs {cpu}");
         }
+    }
+
+    // The f16 blend: inputs and result rounded to f16 (relative error 2^-11 each).
+    let f16_avatar = renderer
+        .upload_with_precision(&gpu.device, &avatar, StoragePrecision::F16)
+        .unwrap();
+    let f16_frame = renderer
+        .create_frame(
+            &gpu.device,
+            &f16_avatar,
+            FrameTarget::Buffer {
+                width: 8,
+                height: 8,
+            },
+        )
+        .unwrap();
+    let mut encoder = gpu.device.create_command_encoder(&Default::default());
+    renderer
+        .encode_frame(&gpu.queue, &mut encoder, &f16_avatar, &f16_frame, &request)
+        .unwrap();
+    gpu.queue.submit([encoder.finish()]);
+    let f16_table = probe
+        .blended_table(&gpu.device, &gpu.queue, &f16_frame)
+        .unwrap();
+    assert_eq!(f16_table.len(), table.len());
+    for (i, (cpu, gpu)) in table.iter().zip(&f16_table).enumerate() {
+        assert!(
+            (cpu - gpu).abs() <= (1.0 + cpu.abs()) / 512.0,
+            "f16 blend at {i}: {gpu} vs {cpu}"
+        );
     }
 }
 

@@ -1,6 +1,7 @@
 //! The WGSL renderer beside the CPU reference in the same run: ms per frame at 256² and
 //! 512² of the benchmark scene ([`super::scene`]: a fresh avatar with a head-shaped
-//! occupancy grid, seen from the front), both backends rendering the same frames.
+//! occupancy grid, seen from the front), both backends rendering the same frames, the WGSL
+//! renderer with f32 and with f16 storage.
 
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
@@ -11,7 +12,7 @@ use super::{BenchLine, BenchOptions};
 use crate::asset::Avatar;
 use crate::config::ModelConfig;
 use crate::field::Model;
-use crate::gpu::{FrameRequest, FrameTarget, GpuDevice, GpuError, GpuRenderer};
+use crate::gpu::{FrameRequest, FrameTarget, GpuDevice, GpuError, GpuRenderer, StoragePrecision};
 use crate::render::{Background, render_image};
 
 /// Image sides measured.
@@ -20,9 +21,11 @@ pub const GPU_RENDER_SIZES: [u32; 2] = [256, 512];
 const SEED: u64 = 2022;
 
 /// Renders the benchmark scene of `config` at each of [`GPU_RENDER_SIZES`] with the CPU
-/// reference and with the WGSL renderer on `gpu`, and returns ms per frame of both and their
-/// ratio. A GPU frame is recorded, submitted and waited for (no copy to the host), as the
-/// Bevy plugin renders straight into its texture; shaders are compiled before timing. Each
+/// reference and with the WGSL renderer on `gpu` (tables and weights stored in f32, then in
+/// f16), and returns ms per frame of each and their ratio to the CPU. A GPU frame is
+/// recorded, submitted and waited for (no copy to the host), as the Bevy plugin renders
+/// straight into its texture; shaders are compiled (and, on lavapipe, JIT-compiled by a first
+/// frame) before timing. Each
 /// time is the best of 3 frames (`quick`: of 1, for software adapters, where a 512² frame
 /// takes minutes).
 pub fn run_gpu_render_suite(
@@ -40,7 +43,11 @@ pub fn run_gpu_render_suite(
         .collect();
     let model = Model::new(config);
     let renderer = GpuRenderer::new(&gpu.device)?;
-    let gpu_avatar = renderer.upload(&gpu.device, &avatar)?;
+    let precisions = [StoragePrecision::F32, StoragePrecision::F16];
+    let mut uploads = Vec::new();
+    for precision in precisions {
+        uploads.push(renderer.upload_with_precision(&gpu.device, &avatar, precision)?);
+    }
     let adapter = gpu.describe();
     let mut lines = Vec::new();
     for size in GPU_RENDER_SIZES {
@@ -56,48 +63,56 @@ pub fn run_gpu_render_suite(
                 Background::Solid([1.0; 3]),
             );
         });
-        let frame = renderer.create_frame(
-            &gpu.device,
-            &gpu_avatar,
-            FrameTarget::Buffer {
-                width: size,
-                height: size,
-            },
-        )?;
-        let request = FrameRequest {
-            weights: &weights,
-            intrinsics,
-            pose,
-            background: [1.0; 3],
-        };
-        let render = || -> Result<(), GpuError> {
-            let mut encoder = gpu.device.create_command_encoder(&Default::default());
-            renderer.encode_frame(&gpu.queue, &mut encoder, &gpu_avatar, &frame, &request)?;
-            gpu.queue.submit([encoder.finish()]);
-            gpu.device
-                .poll(wgpu::PollType::wait_indefinitely())
-                .map_err(|error| GpuError::Device(error.to_string()))?;
-            Ok(())
-        };
-        let mut failure = None;
-        let wgpu_seconds = best_seconds(repeats, || {
-            if let Err(error) = render() {
-                failure = Some(error);
-            }
-        });
-        if let Some(error) = failure {
-            return Err(error);
-        }
         lines.push(ms_line(
             format!("render {size}×{size} cpu (render_image)"),
             cpu,
             None,
         ));
-        lines.push(ms_line(
-            format!("render {size}×{size} wgpu ({adapter})"),
-            wgpu_seconds,
-            Some(cpu / wgpu_seconds),
-        ));
+        for (precision, gpu_avatar) in precisions.iter().zip(&uploads) {
+            let frame = renderer.create_frame(
+                &gpu.device,
+                gpu_avatar,
+                FrameTarget::Buffer {
+                    width: size,
+                    height: size,
+                },
+            )?;
+            let request = FrameRequest {
+                weights: &weights,
+                intrinsics,
+                pose,
+                background: [1.0; 3],
+            };
+            let render = || -> Result<(), GpuError> {
+                let mut encoder = gpu.device.create_command_encoder(&Default::default());
+                renderer.encode_frame(&gpu.queue, &mut encoder, gpu_avatar, &frame, &request)?;
+                gpu.queue.submit([encoder.finish()]);
+                gpu.device
+                    .poll(wgpu::PollType::wait_indefinitely())
+                    .map_err(|error| GpuError::Device(error.to_string()))?;
+                Ok(())
+            };
+            // lavapipe compiles a pipeline's machine code at its first dispatch.
+            render()?;
+            let mut failure = None;
+            let wgpu_seconds = best_seconds(repeats, || {
+                if let Err(error) = render() {
+                    failure = Some(error);
+                }
+            });
+            if let Some(error) = failure {
+                return Err(error);
+            }
+            let storage = match precision {
+                StoragePrecision::F32 => "f32",
+                StoragePrecision::F16 => "f16",
+            };
+            lines.push(ms_line(
+                format!("render {size}×{size} wgpu {storage} storage ({adapter})"),
+                wgpu_seconds,
+                Some(cpu / wgpu_seconds),
+            ));
+        }
     }
     Ok(lines)
 }

@@ -1,6 +1,7 @@
 //! An avatar's GPU state, uploaded once: its K + 1 hash tables (split into groups of whole
-//! tables that each fit one storage binding), MLP weights, occupancy bits and the model's
-//! shape.
+//! tables that each fit one storage binding), MLP weights (f32 or f16: [`StoragePrecision`]),
+//! occupancy bits, and the marching pipeline compiled for the model's shape
+//! ([`super::field_source`]).
 
 use wgpu::util::DeviceExt;
 
@@ -8,9 +9,11 @@ use crate::asset::Avatar;
 use crate::field::Model;
 
 use super::GpuError;
-use super::bindings::{bind_buffers, checked};
+use super::bindings::{FIELD_WGSL, bind_buffers, checked, pipeline, shader};
+use super::field_source::{WeightBinding, field_source};
 use super::layout::{GpuBlendGroup, GpuModelLayout};
-use super::renderer::GpuRenderer;
+use super::precision::{StoragePrecision, pack_f16_pairs};
+use super::renderer::{GpuRenderer, MARCH_WGSL, RENDER_WGSL};
 
 /// Some of the K + 1 tables in one buffer, with the blend's uniform for them.
 #[derive(Debug)]
@@ -27,18 +30,46 @@ pub struct GpuAvatar {
     /// The shaders' view of the model.
     pub layout: GpuModelLayout,
     pub(super) table_groups: Vec<TableGroup>,
+    /// How the tables and MLP weights are stored.
+    pub precision: StoragePrecision,
     /// Group 0 of the field shaders.
     pub(super) model_group: wgpu::BindGroup,
+    /// Group 2 of the field shaders: the MLP weights.
+    pub(super) weights_group: wgpu::BindGroup,
+    /// The kind of buffer the weights are bound as.
+    pub(super) weight_binding: WeightBinding,
+    /// The generated WGSL of the model's field (appended to field.wgsl).
+    pub(super) field_wgsl: String,
+    /// `march_rays` compiled for this model.
+    pub(super) march_pipeline: wgpu::ComputePipeline,
+    /// Stored elements of one table (values for f32, words of two values for f16).
+    pub(super) table_elements: u32,
     /// Bytes of one blended table.
     pub(super) table_bytes: u64,
 }
 
 impl GpuAvatar {
-    /// Uploads `avatar` (which should have passed [`Avatar::validate`]) to `device`.
+    /// Uploads `avatar` (which should have passed [`Avatar::validate`]) to `device`, in the
+    /// precision [`StoragePrecision::automatic`] chooses.
     pub fn upload(
         renderer: &GpuRenderer,
         device: &wgpu::Device,
         avatar: &Avatar,
+    ) -> Result<Self, GpuError> {
+        Self::upload_with_precision(
+            renderer,
+            device,
+            avatar,
+            StoragePrecision::automatic(avatar),
+        )
+    }
+
+    /// [`Self::upload`] with the tables and MLP weights stored in `precision`.
+    pub fn upload_with_precision(
+        renderer: &GpuRenderer,
+        device: &wgpu::Device,
+        avatar: &Avatar,
+        precision: StoragePrecision,
     ) -> Result<Self, GpuError> {
         let model = Model::new(&avatar.config);
         let layout = GpuModelLayout::new(&model)?;
@@ -47,7 +78,11 @@ impl GpuAvatar {
             .max_storage_buffer_binding_size
             .min(limits.max_buffer_size);
         let table_len = model.layout.table_len;
-        let table_bytes = (table_len * size_of::<f32>()) as u64;
+        let table_elements = match precision {
+            StoragePrecision::F32 => table_len,
+            StoragePrecision::F16 => table_len.div_ceil(2),
+        };
+        let table_bytes = (table_elements * size_of::<u32>()) as u64;
         if table_bytes > binding_limit {
             return Err(GpuError::TooLarge {
                 what: "one hash table",
@@ -55,8 +90,22 @@ impl GpuAvatar {
                 limit: binding_limit,
             });
         }
-        let mlp_weights = layout.padded_weights(&avatar.params.data);
-        let mlp_bytes = size_of_val(mlp_weights.as_slice()) as u64;
+        let quads = layout.padded_weights(&avatar.params.data);
+        let mlp_words: Vec<u32> = match precision {
+            StoragePrecision::F32 => quads.iter().flatten().map(|v| v.to_bits()).collect(),
+            StoragePrecision::F16 => {
+                let mut words = pack_f16_pairs(quads.as_flattened());
+                words.resize(words.len().next_multiple_of(4), 0);
+                words
+            }
+        };
+        let weight_vectors = mlp_words.len() / 4;
+        let mlp_bytes = (mlp_words.len() * size_of::<u32>()) as u64;
+        let weight_binding = if mlp_bytes <= limits.max_uniform_buffer_binding_size {
+            WeightBinding::Uniform
+        } else {
+            WeightBinding::Storage
+        };
         if mlp_bytes > binding_limit {
             return Err(GpuError::TooLarge {
                 what: "the MLP weights",
@@ -66,6 +115,7 @@ impl GpuAvatar {
         }
         let per_group = (binding_limit / table_bytes).max(1) as usize;
         let tables = avatar.params.tables();
+        let field_wgsl = field_source(&model, &layout, precision, weight_binding, weight_vectors);
         checked(device, || {
             let init = |label: &str, contents: &[u8], usage: wgpu::BufferUsages| {
                 device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -81,9 +131,18 @@ impl GpuAvatar {
                 .map(|first| {
                     let count = per_group.min(table_count - first);
                     let values = &tables[first * table_len..(first + count) * table_len];
-                    let buffer = init("nerf-avatar tables", bytemuck::cast_slice(values), storage);
+                    let buffer = match precision {
+                        StoragePrecision::F32 => {
+                            init("nerf-avatar tables", bytemuck::cast_slice(values), storage)
+                        }
+                        StoragePrecision::F16 => {
+                            let words: Vec<u32> =
+                                values.chunks(table_len).flat_map(pack_f16_pairs).collect();
+                            init("nerf-avatar tables", bytemuck::cast_slice(&words), storage)
+                        }
+                    };
                     let info = GpuBlendGroup {
-                        table_len: table_len as u32,
+                        table_len: table_elements as u32,
                         first_table: first as u32,
                         table_count: count as u32,
                         accumulate: u32::from(first > 0),
@@ -108,20 +167,14 @@ impl GpuAvatar {
                 bytemuck::bytes_of(&layout.info),
                 wgpu::BufferUsages::UNIFORM,
             );
-            let levels = init(
-                "nerf-avatar levels",
-                bytemuck::cast_slice(&layout.levels),
-                storage,
-            );
-            let layers = init(
-                "nerf-avatar layers",
-                bytemuck::cast_slice(&layout.layers),
-                storage,
-            );
+            let weight_usage = match weight_binding {
+                WeightBinding::Uniform => wgpu::BufferUsages::UNIFORM,
+                WeightBinding::Storage => storage,
+            };
             let weights = init(
                 "nerf-avatar mlp",
-                bytemuck::cast_slice(&mlp_weights),
-                storage,
+                bytemuck::cast_slice(&mlp_words),
+                weight_usage,
             );
             let mut bits = avatar.occupancy.bitfield.clone();
             bits.resize(bits.len().next_multiple_of(4), 0);
@@ -130,19 +183,37 @@ impl GpuAvatar {
                 device,
                 "nerf-avatar model",
                 &renderer.model_layout,
+                &[(0, &info), (4, &occupancy)],
+            );
+            let weights_layout = renderer.weights_layout(weight_binding);
+            let weights_group =
+                bind_buffers(device, "nerf-avatar mlp", weights_layout, &[(0, &weights)]);
+            let module = shader(
+                device,
+                "march.wgsl",
+                &[FIELD_WGSL, &field_wgsl, RENDER_WGSL, MARCH_WGSL],
+            );
+            let march_pipeline = pipeline(
+                device,
+                &module,
+                "march_rays",
                 &[
-                    (0, &info),
-                    (1, &levels),
-                    (2, &layers),
-                    (3, &weights),
-                    (4, &occupancy),
+                    &renderer.model_layout,
+                    &renderer.march_layout,
+                    weights_layout,
                 ],
             );
             Self {
                 model,
                 layout,
+                precision,
                 table_groups,
                 model_group,
+                weights_group,
+                weight_binding,
+                field_wgsl,
+                march_pipeline,
+                table_elements: table_elements as u32,
                 table_bytes,
             }
         })

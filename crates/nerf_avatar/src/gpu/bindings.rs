@@ -33,18 +33,11 @@ pub fn uniform(binding: u32) -> wgpu::BindGroupLayoutEntry {
     }
 }
 
-/// The avatar's group 0 of field.wgsl: model constants, levels, layers, MLP weights and
-/// occupancy bits.
+/// The avatar's group 0 of field.wgsl: model constants and occupancy bits.
 pub fn model_layout(device: &wgpu::Device) -> wgpu::BindGroupLayout {
     device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
         label: Some("nerf-avatar model"),
-        entries: &[
-            uniform(0),
-            storage(1, true),
-            storage(2, true),
-            storage(3, true),
-            storage(4, true),
-        ],
+        entries: &[uniform(0), storage(4, true)],
     })
 }
 

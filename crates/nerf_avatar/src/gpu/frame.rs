@@ -8,6 +8,7 @@ use crate::camera::{Intrinsics, Pose};
 use super::GpuError;
 use super::avatar::GpuAvatar;
 use super::bindings::{bind_buffers, checked};
+use super::precision::StoragePrecision;
 use super::renderer::GpuRenderer;
 
 /// Bytes of one output pixel in a buffer target: `vec4<f32>` (r, g, b, opacity).
@@ -70,6 +71,12 @@ pub struct GpuFrame {
     pub(super) info: wgpu::Buffer,
     pub(super) blend_group: wgpu::BindGroup,
     pub(super) render_group: wgpu::BindGroup,
+    /// Group 1 of `march_rays`.
+    pub(super) march_group: wgpu::BindGroup,
+    /// How the blended table is stored.
+    pub(super) precision: StoragePrecision,
+    /// Values in the blended table.
+    pub(super) table_len: usize,
 }
 
 impl GpuFrame {
@@ -129,6 +136,12 @@ impl GpuFrame {
                 storage | wgpu::BufferUsages::COPY_SRC,
             );
             let ray_states = buffer("nerf-avatar ray states", state_bytes, storage);
+            let march_group = bind_buffers(
+                device,
+                "nerf-avatar march",
+                &renderer.march_layout,
+                &[(0, &blended), (1, &info), (5, &ray_states)],
+            );
             let blend_group = bind_buffers(
                 device,
                 "nerf-avatar blend frame",
@@ -196,6 +209,9 @@ impl GpuFrame {
                 info,
                 blend_group,
                 render_group,
+                march_group,
+                precision: avatar.precision,
+                table_len: avatar.model.layout.table_len,
             }
         })
     }

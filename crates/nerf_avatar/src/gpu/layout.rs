@@ -1,12 +1,12 @@
 //! The shaders' view of a model and a frame: plain-old-data structs with the memory layout
-//! of the WGSL structs of the same names (field.wgsl, render.wgsl, blend.wgsl).
+//! of the WGSL structs of the same names (field.wgsl, render.wgsl, blend.wgsl), and the
+//! padded MLP layout the generated field reads (field_source.rs).
 
 use bytemuck::{Pod, Zeroable};
 
 use crate::camera::{Intrinsics, Pose};
 use crate::config::ModelConfig;
 use crate::field::Model;
-use crate::hashgrid::GridLevel;
 use crate::march::MarchSettings;
 use crate::params::LayerShape;
 
@@ -14,45 +14,21 @@ use super::GpuError;
 
 /// Widest MLP layer the shaders hold (field.wgsl: `MAX_WIDTH`).
 pub const MAX_WIDTH: usize = 128;
-/// Loop iterations one invocation of `march_rays` may spend on samples: llvmpipe stops an
-/// invocation's loops after 65535 iterations in all, and the skipping of empty cells needs
-/// the rest.
-const ROUND_ITERATION_BUDGET: usize = 40_000;
-/// Most samples a ray takes per round.
-const MAX_SAMPLES_PER_ROUND: usize = 16;
+/// Samples a ray takes per round (dispatch of `march_rays`). llvmpipe stops an invocation's
+/// loops after 65535 iterations in all: the generated field has no loops, so a round costs
+/// one iteration per sample plus the skipping of empty cells.
+const SAMPLES_PER_ROUND: u32 = 16;
 
-/// field.wgsl: `GridLevel`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
-pub struct GpuGridLevel {
-    scale: f32,
-    resolution: u32,
-    size: u32,
-    offset: u32,
-    hashed: u32,
-}
-
-impl From<&GridLevel> for GpuGridLevel {
-    fn from(level: &GridLevel) -> Self {
-        Self {
-            // The CPU encodes with the f64 scale rounded to f32, as here.
-            scale: level.scale as f32,
-            resolution: level.resolution,
-            size: level.size,
-            offset: level.offset,
-            hashed: u32::from(level.hashed),
-        }
-    }
-}
-
-/// field.wgsl: `LayerShape`, offset in groups of four from the first MLP weight of the
-/// padded upload ([`GpuModelLayout::padded_weights`]).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+/// One MLP layer in the padded upload ([`GpuModelLayout::padded_weights`]), offset in groups
+/// of four from the first MLP weight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GpuLayerShape {
-    inputs: u32,
-    outputs: u32,
-    offset: u32,
+    /// Width of the input.
+    pub inputs: u32,
+    /// Width of the output.
+    pub outputs: u32,
+    /// First row, in groups of four weights.
+    pub offset: u32,
 }
 
 /// field.wgsl: `ModelInfo`.
@@ -80,8 +56,6 @@ pub struct GpuModelInfo {
 pub struct GpuModelLayout {
     /// The model's constants.
     pub info: GpuModelInfo,
-    /// The hash grid's levels.
-    pub levels: Vec<GpuGridLevel>,
     /// The density MLP's layers, then the colour MLP's.
     pub layers: Vec<GpuLayerShape>,
     /// Samples a live ray takes per dispatch of `march_rays`.
@@ -155,8 +129,7 @@ impl GpuModelLayout {
         };
         Ok(Self {
             info,
-            levels: model.grid.levels.iter().map(GpuGridLevel::from).collect(),
-            samples_per_round: samples_per_round(model, &cpu_layers),
+            samples_per_round: SAMPLES_PER_ROUND,
             layers,
             cpu_layers,
         })
@@ -177,21 +150,6 @@ impl GpuModelLayout {
         }
         padded
     }
-}
-
-/// Samples per round that keep one invocation of `march_rays` within
-/// [`ROUND_ITERATION_BUDGET`] loop iterations: the shaders' loops per sample are counted
-/// from field.wgsl (encoding: F × 9 + 1 per level; a layer: outputs × (inputs / 4 + 1) plus
-/// its padding and copy; the colour input's move).
-fn samples_per_round(model: &Model, layers: &[LayerShape]) -> u32 {
-    let features = model.grid.features;
-    let encode = model.grid.levels.len() * (features * 9 + 1) + 4;
-    let mlp: usize = layers
-        .iter()
-        .map(|l| l.outputs * (l.inputs.div_ceil(4) + 1) + l.outputs.div_ceil(4) + 5)
-        .sum();
-    let per_sample = encode + mlp + model.config.geometry_features as usize + 16;
-    (ROUND_ITERATION_BUDGET / per_sample).clamp(1, MAX_SAMPLES_PER_ROUND) as u32
 }
 
 /// An upper bound of the samples any ray of a camera at `pose` takes (march.rs): every
@@ -283,8 +241,6 @@ mod tests {
 
     #[test]
     fn structs_have_the_wgsl_sizes() {
-        assert_eq!(size_of::<GpuGridLevel>(), 20);
-        assert_eq!(size_of::<GpuLayerShape>(), 12);
         assert_eq!(size_of::<GpuModelInfo>(), 64);
         assert_eq!(size_of::<GpuFrameInfo>(), 96);
         assert_eq!(size_of::<GpuBlendGroup>(), 16);

@@ -7,8 +7,10 @@ use wgpu::util::DeviceExt;
 use super::GpuError;
 use super::avatar::GpuAvatar;
 use super::bindings::{FIELD_WGSL, bind_buffers, checked, pipeline, shader, storage, uniform};
+use super::field_source::WeightBinding;
 use super::frame::GpuFrame;
 use super::layout::GpuProbeInfo;
+use super::precision::{StoragePrecision, unpack_f16_pairs};
 use super::readback::{floats, read_buffer};
 use super::renderer::GpuRenderer;
 
@@ -16,16 +18,16 @@ const PROBE_WGSL: &str = include_str!("shaders/probe.wgsl");
 /// probe.wgsl's workgroup size.
 const PROBE_WORKGROUP: u32 = 64;
 
-/// The stage kernels of one device.
+/// The stage kernels of one device (compiled for each avatar's field when run).
 #[derive(Debug)]
 pub struct GpuProbe {
     points_layout: wgpu::BindGroupLayout,
-    encode_pipeline: wgpu::ComputePipeline,
-    field_pipeline: wgpu::ComputePipeline,
+    model_layout: wgpu::BindGroupLayout,
+    weights_layouts: [wgpu::BindGroupLayout; 2],
 }
 
 impl GpuProbe {
-    /// Compiles the stage kernels for `device`.
+    /// Prepares the stage kernels for `device`.
     pub fn new(renderer: &GpuRenderer, device: &wgpu::Device) -> Result<Self, GpuError> {
         checked(device, || {
             let points_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
@@ -38,12 +40,11 @@ impl GpuProbe {
                     storage(4, false),
                 ],
             });
-            let module = shader(device, "probe.wgsl", &[FIELD_WGSL, PROBE_WGSL]);
-            let groups = [&renderer.model_layout, &points_layout];
             Self {
-                encode_pipeline: pipeline(device, &module, "encode_points", &groups),
-                field_pipeline: pipeline(device, &module, "field_points", &groups),
                 points_layout,
+                model_layout: renderer.model_layout.clone(),
+                weights_layouts: [WeightBinding::Uniform, WeightBinding::Storage]
+                    .map(|binding| renderer.weights_layout(binding).clone()),
             }
         })
     }
@@ -56,7 +57,16 @@ impl GpuProbe {
         frame: &GpuFrame,
     ) -> Result<Vec<f32>, GpuError> {
         let bytes = frame.blended.size();
-        Ok(floats(&read_buffer(device, queue, &frame.blended, bytes)?))
+        let data = read_buffer(device, queue, &frame.blended, bytes)?;
+        let mut values = match frame.precision {
+            StoragePrecision::F32 => floats(&data),
+            StoragePrecision::F16 => {
+                let words: Vec<u32> = bytemuck::pod_collect_to_vec(&data);
+                unpack_f16_pairs(&words)
+            }
+        };
+        values.truncate(frame.table_len);
+        Ok(values)
     }
 
     /// The hash encodings (rows of L · F values) of `points` with `frame`'s blended table.
@@ -70,13 +80,12 @@ impl GpuProbe {
     ) -> Result<Vec<f32>, GpuError> {
         let width = avatar.model.grid.output_width();
         let directions = vec![[0.0, 0.0, 1.0]; points.len()];
-        let kernel = &self.encode_pipeline;
         self.run(
             device,
             queue,
             avatar,
             frame,
-            kernel,
+            "encode_points",
             points,
             &directions,
             width,
@@ -94,8 +103,16 @@ impl GpuProbe {
         points: &[[f32; 3]],
         directions: &[[f32; 3]],
     ) -> Result<Vec<f32>, GpuError> {
-        let kernel = &self.field_pipeline;
-        self.run(device, queue, avatar, frame, kernel, points, directions, 4)
+        self.run(
+            device,
+            queue,
+            avatar,
+            frame,
+            "field_points",
+            points,
+            directions,
+            4,
+        )
     }
 
     #[expect(
@@ -108,7 +125,7 @@ impl GpuProbe {
         queue: &wgpu::Queue,
         avatar: &GpuAvatar,
         frame: &GpuFrame,
-        kernel: &wgpu::ComputePipeline,
+        kernel: &str,
         points: &[[f32; 3]],
         directions: &[[f32; 3]],
         out_width: usize,
@@ -171,12 +188,24 @@ impl GpuProbe {
                     (4, &out),
                 ],
             );
+            let module = shader(
+                device,
+                "probe.wgsl",
+                &[FIELD_WGSL, &avatar.field_wgsl, PROBE_WGSL],
+            );
+            let weights_layout = match avatar.weight_binding {
+                WeightBinding::Uniform => &self.weights_layouts[0],
+                WeightBinding::Storage => &self.weights_layouts[1],
+            };
+            let groups = [&self.model_layout, &self.points_layout, weights_layout];
+            let kernel = pipeline(device, &module, kernel, &groups);
             let mut encoder = device.create_command_encoder(&Default::default());
             {
                 let mut pass = encoder.begin_compute_pass(&Default::default());
-                pass.set_pipeline(kernel);
+                pass.set_pipeline(&kernel);
                 pass.set_bind_group(0, &avatar.model_group, &[]);
                 pass.set_bind_group(1, &group, &[]);
+                pass.set_bind_group(2, &avatar.weights_group, &[]);
                 pass.dispatch_workgroups(count.div_ceil(PROBE_WORKGROUP), 1, 1);
             }
             (encoder, out)

@@ -1,6 +1,6 @@
-//! The renderer of one device: its pipelines (blend, render into a buffer, render into a
-//! texture) and the per-frame work: write the frame's weights and camera, blend the tables,
-//! render every pixel.
+//! The renderer of one device: its pipelines (blend, start and finish the rays into a buffer
+//! or a texture; each avatar compiles its own marching pipeline) and the per-frame work:
+//! write the frame's weights and camera, blend the tables, render every pixel.
 
 use crate::asset::Avatar;
 use crate::render::RenderedImage;
@@ -8,12 +8,18 @@ use crate::render::RenderedImage;
 use super::GpuError;
 use super::avatar::GpuAvatar;
 use super::bindings::{FIELD_WGSL, checked, model_layout, pipeline, shader, storage, uniform};
+use super::field_source::WeightBinding;
 use super::frame::{FrameRequest, FrameTarget, GpuFrame, PIXEL_BYTES};
 use super::layout::{GpuFrameInfo, max_samples_per_ray};
+use super::precision::StoragePrecision;
 use super::readback::{floats, read_buffer};
 
 const BLEND_WGSL: &str = include_str!("shaders/blend.wgsl");
-const RENDER_WGSL: &str = include_str!("shaders/render.wgsl");
+const BLEND_F16_WGSL: &str = include_str!("shaders/blend_f16.wgsl");
+/// Source of render.wgsl (rays and pixels), appended to field.wgsl.
+pub(super) const RENDER_WGSL: &str = include_str!("shaders/render.wgsl");
+/// Source of march.wgsl, appended to an avatar's field and render.wgsl.
+pub(super) const MARCH_WGSL: &str = include_str!("shaders/march.wgsl");
 /// blend.wgsl's workgroup size.
 const BLEND_WORKGROUP: u32 = 256;
 /// render.wgsl's workgroup edge (8 × 8 pixels).
@@ -32,20 +38,27 @@ pub struct GpuRenderer {
     pub(super) model_layout: wgpu::BindGroupLayout,
     pub(super) buffer_target_layout: wgpu::BindGroupLayout,
     pub(super) texture_target_layout: wgpu::BindGroupLayout,
+    /// Group 1 of `march_rays`: the blended table, the frame and the ray states.
+    pub(super) march_layout: wgpu::BindGroupLayout,
+    /// Group 2 of the field: MLP weights in a uniform buffer.
+    weights_uniform_layout: wgpu::BindGroupLayout,
+    /// Group 2 of the field: MLP weights in a storage buffer.
+    weights_storage_layout: wgpu::BindGroupLayout,
     blend_pipeline: wgpu::ComputePipeline,
-    buffer_pipelines: RenderPipelines,
-    texture_pipelines: RenderPipelines,
+    blend_f16_pipeline: wgpu::ComputePipeline,
+    buffer_pipelines: RayPipelines,
+    texture_pipelines: RayPipelines,
 }
 
-/// The three stages of rendering into one kind of target.
+/// The first and last stages of rendering into one kind of target (the marching between
+/// them is compiled for each avatar).
 #[derive(Debug)]
-struct RenderPipelines {
+struct RayPipelines {
     begin: wgpu::ComputePipeline,
-    march: wgpu::ComputePipeline,
     finish: wgpu::ComputePipeline,
 }
 
-impl RenderPipelines {
+impl RayPipelines {
     fn new(
         device: &wgpu::Device,
         module: &wgpu::ShaderModule,
@@ -54,7 +67,6 @@ impl RenderPipelines {
     ) -> Self {
         Self {
             begin: pipeline(device, module, "begin_rays", groups),
-            march: pipeline(device, module, "march_rays", groups),
             finish: pipeline(device, module, finish, groups),
         }
     }
@@ -108,21 +120,26 @@ impl GpuRenderer {
                     storage(5, false),
                 ],
             );
-            let blend = shader(device, "blend.wgsl", &[BLEND_WGSL]);
-            let render = shader(device, "render.wgsl", &[FIELD_WGSL, RENDER_WGSL]);
-            let blend_pipeline = pipeline(
-                device,
-                &blend,
-                "blend_tables",
-                &[&blend_tables_layout, &blend_frame_layout],
+            let march_layout = layout(
+                "nerf-avatar march",
+                &[storage(0, true), uniform(1), storage(5, false)],
             );
-            let buffer_pipelines = RenderPipelines::new(
+            let weights_uniform_layout = layout("nerf-avatar mlp", &[uniform(0)]);
+            let weights_storage_layout = layout("nerf-avatar mlp", &[storage(0, true)]);
+            let blend = shader(device, "blend.wgsl", &[BLEND_WGSL]);
+            let blend_f16 = shader(device, "blend_f16.wgsl", &[BLEND_F16_WGSL]);
+            let render = shader(device, "render.wgsl", &[FIELD_WGSL, RENDER_WGSL]);
+            let blend_groups = [&blend_tables_layout, &blend_frame_layout];
+            let blend_pipeline = pipeline(device, &blend, "blend_tables", &blend_groups);
+            let blend_f16_pipeline =
+                pipeline(device, &blend_f16, "blend_tables_f16", &blend_groups);
+            let buffer_pipelines = RayPipelines::new(
                 device,
                 &render,
                 &[&model_layout, &buffer_target_layout],
                 "finish_rays",
             );
-            let texture_pipelines = RenderPipelines::new(
+            let texture_pipelines = RayPipelines::new(
                 device,
                 &render,
                 &[&model_layout, &texture_target_layout],
@@ -134,7 +151,11 @@ impl GpuRenderer {
                 model_layout,
                 buffer_target_layout,
                 texture_target_layout,
+                march_layout,
+                weights_uniform_layout,
+                weights_storage_layout,
                 blend_pipeline,
+                blend_f16_pipeline,
                 buffer_pipelines,
                 texture_pipelines,
             }
@@ -144,6 +165,24 @@ impl GpuRenderer {
     /// Uploads an avatar (see [`GpuAvatar::upload`]).
     pub fn upload(&self, device: &wgpu::Device, avatar: &Avatar) -> Result<GpuAvatar, GpuError> {
         GpuAvatar::upload(self, device, avatar)
+    }
+
+    /// Uploads an avatar stored in `precision` (see [`GpuAvatar::upload_with_precision`]).
+    pub fn upload_with_precision(
+        &self,
+        device: &wgpu::Device,
+        avatar: &Avatar,
+        precision: StoragePrecision,
+    ) -> Result<GpuAvatar, GpuError> {
+        GpuAvatar::upload_with_precision(self, device, avatar, precision)
+    }
+
+    /// The layout of the field's group 2 for weights bound as `binding`.
+    pub(super) fn weights_layout(&self, binding: WeightBinding) -> &wgpu::BindGroupLayout {
+        match binding {
+            WeightBinding::Uniform => &self.weights_uniform_layout,
+            WeightBinding::Storage => &self.weights_storage_layout,
+        }
     }
 
     /// Creates one instance's frame state (see [`GpuFrame::new`]).
@@ -200,9 +239,14 @@ impl GpuRenderer {
             label: Some("nerf-avatar frame"),
             timestamp_writes: None,
         });
-        let table_len = avatar.model.layout.table_len as u32;
-        let blend_workgroups = table_len.div_ceil(BLEND_WORKGROUP).clamp(1, MAX_WORKGROUPS);
-        pass.set_pipeline(&self.blend_pipeline);
+        let blend_workgroups = avatar
+            .table_elements
+            .div_ceil(BLEND_WORKGROUP)
+            .clamp(1, MAX_WORKGROUPS);
+        pass.set_pipeline(match avatar.precision {
+            StoragePrecision::F32 => &self.blend_pipeline,
+            StoragePrecision::F16 => &self.blend_f16_pipeline,
+        });
         pass.set_bind_group(1, &frame.blend_group, &[]);
         for group in &avatar.table_groups {
             pass.set_bind_group(0, &group.bind_group, &[]);
@@ -221,10 +265,13 @@ impl GpuRenderer {
         pass.set_bind_group(1, &frame.render_group, &[]);
         pass.set_pipeline(&pipelines.begin);
         pass.dispatch_workgroups(x, y, 1);
-        pass.set_pipeline(&pipelines.march);
+        pass.set_pipeline(&avatar.march_pipeline);
+        pass.set_bind_group(1, &frame.march_group, &[]);
+        pass.set_bind_group(2, &avatar.weights_group, &[]);
         for _ in 0..rounds {
             pass.dispatch_workgroups(x, y, 1);
         }
+        pass.set_bind_group(1, &frame.render_group, &[]);
         pass.set_pipeline(&pipelines.finish);
         pass.dispatch_workgroups(x, y, 1);
         Ok(())

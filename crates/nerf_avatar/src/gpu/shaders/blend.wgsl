@@ -4,7 +4,7 @@
 // add to it, so the terms are summed in the CPU's order (h0 first, then h_1, h_2, ...).
 
 struct BlendGroup {
-    // Values in one table.
+    // Values in one table (blend_f16.wgsl: words of two values).
     table_len: u32,
     // Index of the group's first table among the K + 1 (0 is h0).
     first_table: u32,

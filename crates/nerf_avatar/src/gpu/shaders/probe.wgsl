@@ -1,6 +1,7 @@
 // Stage kernels that run single pieces of field.wgsl on given points, so that each stage can
 // be compared with its CPU twin: the hash encoding (hashgrid.rs: encode_points) and the whole
-// field (field.rs: Model::field_forward). Appended to field.wgsl.
+// field (field.rs: Model::field_forward). Appended to field.wgsl and the model's generated
+// field.
 
 struct ProbeInfo {
     // Points to evaluate.
@@ -21,10 +22,10 @@ fn encode_points(@builtin(global_invocation_id) id: vec3<u32>) {
     if id.x >= probe.count {
         return;
     }
-    encode(probe_points[id.x].xyz);
+    let encoding = encode(probe_points[id.x].xyz);
     let width = model.level_count * model.features;
     for (var i = 0u; i < width; i++) {
-        probe_out[id.x * probe.out_width + i] = input_at(i);
+        probe_out[id.x * probe.out_width + i] = encoding[i >> 2u][i & 3u];
     }
 }
 

@@ -1,14 +1,15 @@
 // Inference rendering of whole images (render.rs: render_image), one pixel per invocation:
 // the ray through the pixel (camera.rs), its span through the head box, marching through the
 // occupancy grid with the CPU's step rule and skipping (march.rs), the field at every sample
-// (field.wgsl) and front-to-back compositing over the background with early termination
-// (composite.rs). Appended to field.wgsl.
+// and front-to-back compositing over the background with early termination (composite.rs).
+// Appended to field.wgsl (and, for `march_rays`, to the model's generated field); march.wgsl
+// follows it in the model's module.
 //
 // Rays are marched in rounds, as render.rs: march_tile does: `begin_rays` starts every ray,
-// each dispatch of `march_rays` takes up to `samples_per_round` more samples of every live
-// ray, and `finish_rays` (or `finish_texture`) writes the pixels. Keeping each invocation
-// short matters on software drivers: llvmpipe (lavapipe) stops any invocation's loops after
-// 65535 iterations in all.
+// each dispatch of `march_rays` (march.wgsl) takes up to `samples_per_round` more samples of
+// every live ray, and `finish_rays` (or `finish_texture`) writes the pixels. Keeping each
+// invocation short matters on software drivers: llvmpipe (lavapipe) stops any invocation's
+// loops after 65535 iterations in all.
 
 // march.rs: MAX_SAMPLES_PER_RAY.
 const MAX_SAMPLES_PER_RAY: u32 = 1024u;
@@ -176,53 +177,6 @@ fn begin_rays(@builtin(global_invocation_id) id: vec3<u32>) {
     let span = intersect_box(through_pixel(id.xy));
     let live = u32(span.x < span.y);
     ray_states[pixel_index(id)] = RayState(vec3<f32>(0.0), 1.0, span.x, span.y, 0u, live);
-}
-
-// render.rs: march_tile, one round of one ray: up to `samples_per_round` samples (march.rs:
-// RayMarcher::next_sample), each composited at once; the ray ends at the end of the box,
-// at its last sample or once opaque.
-@compute @workgroup_size(8, 8)
-fn march_rays(@builtin(global_invocation_id) id: vec3<u32>) {
-    if !in_image(id) {
-        return;
-    }
-    let index = pixel_index(id);
-    var state = ray_states[index];
-    if state.live == 0u {
-        return;
-    }
-    let ray = through_pixel(id.xy);
-    let unit_dir = ray.direction / (2.0 * model.half_extent);
-    let threshold = frame.transmittance_threshold;
-    var round_samples = 0u;
-    while round_samples < frame.samples_per_round && state.t < state.t_end
-        && state.taken < MAX_SAMPLES_PER_RAY {
-        let dt = march_step(state.t);
-        let position = to_unit_cube(ray.origin + state.t * ray.direction);
-        let cell = cell_of(position);
-        if is_occupied(cell_index(cell)) {
-            state.t += dt;
-            state.taken += 1u;
-            round_samples += 1u;
-            add(&state, field_forward(position, ray.direction), dt);
-            if state.transmittance < threshold {
-                break;
-            }
-        } else {
-            let target_t = state.t + distance_to_cell_exit(cell, position, unit_dir);
-            loop {
-                state.t += march_step(state.t);
-                if state.t >= target_t {
-                    break;
-                }
-            }
-        }
-    }
-    let ended = state.t >= state.t_end || state.taken >= MAX_SAMPLES_PER_RAY;
-    if ended || state.transmittance < threshold {
-        state.live = 0u;
-    }
-    ray_states[index] = state;
 }
 
 // The finished pixel into the buffer target.
