@@ -254,7 +254,7 @@ impl Plugin for NerfAvatarRenderPlugin {
         let mut sources = FrameSources::default();
         match CpuWorker::spawn() {
             Ok(worker) => {
-                info!("nerf avatars render with the CPU renderer on a worker thread");
+                info!("the CPU avatar render worker started");
                 sources.0.push(Box::new(worker));
             }
             Err(error) => error!("could not start the CPU avatar render worker: {error}"),
