@@ -5,14 +5,21 @@
 //! ```sh
 //! cargo run --release --example avatar_scene
 //! cargo run --release --example avatar_scene -- --frames 30 --screenshot scene.png
+//! cargo run --release --example avatar_scene -- --backend wgpu
 //! ```
+//!
+//! `--backend auto|cpu|wgpu` (or `NERF_AVATAR_BACKEND`) picks the avatar's renderer: the CPU
+//! renderer on a worker thread, or the WGSL pass in the render world (`auto` takes the WGSL
+//! pass on a hardware GPU).
 
 use bevy::animation::animation_curves::{AnimatableCurve, AnimatableKeyframeCurve};
 use bevy::animation::{AnimatedBy, AnimationClip, AnimationTargetId};
 use bevy::core_pipeline::tonemapping::Tonemapping;
 use bevy::prelude::*;
 use bevy_nerf_avatar::capture::{CapturePlugin, CaptureSettings};
-use bevy_nerf_avatar::{ExpressionWeight, NerfAvatar, NerfAvatarPlugin};
+use bevy_nerf_avatar::{
+    BackendPreference, ExpressionWeight, NerfAvatar, NerfAvatarPlugin, RenderSettings,
+};
 
 /// The sample avatar, made by `scripts/make_sample_avatar.sh`.
 const SAMPLE_AVATAR: &str = "sample.avatar.safetensors";
@@ -34,20 +41,48 @@ fn main() -> AppExit {
             return AppExit::error();
         }
     };
+    let backend = match backend_from_args_or_env(&args) {
+        Ok(backend) => backend,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return AppExit::error();
+        }
+    };
     let mut app = App::new();
-    app.add_plugins((DefaultPlugins, NerfAvatarPlugin, AvatarScenePlugin));
+    app.insert_resource(SceneBackend(backend)).add_plugins((
+        DefaultPlugins,
+        NerfAvatarPlugin,
+        AvatarScenePlugin,
+    ));
     if let Some(capture) = capture {
         app.add_plugins(CapturePlugin(capture));
     }
     app.run()
 }
 
+/// `--backend NAME` from the command line, else `NERF_AVATAR_BACKEND`, else auto.
+fn backend_from_args_or_env(args: &[String]) -> Result<BackendPreference, String> {
+    let from_args = match args.iter().position(|arg| arg == "--backend") {
+        Some(i) => Some(args.get(i + 1).ok_or("--backend needs a value")?.clone()),
+        None => None,
+    };
+    match from_args.or_else(|| std::env::var("NERF_AVATAR_BACKEND").ok()) {
+        Some(name) => name.parse(),
+        None => Ok(BackendPreference::Auto),
+    }
+}
+
+/// Which renderer the scene's avatar uses.
+#[derive(Resource, Clone, Copy, Debug, Default)]
+pub struct SceneBackend(pub BackendPreference);
+
 /// The scene: ground, plinth, lights, the avatar with its animation, the orbiting camera.
 pub struct AvatarScenePlugin;
 
 impl Plugin for AvatarScenePlugin {
     fn build(&self, app: &mut App) {
-        app.add_systems(Startup, setup_scene)
+        app.init_resource::<SceneBackend>()
+            .add_systems(Startup, setup_scene)
             .add_systems(Update, orbit_camera);
     }
 }
@@ -126,6 +161,7 @@ pub fn setup_scene(
     mut materials: ResMut<Assets<StandardMaterial>>,
     mut clips: ResMut<Assets<AnimationClip>>,
     mut graphs: ResMut<Assets<AnimationGraph>>,
+    backend: Res<SceneBackend>,
 ) {
     commands.spawn((
         Mesh3d(meshes.add(Plane3d::default().mesh().size(8.0, 8.0))),
@@ -167,7 +203,10 @@ pub fn setup_scene(
     let avatar = commands
         .spawn((
             name,
-            NerfAvatar::new(asset_server.load(SAMPLE_AVATAR)),
+            NerfAvatar::new(asset_server.load(SAMPLE_AVATAR)).with_settings(RenderSettings {
+                backend: backend.0,
+                ..default()
+            }),
             Transform::from_translation(HEAD_POSITION),
             player,
             AnimationGraphHandle(graphs.add(graph)),

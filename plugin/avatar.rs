@@ -13,11 +13,31 @@ use crate::expression::Expression;
 /// Which renderer produces an avatar's frames.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum BackendPreference {
-    /// The fastest renderer this build has (today the CPU renderer).
+    /// The fastest renderer for the adapter: the WGSL pass in the render world on a hardware
+    /// GPU that can run it, else the CPU renderer on a worker thread (on a software
+    /// rasteriser such as lavapipe the CPU renderer is the faster one).
     #[default]
     Auto,
     /// The core crate's CPU renderer on a worker thread.
     Cpu,
+    /// The WGSL pass in the render world on any adapter that can run it, software
+    /// rasterisers included; the CPU renderer where it cannot.
+    Wgpu,
+}
+
+impl std::str::FromStr for BackendPreference {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        match name {
+            "auto" => Ok(Self::Auto),
+            "cpu" => Ok(Self::Cpu),
+            "wgpu" => Ok(Self::Wgpu),
+            _ => Err(format!(
+                "unknown avatar backend `{name}` (expected auto, cpu or wgpu)"
+            )),
+        }
+    }
 }
 
 /// How much work a frame gets.

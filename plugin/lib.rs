@@ -24,7 +24,7 @@ pub use drive::clip::{ClipError, ExpressionClip};
 pub use drive::morph::MorphWeightsBridge;
 pub use drive::player::{ClipLayer, ExpressionClipPlayer};
 pub use expression::{Expression, ExpressionPlugin, ReportedUnknownNames, ResolvedExpression};
-pub use render::{AvatarFrameStatus, NerfAvatarViewer};
+pub use render::{AvatarFrameStatus, FramePath, NerfAvatarViewer, WgslSupport};
 
 /// Everything the avatar integration needs, as one plugin made of a plugin per concern:
 /// assets, expressions, expression drivers, and the render bridge with its display.

@@ -1,5 +1,7 @@
 //! Showing frames: each avatar gets a billboard entity, an unlit square with the avatar's
-//! `Image` (premultiplied alpha), placed at the view its newest frame was rendered for. The
+//! `Image` (premultiplied alpha), placed at the view its newest frame was rendered for. On
+//! the worker path the image's pixels come from the host; on the WGSL path the image is a
+//! storage texture the render world writes (see [`super::wgsl`]). The
 //! billboard is hidden until a frame arrives and when the avatar cannot be seen (its asset
 //! failed to load, or the camera is inside the head box). Without the PBR plugin (headless
 //! apps) only the image is kept up to date.
@@ -19,7 +21,7 @@ use bevy::pbr::{MeshMaterial3d, StandardMaterial};
 use bevy::render::render_resource::{Extent3d, TextureDimension, TextureFormat};
 use bevy::transform::components::{GlobalTransform, Transform};
 
-use super::{AvatarFrameStatus, AvatarRenderSystems, FinishedFrame, FrameArrived};
+use super::{AvatarFrameStatus, AvatarRenderSystems, BillboardView, FinishedFrame, FrameArrived};
 use crate::avatar::NerfAvatar;
 
 /// The avatar's frame and where it is shown.
@@ -75,9 +77,7 @@ pub fn show_frames(
             continue;
         };
         let image = frame_image(frame);
-        let placement = Transform::from_translation(view.center)
-            .with_rotation(view.rotation)
-            .with_scale(Vec3::new(2.0 * view.half_size, 2.0 * view.half_size, 1.0));
+        let placement = billboard_placement(view);
         match display {
             Some(display) => {
                 if images.insert(display.image.id(), image).is_err() {
@@ -96,20 +96,14 @@ pub fn show_frames(
             None => {
                 let image = images.add(image);
                 let billboard = match (meshes.as_deref_mut(), materials.as_deref_mut()) {
-                    (Some(meshes), Some(materials)) => Some(
-                        commands
-                            .spawn((
-                                AvatarBillboard {
-                                    avatar: frame.entity,
-                                },
-                                Mesh3d(meshes.add(Rectangle::new(1.0, 1.0))),
-                                MeshMaterial3d(materials.add(billboard_material(image.clone()))),
-                                placement,
-                                GlobalTransform::from(placement),
-                                NotShadowCaster,
-                            ))
-                            .id(),
-                    ),
+                    (Some(meshes), Some(materials)) => Some(spawn_billboard(
+                        &mut commands,
+                        meshes,
+                        materials,
+                        frame.entity,
+                        image.clone(),
+                        placement,
+                    )),
                     _ => None,
                 };
                 commands
@@ -118,6 +112,34 @@ pub fn show_frames(
             }
         }
     }
+}
+
+/// Where the billboard of a frame rendered for `view` goes: a unit square scaled to the view.
+pub fn billboard_placement(view: &BillboardView) -> Transform {
+    Transform::from_translation(view.center)
+        .with_rotation(view.rotation)
+        .with_scale(Vec3::new(2.0 * view.half_size, 2.0 * view.half_size, 1.0))
+}
+
+/// Spawns the billboard of `avatar` showing `image` at `placement`.
+pub fn spawn_billboard(
+    commands: &mut Commands,
+    meshes: &mut Assets<Mesh>,
+    materials: &mut Assets<StandardMaterial>,
+    avatar: Entity,
+    image: Handle<Image>,
+    placement: Transform,
+) -> Entity {
+    commands
+        .spawn((
+            AvatarBillboard { avatar },
+            Mesh3d(meshes.add(Rectangle::new(1.0, 1.0))),
+            MeshMaterial3d(materials.add(billboard_material(image))),
+            placement,
+            GlobalTransform::from(placement),
+            NotShadowCaster,
+        ))
+        .id()
 }
 
 /// An unlit, double-sided material showing `image` with premultiplied alpha.

@@ -1,10 +1,17 @@
 //! The render bridge: every frame, each avatar whose expression, view or asset changed gets a
-//! frame request (at most one in flight per avatar) sent to a [`FrameSource`]; finished
-//! frames are taken back without waiting and the newest is shown on the avatar's billboard
-//! (see [`display`]). The main schedule never blocks on a renderer.
+//! new frame from one of two paths, chosen once per avatar (see [`wgsl::choose_path`]):
+//! - the worker path: a frame request (at most one in flight per avatar) goes to a
+//!   [`FrameSource`] on a worker thread; finished frames are taken back without waiting and
+//!   the newest is shown on the avatar's billboard (see [`display`]);
+//! - the WGSL path: a job goes to the render world, which renders the frame on the GPU
+//!   straight into the billboard's texture before the main pass (see [`wgsl`], [`pass`]).
+//!
+//! The main schedule never blocks on a renderer.
 
 pub mod display;
+pub mod pass;
 pub mod view;
+pub mod wgsl;
 pub mod worker;
 
 use std::sync::Arc;
@@ -23,6 +30,7 @@ use crate::asset::NerfAvatarAsset;
 use crate::avatar::{BackendPreference, NerfAvatar};
 use crate::expression::Expression;
 pub use view::{BillboardView, billboard_view};
+pub use wgsl::{FramePath, WgslSupport};
 pub use worker::{CpuWorker, FinishedFrame, FrameRequest, FrameSource};
 
 /// Marks the entity whose view the avatars are rendered from. Without one, the active camera
@@ -38,7 +46,7 @@ impl FrameSources {
     /// The renderer an avatar with `preference` uses.
     pub fn for_preference(&self, preference: BackendPreference) -> Option<&dyn FrameSource> {
         let wanted = match preference {
-            BackendPreference::Auto => None,
+            BackendPreference::Auto | BackendPreference::Wgpu => None,
             BackendPreference::Cpu => Some("cpu"),
         };
         self.0
@@ -76,9 +84,14 @@ pub struct AvatarFrameStatus {
     pub last_render_time: Option<Duration>,
     /// The view of the shown frame.
     pub shown_view: Option<BillboardView>,
+    /// The path that renders the avatar's frames, once chosen (when its asset has loaded).
+    pub path: Option<FramePath>,
+    /// Frame requests sent to worker threads so far.
+    pub worker_requests: u64,
     next_sequence: u64,
     in_flight: Option<InFlight>,
     wanted: Option<FrameKey>,
+    wanted_view: Option<BillboardView>,
     shown: Option<FrameKey>,
 }
 
@@ -114,7 +127,9 @@ fn viewer_transform(
         .map(|(_, transform)| *transform)
 }
 
-/// Sends a frame request for each avatar whose frame is out of date and has none in flight.
+/// Works out each avatar's wanted frame, chooses its path on its first frame, and sends a
+/// frame request for each avatar on the worker path whose frame is out of date and has none
+/// in flight (the WGSL path's jobs are queued by [`wgsl::queue_wgsl_frames`]).
 pub fn prepare_frame_requests(
     mut avatars: Query<(
         Entity,
@@ -127,6 +142,7 @@ pub fn prepare_frame_requests(
     cameras: Query<(&Camera, &GlobalTransform)>,
     assets: Res<Assets<NerfAvatarAsset>>,
     sources: Res<FrameSources>,
+    support: Option<Res<WgslSupport>>,
 ) {
     let Some(viewer) = viewer_transform(&viewers, &cameras) else {
         return;
@@ -136,6 +152,11 @@ pub fn prepare_frame_requests(
             status.wanted = None;
             continue;
         };
+        let path = *status.path.get_or_insert_with(|| {
+            let (path, reason) = wgsl::choose_path(avatar.settings.backend, support.as_deref());
+            wgsl::log_path(entity, path, &reason);
+            path
+        });
         let config = &asset.avatar.config;
         let Some(view) = billboard_view(
             &transform.affine(),
@@ -145,6 +166,7 @@ pub fn prepare_frame_requests(
             avatar.settings.frame_size(),
         ) else {
             status.wanted = None;
+            status.wanted_view = None;
             continue;
         };
         let mut weights = expression.resolve(asset.avatar.blendshapes()).weights;
@@ -159,7 +181,8 @@ pub fn prepare_frame_requests(
         if status.wanted.as_ref() != Some(&key) {
             status.wanted = Some(key.clone());
         }
-        if status.current || status.in_flight.is_some() {
+        status.wanted_view = Some(view);
+        if path == FramePath::Wgsl || status.current || status.in_flight.is_some() {
             continue;
         }
         let Some(source) = sources.for_preference(avatar.settings.backend) else {
@@ -177,6 +200,7 @@ pub fn prepare_frame_requests(
         };
         if source.submit(request).is_ok() {
             status.next_sequence += 1;
+            status.worker_requests += 1;
             status.in_flight = Some(InFlight {
                 sequence,
                 key,
@@ -230,7 +254,7 @@ impl Plugin for NerfAvatarRenderPlugin {
         let mut sources = FrameSources::default();
         match CpuWorker::spawn() {
             Ok(worker) => {
-                info!("nerf avatars render with the CPU renderer on a worker thread");
+                info!("the CPU avatar render worker started");
                 sources.0.push(Box::new(worker));
             }
             Err(error) => error!("could not start the CPU avatar render worker: {error}"),
@@ -244,12 +268,23 @@ impl Plugin for NerfAvatarRenderPlugin {
                     .chain()
                     .after(TransformSystems::Propagate),
             )
+            .init_resource::<wgsl::WgslJobs>()
             .add_systems(
                 PostUpdate,
-                (receive_frames, prepare_frame_requests)
+                (
+                    receive_frames,
+                    wgsl::receive_wgsl_reports,
+                    prepare_frame_requests,
+                    wgsl::queue_wgsl_frames,
+                    wgsl::release_removed_avatars,
+                )
                     .chain()
                     .in_set(AvatarRenderSystems::Exchange),
             )
             .add_plugins(display::AvatarDisplayPlugin);
+    }
+
+    fn finish(&self, app: &mut App) {
+        pass::setup_wgsl_pass(app);
     }
 }
