@@ -183,6 +183,7 @@ fn reset_button(avatar: Entity) -> impl Bundle {
     (
         Node {
             height: Val::Px(ROW_HEIGHT + 4.0),
+            flex_shrink: 0.0,
             margin: UiRect::bottom(Val::Px(8.0)),
             padding: UiRect::horizontal(Val::Px(12.0)),
             align_items: AlignItems::Center,
