@@ -6,7 +6,8 @@
 //! the plugin renders it from the scene camera onto a billboard at its place. Expressions can
 //! be set from gameplay systems, animated with curves on an [`ExpressionWeight`], bridged from
 //! glTF morph weights ([`MorphWeightsBridge`]) or played from recorded clips
-//! ([`ExpressionClipPlayer`]). The model itself lives in the engine-agnostic `nerf_avatar`
+//! ([`ExpressionClipPlayer`]), or edited with UI sliders ([`ExpressionSliders`], feature `ui`,
+//! on by default). The model itself lives in the engine-agnostic `nerf_avatar`
 //! crate; this crate wires it into Bevy.
 
 mod asset;
@@ -15,6 +16,8 @@ pub mod capture;
 pub mod drive;
 mod expression;
 pub mod render;
+#[cfg(feature = "ui")]
+pub mod sliders;
 
 pub use asset::{NerfAvatarAsset, NerfAvatarAssetPlugin, NerfAvatarLoadError, NerfAvatarLoader};
 pub use avatar::{BackendPreference, NerfAvatar, Quality, RenderSettings};
@@ -25,6 +28,10 @@ pub use drive::morph::MorphWeightsBridge;
 pub use drive::player::{ClipLayer, ExpressionClipPlayer};
 pub use expression::{Expression, ExpressionPlugin, ReportedUnknownNames, ResolvedExpression};
 pub use render::{AvatarFrameStatus, FramePath, NerfAvatarViewer, WgslSupport};
+#[cfg(feature = "ui")]
+pub use sliders::{
+    ExpressionSlider, ExpressionSliders, ExpressionSlidersPlugin, ResetExpressionButton,
+};
 
 /// Everything the avatar integration needs, as one plugin made of a plugin per concern:
 /// assets, expressions, expression drivers, and the render bridge with its display.

@@ -24,6 +24,7 @@ run() {
 
 run avatar_scene
 run drive_curves
+run expression_editor --set jawOpen=0.6 --set browInnerUp=0.65 --set mouthSmileLeft=0.4
 run reenact
 dataset=$(mktemp -d)
 trap 'rm -rf "$dataset"' EXIT
