@@ -1,0 +1,127 @@
+//! Helpers shared by the plugin's render tests on lavapipe: whether a Vulkan adapter exists,
+//! running an app until something happens, capturing a camera's image, and comparing it
+//! with the core crate's CPU render of the same avatar, expression and view.
+#![allow(
+    dead_code,
+    reason = "each test binary includes this module and uses a different subset of it"
+)]
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bevy::prelude::*;
+use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
+use bevy_nerf_avatar::render::{BillboardView, billboard_view};
+use bevy_nerf_avatar::{Expression, NerfAvatar, NerfAvatarAsset};
+use nerf_avatar::camera::Intrinsics;
+use nerf_avatar::render::{Background, RenderedImage, render_image};
+
+/// Whether a Vulkan adapter (lavapipe where no GPU exists) is there.
+pub fn vulkan_adapter_exists() -> bool {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+        backends: wgpu::Backends::VULKAN,
+        ..wgpu::InstanceDescriptor::new_without_display_handle()
+    });
+    !bevy::tasks::block_on(instance.enumerate_adapters(wgpu::Backends::VULKAN)).is_empty()
+}
+
+/// Updates `app` until `done`, failing after five minutes.
+pub fn update_until(app: &mut App, what: &str, mut done: impl FnMut(&mut App) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !done(app) {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        app.update();
+    }
+}
+
+/// Takes a screenshot of the render-target image `target`.
+pub fn capture(app: &mut App, target: Handle<Image>) -> image::RgbImage {
+    let captured: Arc<Mutex<Option<Image>>> = Arc::default();
+    let slot = Arc::clone(&captured);
+    app.world_mut().spawn(Screenshot::image(target)).observe(
+        move |screenshot: On<ScreenshotCaptured>| {
+            *slot.lock().unwrap() = Some(screenshot.image.clone());
+        },
+    );
+    update_until(app, "the screenshot", |_| {
+        captured.lock().unwrap().is_some()
+    });
+    let screenshot = captured.lock().unwrap().take().unwrap();
+    screenshot.try_into_dynamic().unwrap().to_rgb8()
+}
+
+/// The CPU render, over black, of the avatar as `world` shows it from its only 3D camera
+/// (`intrinsics` being that camera's), and the billboard view it is seen at, with frames of
+/// `resolution` pixels.
+pub fn cpu_reference(
+    world: &mut World,
+    intrinsics: &Intrinsics,
+    resolution: u32,
+) -> (RenderedImage, BillboardView) {
+    let mut avatars = world.query::<(&NerfAvatar, &Expression, &GlobalTransform)>();
+    let mut cameras = world.query_filtered::<&GlobalTransform, With<Camera3d>>();
+    let camera_transform = *cameras.single(world).unwrap();
+    let (avatar, expression, avatar_transform) = avatars.single(world).unwrap();
+    let asset = world
+        .resource::<Assets<NerfAvatarAsset>>()
+        .get(&avatar.avatar)
+        .unwrap();
+    let config = &asset.avatar.config;
+    let view = billboard_view(
+        &avatar_transform.affine(),
+        &camera_transform.affine(),
+        &config.head_box,
+        config.near_distance,
+        resolution,
+    )
+    .unwrap();
+    let mut weights = expression.resolve(asset.avatar.blendshapes()).weights;
+    asset.avatar.clamp_expression(&mut weights);
+    let image = render_image(
+        &asset.model,
+        &asset.avatar.params,
+        &weights,
+        &asset.avatar.occupancy,
+        intrinsics,
+        &view.pose,
+        Background::Solid([0.0; 3]),
+    );
+    (image, view)
+}
+
+/// PSNR in dB between `shown` and `reference` inside the avatar (pixels the reference covers
+/// with opacity ≥ 0.98), and how many pixels that is. Saves both images as `NAME_bevy.png`
+/// and `NAME_cpu.png` in the test's temporary folder.
+pub fn avatar_region_psnr(
+    shown: &image::RgbImage,
+    reference: &RenderedImage,
+    name: &str,
+) -> (f64, usize) {
+    let reference_png = reference.to_rgb8();
+    let mut squared_error = 0.0;
+    let mut pixels = 0usize;
+    for (i, alpha) in reference.alpha.iter().enumerate() {
+        if *alpha < 0.98 {
+            continue;
+        }
+        let (x, y) = (i as u32 % reference.width, i as u32 / reference.width);
+        let (got, expected) = (shown.get_pixel(x, y).0, reference_png.get_pixel(x, y).0);
+        for c in 0..3 {
+            let difference = f64::from(got[c]) - f64::from(expected[c]);
+            squared_error += difference * difference;
+        }
+        pixels += 1;
+    }
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    shown.save(out.join(format!("{name}_bevy.png"))).unwrap();
+    reference_png
+        .save(out.join(format!("{name}_cpu.png")))
+        .unwrap();
+    let mse = squared_error / (3 * pixels.max(1)) as f64;
+    let psnr = 10.0 * (255.0 * 255.0 / mse.max(1e-12)).log10();
+    eprintln!(
+        "avatar region: {pixels} pixels, PSNR {psnr:.2} dB (images in {})",
+        out.display()
+    );
+    (psnr, pixels)
+}
