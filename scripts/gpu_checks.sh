@@ -10,9 +10,13 @@
 # `scripts/gpu_checks.sh --prepare DIR` builds them here and copies them, stripped and
 # compressed, into DIR, for a GPU machine without Rust (the test binaries look for the CLI
 # at the absolute path cargo built it at, which the run re-creates).
+#   PROFILE     when set, Nsight Compute's per-kernel times of one 512×512 frame
 #   DATASET     a tracked dataset for the training benchmark (default: none, skipped)
 #   TRAIN_SECONDS  training time per backend (default 60)
 #   PRESET      model preset of the training benchmark (default fast)
+#   TRAIN_BACKENDS  backends to train on, in turn (default "cuda cpu")
+#   SNAPSHOT_SECONDS  copy the latest checkpoint this often and evaluate each copy on the
+#               held-out frames afterwards (with CHECKPOINT_EVERY steps between checkpoints)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -95,19 +99,60 @@ timeout 120 "$BIN/cuda_backend" --test-threads 2 2>&1 | tee "$out/cuda_backend.l
 step "bench"
 timeout 150 "$BIN/nerf-avatar" bench --backend cuda --quick --json "$out/bench.json" 2>&1 | tee "$out/bench.log"
 
+if [[ -n ${PROFILE:-} ]]; then
+    # Per-kernel GPU time of one 512×512 frame of a fresh paper avatar (Nsight Compute).
+    step "profile"
+    ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu /usr/local/cuda/bin/ncu 2>/dev/null | head -1)
+    "$BIN/nerf-avatar" init --out "$out/profile.avatar.safetensors" --preset paper >/dev/null 2>&1
+    timeout 120 "$ncu" --clock-control none --metrics gpu__time_duration.sum --print-summary per-kernel \
+        "$BIN/nerf-avatar" render "$out/profile.avatar.safetensors" --out "$out/profile.png" \
+        --size 512x512 --backend cuda >"$out/profile.log" 2>&1
+    grep -E "^  [a-z_0-9]+|gpu__time_duration" "$out/profile.log" | head -60
+fi
+
 if [[ -n ${DATASET:-} ]]; then
     seconds=${TRAIN_SECONDS:-60}
     preset=${PRESET:-fast}
     minutes=$(python3 -c "print($seconds / 60)")
-    for backend in cuda cpu; do
+    for backend in ${TRAIN_BACKENDS:-cuda cpu}; do
         step "train $backend ($preset, $seconds s)"
-        timeout $((seconds + 60)) "$BIN/nerf-avatar" train "$DATASET" --out "$out/$backend.avatar.safetensors" \
-            --preset "$preset" --minutes "$minutes" --no-lpips --checkpoint-every 1000000 \
+        avatar=$out/$backend.avatar.safetensors
+        checkpoint=$out/$backend.checkpoint.safetensors
+        snapshots=
+        if [[ -n ${SNAPSHOT_SECONDS:-} ]]; then
+            # Copies of the latest checkpoint as the run goes (each records its step and
+            # training time), evaluated afterwards: held-out quality against training time.
+            (for ((i = 1; ; i++)); do
+                sleep "$SNAPSHOT_SECONDS"
+                [[ -f $checkpoint ]] && cp "$checkpoint" "$out/snapshot-$i.checkpoint"
+            done) &
+            snapshots=$!
+        fi
+        timeout $((seconds + 60)) "$BIN/nerf-avatar" train "$DATASET" --out "$avatar" \
+            --preset "$preset" --minutes "$minutes" --no-lpips \
+            --checkpoint-every "${CHECKPOINT_EVERY:-1000000}" \
             --backend "$backend" 2>&1 | tr '\r' '\n' | grep -v '^\s*$' | tail -5 | tee "$out/train-$backend.log"
-        timeout 120 "$BIN/nerf-avatar" info "$out/$backend.avatar.safetensors" --json >"$out/info-$backend.json"
-        timeout 90 "$BIN/nerf-avatar" eval "$out/$backend.avatar.safetensors" "$DATASET" --split test \
+        [[ -n $snapshots ]] && kill "$snapshots"
+        timeout 120 "$BIN/nerf-avatar" info "$avatar" --json >"$out/info-$backend.json"
+        timeout 90 "$BIN/nerf-avatar" eval "$avatar" "$DATASET" --split test \
             --no-lpips --backend cuda --report "$out/report-$backend" 2>&1 | tail -5 | tee "$out/eval-$backend.log"
         cp "$out/report-$backend/metrics.json" "$out/metrics-$backend.json" 2>/dev/null
+        for snapshot in "$out"/snapshot-*.checkpoint; do
+            [[ -f $snapshot ]] || continue
+            name=$(basename "$snapshot" .checkpoint)
+            # The avatar inside a checkpoint is its own asset file, stored as a U8 tensor.
+            python3 -c 'import json, sys
+from safetensors import safe_open
+from safetensors.numpy import load_file
+open(sys.argv[2], "wb").write(load_file(sys.argv[1])["avatar"].tobytes())
+with safe_open(sys.argv[1], "np") as f:
+    print(f.metadata()["nerf_avatar.checkpoint"])' "$snapshot" "$out/$name.avatar.safetensors" >"$out/$name.state.json"
+            timeout 60 "$BIN/nerf-avatar" eval "$out/$name.avatar.safetensors" "$DATASET" --split test \
+                --no-lpips --backend cuda --report "$out/report-$name" >/dev/null 2>&1
+            echo "$name: $(cat "$out/$name.state.json") held-out PSNR" \
+                "$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["psnr"])' "$out/report-$name/metrics.json" 2>/dev/null)"
+            rm -f "$snapshot" "$out/$name.avatar.safetensors"
+        done
     done
 fi
 step "done"

@@ -16,7 +16,8 @@ use nerf_avatar::cuda::device::CudaDevice;
 use nerf_avatar::cuda::field::{DeviceFieldTape, field_backward, field_forward};
 use nerf_avatar::cuda::occupancy::merge_densities;
 use nerf_avatar::cuda::ops::{self, CompositeBuffers, DeviceGrid, MarchConfig, RayLossGradients};
-use nerf_avatar::cuda::render::CudaRenderer;
+use nerf_avatar::cuda::fused::{FusedField, field_forward_fused};
+use nerf_avatar::cuda::render::{CudaRenderer, FieldPrecision};
 use nerf_avatar::cuda::{CudaError, open_default_device};
 use nerf_avatar::field::Model;
 use nerf_avatar::hashgrid::{HashGridLayout, blend_tables, blend_tables_backward};
@@ -534,6 +535,7 @@ fn rendered_frames_match_the_cpus_render_image() {
     let occupancy = head_occupancy(&model.config);
     let weights = [0.7, 0.2];
     let mut renderer = CudaRenderer::new(Arc::clone(&device), &model, &params, &occupancy).unwrap();
+    renderer.set_precision(FieldPrecision::F32).unwrap();
     // The CPU's rounds, so that the same samples are evaluated.
     renderer
         .set_samples_per_round(nerf_avatar::render::SAMPLES_PER_ROUND)
@@ -828,4 +830,131 @@ fn occupancy_update_matches_the_cpu() {
         differing * 1000 <= cells,
         "{differing} of {cells} cells differ"
     );
+}
+
+/// A model of `config` with two blendshapes, tables in [-1, 1] and MLP weights drawn like
+/// He initialisation (uniform, ±√(6 / inputs)), so that activations are of order 1 and the
+/// half-precision rounding is exercised at full scale.
+fn he_model(config: ModelConfig, rng: &mut Pcg64) -> (Model, Params<f32>) {
+    let config = config.with_blendshapes(vec!["jawOpen".into(), "eyeBlinkLeft".into()]);
+    let model = Model::new(&config);
+    let mut params = Params::<f32>::init(&config, rng);
+    for v in &mut params.data[params.layout.tables()] {
+        *v = rng.random_range(-1.0..1.0);
+    }
+    let layers = params.layout.density_layers.clone();
+    for layer in layers.iter().chain(&params.layout.color_layers.clone()) {
+        let bound = (6.0 / layer.inputs as f32).sqrt();
+        for v in &mut params.data[layer.range()] {
+            *v = rng.random_range(-bound..bound);
+        }
+    }
+    (model, params)
+}
+
+#[test]
+fn fused_fp16_field_matches_the_cpu_within_half_precision() {
+    let Some(device) = gpu() else { return };
+    if device.arch().major < 8 {
+        eprintln!("skipped: the fused fp16 field needs sm_80 ({:?})", device.arch());
+        return;
+    }
+    let mut rng = Pcg64::seed_from_u64(14);
+    for config in [ModelConfig::paper(), ModelConfig::fast(), ModelConfig::tiny()] {
+        let (model, params) = he_model(config, &mut rng);
+        let table = params.table(0).to_vec();
+        // Not a multiple of the 16 samples a warp takes.
+        let flat = points(&mut rng, 5001);
+        let n = flat.len() / 3;
+        let dirs: Vec<f32> = (0..n)
+            .flat_map(|_| {
+                let d: [f32; 3] = std::array::from_fn(|_| rng.random_range(-1.0..1.0));
+                let norm = d.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-3);
+                d.map(|x| x / norm)
+            })
+            .collect();
+        let (cpu, _) =
+            model.field_forward(&params.data, &table, &as_triples(&flat), &as_triples(&dirs));
+
+        let grid = DeviceGrid::new(&device, &model.grid).unwrap();
+        let fused = FusedField::new(&device, &model, &params.data).unwrap();
+        let d_table = device.upload(&table).unwrap();
+        let (d_points, d_dirs) = (device.upload(&flat).unwrap(), device.upload(&dirs).unwrap());
+        // NaN everywhere first: assert_close then fails on any output left unwritten.
+        let mut sigma = device.upload(&vec![f32::NAN; n]).unwrap();
+        let mut rgb = device.upload(&vec![f32::NAN; 3 * n]).unwrap();
+        field_forward_fused(
+            &device,
+            &fused,
+            &grid,
+            &d_table,
+            &d_points,
+            &d_dirs,
+            n,
+            (&mut sigma, &mut rgb),
+        )
+        .unwrap();
+        let gpu_sigma = download(&device, &sigma, n);
+        let gpu_rgb = download(&device, &rgb, 3 * n);
+        let cpu_rgb: Vec<f32> = cpu.rgb.iter().flatten().copied().collect();
+        // fp16 keeps 11 significant bits (relative rounding 2^-11 ≈ 4.9e-4) at each of up to
+        // six layers of sums over 64 inputs; σ = softplus has slope ≤ 1, RGB = sigmoid ≤ 1/4.
+        let what = format!("{:?} σ", model.config.grid);
+        assert_close(&what, &gpu_sigma, &cpu.sigma, 3e-2, 2e-2);
+        assert_close("fp16 rgb", &gpu_rgb, &cpu_rgb, 1e-2, 0.0);
+        let mean_error = |a: &[f32], b: &[f32]| {
+            a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len() as f32
+        };
+        let (sigma_error, rgb_error) = (
+            mean_error(&gpu_sigma, &cpu.sigma),
+            mean_error(&gpu_rgb, &cpu_rgb),
+        );
+        eprintln!("mean |GPU − CPU|: σ {sigma_error:.2e}, rgb {rgb_error:.2e}");
+        assert!(sigma_error < 4e-3 && rgb_error < 1e-3);
+    }
+}
+
+#[test]
+fn fused_fp16_frames_match_the_cpus_render_image() {
+    let Some(device) = gpu() else { return };
+    if device.arch().major < 8 {
+        eprintln!("skipped: the fused fp16 field needs sm_80 ({:?})", device.arch());
+        return;
+    }
+    let mut rng = Pcg64::seed_from_u64(15);
+    for config in [ModelConfig::fast(), ModelConfig::tiny()] {
+        let (model, params) = he_model(config, &mut rng);
+        let occupancy = head_occupancy(&model.config);
+        let weights = [0.6, 0.3];
+        let mut renderer =
+            CudaRenderer::new(Arc::clone(&device), &model, &params, &occupancy).unwrap();
+        assert_eq!(renderer.precision(), FieldPrecision::F16);
+        let (intrinsics, _) = front_camera(&model.config, 61, 47);
+        let pose = nerf_avatar::Pose::orbit(model.config.head_box.center, 0.5, 15.0, 5.0);
+        let bg = Background::Solid([0.1, 0.6, 0.9]);
+        let cpu = render_image(&model, &params, &weights, &occupancy, &intrinsics, &pose, bg);
+        let gpu = renderer
+            .render_image(&weights, &intrinsics, &pose, bg)
+            .unwrap();
+        let cpu_rgb: Vec<f32> = cpu.rgb.iter().flatten().copied().collect();
+        let gpu_rgb: Vec<f32> = gpu.rgb.iter().flatten().copied().collect();
+        let mse = gpu_rgb
+            .iter()
+            .zip(&cpu_rgb)
+            .map(|(a, b)| (a - b).powi(2))
+            .sum::<f32>()
+            / cpu_rgb.len() as f32;
+        let psnr = -10.0 * mse.max(1e-10).log10();
+        eprintln!("{:?}: fp16 frame against the CPU: {psnr:.1} dB", model.config.grid);
+        assert!(psnr >= 40.0, "PSNR {psnr} dB");
+        assert_close("fp16 frame alpha", &gpu.alpha, &cpu.alpha, 5e-2, 0.0);
+
+        // The fp32 kernels of the same renderer give the CPU's frame more closely.
+        renderer.set_precision(FieldPrecision::F32).unwrap();
+        let exact = renderer
+            .render_image(&weights, &intrinsics, &pose, bg)
+            .unwrap();
+        let exact_rgb: Vec<f32> = exact.rgb.iter().flatten().copied().collect();
+        assert_close("fp32 frame colour", &exact_rgb, &cpu_rgb, 1.5e-2, 0.0);
+    }
 }

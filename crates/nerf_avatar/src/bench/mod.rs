@@ -12,7 +12,7 @@
 pub mod gpu;
 pub mod roofline;
 pub mod scene;
-mod suite;
+pub(crate) mod suite;
 
 use serde::Serialize;
 

@@ -276,7 +276,7 @@ fn samples_line(
 }
 
 /// FLOP of one row through a bias-free MLP: 2 per weight.
-fn mlp_flop(layers: &[LayerShape]) -> f64 {
+pub(crate) fn mlp_flop(layers: &[LayerShape]) -> f64 {
     layers
         .iter()
         .map(|l| 2.0 * (l.inputs * l.outputs) as f64)

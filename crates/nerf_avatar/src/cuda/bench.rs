@@ -1,6 +1,7 @@
 //! GPU benchmarks beside the CPU reference, in one run: the table blend (against the device's
 //! measured copy bandwidth) and whole frames of the benchmark scene at 512×512 and 1920×1080,
-//! end to end into a host RGBA8 buffer (against the CPU's `render_image` at 512×512).
+//! end to end into a host RGBA8 buffer, with the fp32 field kernels and with the fused fp16
+//! one (against the CPU's `render_image` at 512×512).
 
 use std::sync::Arc;
 
@@ -9,10 +10,13 @@ use rand_pcg::Pcg64;
 
 use super::CudaError;
 use super::device::CudaDevice;
-use super::ops::blend_tables;
-use super::render::CudaRenderer;
+use super::field::{DeviceFieldTape, field_forward};
+use super::fused::{FusedField, field_forward_fused};
+use super::ops::{DeviceGrid, blend_tables};
+use super::render::{CudaRenderer, FieldPrecision};
 use crate::bench::roofline::best_seconds;
 use crate::bench::scene::{front_camera, head_occupancy};
+use crate::bench::suite::mlp_flop;
 use crate::bench::{BenchLine, BenchOptions, Goal};
 use crate::config::ModelConfig;
 use crate::field::Model;
@@ -23,6 +27,8 @@ use crate::render::{Background, render_image};
 const SEED: u64 = 2022;
 /// A 512×512 frame should take at most this long end to end on one H100 (issue goal).
 const FRAME_GOAL_MS: f64 = 5.0;
+/// Samples of the field-alone lines.
+const FIELD_SAMPLES: usize = 1 << 20;
 
 fn line(name: &str, value: f64, unit: &str) -> BenchLine {
     BenchLine {
@@ -96,7 +102,15 @@ pub fn run_cuda_suite(
 
     let occupancy = head_occupancy(config);
     let mut renderer = CudaRenderer::new(Arc::clone(&device), &model, &params, &occupancy)?;
-    for (width, height) in [(512u32, 512u32), (1920, 1080)] {
+    let precisions = [FieldPrecision::F32, FieldPrecision::F16];
+    for (precision, (width, height)) in precisions
+        .into_iter()
+        .flat_map(|p| [(p, (512u32, 512u32)), (p, (1920, 1080))])
+    {
+        // A GPU before sm_80 has no fused field: its lines are left out.
+        if renderer.set_precision(precision).is_err() {
+            continue;
+        }
         let (intrinsics, pose) = front_camera(config, width, height);
         let mut frame = vec![0u8; 4 * (width * height) as usize];
         let mut samples = 0;
@@ -113,7 +127,7 @@ pub fn run_cuda_suite(
                 Err(e) => failure = failure.take().or(Some(e)),
             }
         });
-        let is_goal_size = width == 512;
+        let is_goal_size = width == 512 && precision == FieldPrecision::F16;
         lines.push(BenchLine {
             compared_to: format!("{samples} samples"),
             ratio: Some(samples as f64 / seconds / 1e6),
@@ -123,12 +137,13 @@ pub fn run_cuda_suite(
                 met: seconds * 1e3 <= FRAME_GOAL_MS,
             }),
             ..line(
-                &format!("GPU frame {width}×{height}, end to end into RGBA8"),
+                &format!("GPU frame {width}×{height}, {precision:?} field, end to end into RGBA8"),
                 seconds * 1e3,
                 "ms",
             )
         });
     }
+    lines.extend(field_lines(&device, &model, &params, &table, &mut rng, repeats)?);
     if cpu_frames {
         let (intrinsics, pose) = front_camera(config, 512, 512);
         let seconds = best_seconds(repeats.min(2), || {
@@ -143,6 +158,84 @@ pub fn run_cuda_suite(
             );
         });
         lines.push(line("CPU frame 512×512 (same scene)", seconds * 1e3, "ms"));
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(lines),
+    }
+}
+
+/// The field alone on [`FIELD_SAMPLES`] random samples of the head box (blended `table`): the
+/// fp32 kernels and the fused fp16 one, in samples per second and MLP TFLOP/s.
+fn field_lines(
+    device: &CudaDevice,
+    model: &Model,
+    params: &Params<f32>,
+    table: &cudarc::driver::CudaSlice<f32>,
+    rng: &mut Pcg64,
+    repeats: usize,
+) -> Result<Vec<BenchLine>, CudaError> {
+    let n = FIELD_SAMPLES;
+    let positions: Vec<f32> = (0..3 * n).map(|_| rng.random_range(0.0..1.0)).collect();
+    let directions: Vec<f32> = (0..n)
+        .flat_map(|i| {
+            let a = i as f32 * 0.001;
+            [0.6 * a.cos(), 0.8, 0.6 * a.sin()]
+        })
+        .collect();
+    let grid = DeviceGrid::new(device, &model.grid)?;
+    let device_params = device.upload(&params.data)?;
+    let (positions, directions) = (device.upload(&positions)?, device.upload(&directions)?);
+    let mut sigma = device.zeros::<f32>(n)?;
+    let mut rgb = device.zeros::<f32>(3 * n)?;
+    let mut tape = DeviceFieldTape::default();
+    let fused = FusedField::new(device, model, &params.data).ok();
+    let flop = mlp_flop(&model.layout.density_layers) + mlp_flop(&model.layout.color_layers);
+    let mut failure = None;
+    let mut lines = Vec::new();
+    for precision in [FieldPrecision::F32, FieldPrecision::F16] {
+        if precision == FieldPrecision::F16 && fused.is_none() {
+            continue;
+        }
+        let seconds = best_seconds(repeats, || {
+            let result = match &fused {
+                Some(fused) if precision == FieldPrecision::F16 => field_forward_fused(
+                    device,
+                    fused,
+                    &grid,
+                    table,
+                    &positions,
+                    &directions,
+                    n,
+                    (&mut sigma, &mut rgb),
+                ),
+                _ => field_forward(
+                    device,
+                    model,
+                    &grid,
+                    &device_params,
+                    table,
+                    &positions,
+                    &directions,
+                    n,
+                    (&mut sigma, &mut rgb),
+                    &mut tape,
+                ),
+            }
+            .and_then(|()| device.synchronize());
+            failure = failure.take().or(result.err());
+        });
+        let per_second = n as f64 / seconds;
+        lines.push(BenchLine {
+            compared_to: format!("{:.1} kFLOP of MLP per sample", flop / 1e3),
+            ratio: Some(per_second * flop / 1e12),
+            ratio_meaning: "MLP TFLOP/s".into(),
+            ..line(
+                &format!("GPU field alone ({n} samples), {precision:?}"),
+                per_second / 1e6,
+                "Msamples/s",
+            )
+        });
     }
     match failure {
         Some(e) => Err(e),

@@ -31,6 +31,7 @@ pub const KERNEL_FUNCTIONS: &[(&str, &str)] = &[
     ("field", "field_rgb_backward"),
     ("field", "field_density_backward"),
     ("field", "density_max"),
+    ("field_fp16", "field_forward_fused"),
     ("composite", "composite"),
     ("composite", "composite_backward"),
     ("march", "march_count"),

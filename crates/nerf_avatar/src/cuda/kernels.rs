@@ -28,12 +28,13 @@ macro_rules! kernel_sources {
 }
 
 /// Every kernel file, in dependency-free order (each compiles on its own).
-pub const KERNEL_SOURCES: [KernelSource; 11] = kernel_sources!(
+pub const KERNEL_SOURCES: [KernelSource; 12] = kernel_sources!(
     "blend",
     "hashgrid",
     "mlp",
     "sh",
     "field",
+    "field_fp16",
     "composite",
     "march",
     "render",

@@ -8,6 +8,7 @@
 //! - [`device`]: a device with the kernels loaded; memory helpers.
 //! - [`ops`]: the host side of each kernel, named as its CPU twin.
 //! - [`field`]: the radiance field forward and backward on the device.
+//! - [`fused`]: the fully fused half-precision field of inference (tensor cores).
 //! - [`render`]: inference rendering of whole frames, into a host buffer.
 //! - [`occupancy`]: the occupancy grid update.
 //! - [`train`]: the training loop on the GPU.
@@ -16,6 +17,7 @@
 pub mod bench;
 pub mod device;
 pub mod field;
+pub mod fused;
 pub mod kernels;
 pub mod libraries;
 pub mod occupancy;

@@ -68,7 +68,8 @@ pub fn pack_levels(layout: &HashGridLayout) -> Vec<u32> {
 
 /// A hash grid's levels on the device.
 pub struct DeviceGrid {
-    levels: CudaSlice<u32>,
+    /// The packed levels ([`pack_levels`]).
+    pub(crate) levels: CudaSlice<u32>,
     /// L.
     pub level_count: u32,
     /// F.

@@ -3,6 +3,10 @@
 //! ray), the round's samples are evaluated as one batch, composited, and rays that became
 //! opaque (T < 1e-2) or left the box drop out of the live list. The image comes back as
 //! [`RenderedImage`] or as RGBA8 written into the caller's buffer (for a wgpu texture).
+//!
+//! The field is evaluated by the fully fused half-precision kernel ([`super::fused`]) where
+//! the GPU and the model allow it ([`FieldPrecision::F16`], the default there), else by the
+//! fp32 kernels of [`super::field`], whose frames equal the CPU's within f32 rounding.
 
 use std::sync::Arc;
 
@@ -11,6 +15,7 @@ use cudarc::driver::CudaSlice;
 use super::CudaError;
 use super::device::{CudaDevice, grid_1d, launch};
 use super::field::{DeviceFieldTape, field_forward};
+use super::fused::{FusedField, field_forward_fused};
 use super::ops::{CameraParams, DeviceGrid, MarchConfig, as_u32, blend_tables};
 use crate::camera::{Intrinsics, Pose};
 use crate::field::Model;
@@ -68,6 +73,15 @@ struct SampleBuffers {
     count: CudaSlice<u32>,
 }
 
+/// How a renderer evaluates the radiance field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldPrecision {
+    /// The fp32 kernels, one launch per layer: the CPU's values within f32 rounding.
+    F32,
+    /// The fully fused kernel: fp16 weights and activations on the tensor cores, fp32 sums.
+    F16,
+}
+
 /// An avatar's model on the GPU, ready to render frames.
 pub struct CudaRenderer {
     device: Arc<CudaDevice>,
@@ -82,6 +96,8 @@ pub struct CudaRenderer {
     samples: SampleBuffers,
     tape: DeviceFieldTape,
     samples_per_round: u32,
+    fused: Result<FusedField, String>,
+    precision: FieldPrecision,
 }
 
 impl CudaRenderer {
@@ -106,6 +122,16 @@ impl CudaRenderer {
             ));
         }
         let settings = MarchSettings::inference(&model.config);
+        let fused = match FusedField::new(&device, model, &params.data) {
+            Ok(fused) => Ok(fused),
+            Err(CudaError::Unsupported(reason)) => Err(reason),
+            Err(e) => return Err(e),
+        };
+        let precision = if fused.is_ok() {
+            FieldPrecision::F16
+        } else {
+            FieldPrecision::F32
+        };
         let capacity = SAMPLE_CAPACITY;
         let samples = SampleBuffers {
             positions: device.zeros(3 * capacity)?,
@@ -127,8 +153,26 @@ impl CudaRenderer {
             samples,
             tape: DeviceFieldTape::default(),
             samples_per_round: SAMPLES_PER_ROUND,
+            fused,
+            precision,
             device,
         })
+    }
+
+    /// How the field is evaluated.
+    pub fn precision(&self) -> FieldPrecision {
+        self.precision
+    }
+
+    /// Chooses how the field is evaluated; [`FieldPrecision::F16`] fails, with the reason,
+    /// where the GPU (before sm_80) or the model (layers wider than the kernel takes, weights
+    /// outside f16's range) does not allow it.
+    pub fn set_precision(&mut self, precision: FieldPrecision) -> Result<(), CudaError> {
+        if let (FieldPrecision::F16, Err(reason)) = (precision, &self.fused) {
+            return Err(CudaError::Unsupported(reason.clone()));
+        }
+        self.precision = precision;
+        Ok(())
     }
 
     /// Sets the samples a live ray takes per round (1 to 32; the CPU's
@@ -155,7 +199,18 @@ impl CudaRenderer {
                 "parameters of another layout".into(),
             ));
         }
-        self.device.write(&params.data, &mut self.params)
+        self.device.write(&params.data, &mut self.params)?;
+        if let Ok(fused) = &mut self.fused {
+            match fused.update(&self.device, &self.model, &params.data) {
+                Ok(()) => {}
+                Err(CudaError::Unsupported(reason)) => {
+                    self.fused = Err(reason);
+                    self.precision = FieldPrecision::F32;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     /// Renders a frame (expression `weights` already clamped) as [`RenderedImage`], the same
@@ -346,8 +401,19 @@ impl CudaRenderer {
                     &mut s.count
                 )?;
                 let taken = read_count(&s.count)?;
-                if taken > 0 {
-                    field_forward(
+                match (&self.fused, self.precision) {
+                    _ if taken == 0 => {}
+                    (Ok(fused), FieldPrecision::F16) => field_forward_fused(
+                        &device,
+                        fused,
+                        &self.grid,
+                        &self.table,
+                        &s.positions,
+                        &s.directions,
+                        taken,
+                        (&mut s.sigma, &mut s.rgb),
+                    )?,
+                    _ => field_forward(
                         &device,
                         &self.model,
                         &self.grid,
@@ -358,7 +424,7 @@ impl CudaRenderer {
                         taken,
                         (&mut s.sigma, &mut s.rgb),
                         &mut self.tape,
-                    )?;
+                    )?,
                 }
                 evaluated += taken;
                 launch!(
