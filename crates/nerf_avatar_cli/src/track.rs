@@ -112,9 +112,9 @@ pub fn run(args: &TrackArgs) -> anyhow::Result<()> {
         report.crop.size,
         report.camera.fov_y_degrees(),
         if report.keyed {
-            "keyed on a uniform backdrop"
+            "segmented and keyed on a uniform backdrop"
         } else {
-            "from the landmarks only"
+            "segmented (the backdrop is not uniform enough to key)"
         },
     );
     println!("total {:.1} s", started.elapsed().as_secs_f64());

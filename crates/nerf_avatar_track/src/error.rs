@@ -84,9 +84,9 @@ pub enum TrackError {
         found: usize,
     },
     /// A model failed to load or run.
-    #[error("face model {model}: {message}")]
+    #[error("model {model} (assets/face/{model}.onnx, embedded): {message}")]
     Model {
-        /// Which model.
+        /// Which model: the stem of its file under `assets/face/`.
         model: &'static str,
         /// tract's error, with its causes.
         message: String,

@@ -7,8 +7,10 @@
 //! of the region from the previous frame's landmarks ([`tracker`]), the blendshape model on
 //! 146 landmarks ([`blendshapes`]) and the head pose from a weighted Procrustes fit of the
 //! canonical face ([`geometry`]). [`video`] decodes videos (ffmpeg) and folders of frames;
-//! [`camera`], [`mask`], [`background`] and [`boxes`] turn the tracks into what the trainer
-//! reads, and [`pipeline`] writes the dataset with `nerf_avatar::dataset::DatasetWriter`.
+//! [`segmentation`] runs MediaPipe's selfie segmentation model (also converted to ONNX) for
+//! the head masks; [`camera`], [`mask`], [`background`] and [`boxes`] turn the tracks into
+//! what the trainer reads, and [`pipeline`] writes the dataset with
+//! `nerf_avatar::dataset::DatasetWriter`.
 
 pub mod anchors;
 pub mod background;
@@ -23,6 +25,7 @@ pub mod mask;
 pub mod model;
 pub mod pipeline;
 pub mod roi;
+pub mod segmentation;
 pub mod smoothing;
 pub mod tracker;
 pub mod video;

@@ -1,22 +1,30 @@
-//! Head masks (face and hair; no neck, no torso) from the landmarks and colour keying.
+//! Head masks (face and hair; no neck, no torso) from a person segmentation, colour keying
+//! and the landmarks.
 //!
 //! 1. The face oval of the landmarks is always head.
-//! 2. Where the backdrop is uniform ([`Backdrop::estimate`]), every pixel whose colour is
-//!    far from the backdrop's is foreground ("colour keying").
+//! 2. Elsewhere the foreground signal is the person probability of the selfie segmentation
+//!    model ([`crate::segmentation`]). Where the backdrop is uniform
+//!    ([`Backdrop::estimate`]), a pixel is foreground when its colour is far from the
+//!    backdrop's ("colour keying", which draws the fine edge of the hair) and the model gives
+//!    it at least [`KEYED_MIN_PROBABILITY`] (which drops whatever is not the person: props,
+//!    the backdrop's stains); otherwise when the model gives it at least
+//!    [`MIN_PROBABILITY`].
 //! 3. Foreground counts as head only inside the head region: above the jaw line (the lower
 //!    face oval, continued sideways at the height of the jaw's corners, so that the neck and
 //!    shoulders are cut), at most 0.9 face heights above the face and 0.4 face widths
 //!    beside it; and only when connected to the face.
-//!
-//! Without a uniform backdrop, the mask is the face oval grown upwards and sideways to take
-//! in the forehead and hair, a coarse fallback (no segmentation model is used).
 
 use image::{GrayImage, Luma, RgbImage};
 
 use crate::boxes::FACE_OVAL;
+use crate::segmentation::PersonProbability;
 
 /// Colour distance (RGB, 0–255 per channel, Euclidean) above which a pixel is not backdrop.
 pub const KEY_DISTANCE: f32 = 60.0;
+/// Least person probability of a foreground pixel where the backdrop is not uniform.
+pub const MIN_PROBABILITY: f32 = 0.5;
+/// Least person probability of a colour-keyed foreground pixel (uniform backdrop).
+pub const KEYED_MIN_PROBABILITY: f32 = 0.1;
 /// Largest median distance of border pixels from their median colour for a uniform
 /// backdrop.
 const UNIFORM_SPREAD: f32 = 20.0;
@@ -62,27 +70,41 @@ impl Backdrop {
     }
 }
 
-/// The head mask of a frame, 0 or 255, from its landmarks (pixels).
-pub fn head_mask(frame: &RgbImage, landmarks: &[[f32; 2]], backdrop: &Backdrop) -> GrayImage {
+/// The head mask of a frame, 0 or 255, from its landmarks (pixels) and the person
+/// probability of its pixels.
+///
+/// # Panics
+/// When `person` and `frame` differ in size.
+pub fn head_mask(
+    frame: &RgbImage,
+    landmarks: &[[f32; 2]],
+    backdrop: &Backdrop,
+    person: &PersonProbability,
+) -> GrayImage {
     let (w, h) = frame.dimensions();
+    assert_eq!(
+        person.dimensions(),
+        (w, h),
+        "the person probability must have the frame's size"
+    );
     let oval: Vec<[f32; 2]> = FACE_OVAL.iter().map(|&i| landmarks[i]).collect();
     let [x0, y0, x1, y1] = crate::boxes::bounding_box(oval.iter().copied(), 0.0, w, h);
     let (face_w, face_h) = (x1 - x0, y1 - y0);
     let jaw = JawLine::new(&oval, landmarks[JAW_CORNERS.0], landmarks[JAW_CORNERS.1]);
     let region = [x0 - 0.4 * face_w, y0 - 0.9 * face_h, x1 + 0.4 * face_w, y1];
     let mut candidate = GrayImage::new(w, h);
-    for (x, y, p) in frame.enumerate_pixels() {
+    for ((x, y, p), probability) in frame.enumerate_pixels().zip(person.pixels()) {
         let (px, py) = (x as f32 + 0.5, y as f32 + 0.5);
         let in_oval = inside_polygon(&oval, px, py);
         let in_region = px >= region[0] && px <= region[2] && py >= region[1] && py <= region[3];
-        let head = in_oval
-            || (in_region
-                && !jaw.is_below(px, py)
-                && if backdrop.uniform {
-                    distance(p.0.map(f32::from), backdrop.color) > KEY_DISTANCE
-                } else {
-                    inside_grown_oval(&oval, [px, py], face_w, face_h)
-                });
+        let probability = probability.0[0];
+        let foreground = if backdrop.uniform {
+            probability >= KEYED_MIN_PROBABILITY
+                && distance(p.0.map(f32::from), backdrop.color) > KEY_DISTANCE
+        } else {
+            probability >= MIN_PROBABILITY
+        };
+        let head = in_oval || (in_region && !jaw.is_below(px, py) && foreground);
         if head {
             candidate.put_pixel(x, y, Luma([255]));
         }
@@ -136,19 +158,6 @@ impl JawLine {
         };
         y > limit
     }
-}
-
-/// The face oval scaled about its centre (1.3× across, 1.25× up): forehead and hair.
-fn inside_grown_oval(oval: &[[f32; 2]], p: [f32; 2], face_w: f32, face_h: f32) -> bool {
-    let cx = oval.iter().map(|q| q[0]).sum::<f32>() / oval.len() as f32;
-    let cy = oval.iter().map(|q| q[1]).sum::<f32>() / oval.len() as f32;
-    let dy = if p[1] < cy {
-        (p[1] - cy) / 1.25
-    } else {
-        p[1] - cy
-    };
-    let shrunk = [cx + (p[0] - cx) / 1.3, cy + dy];
-    face_w > 0.0 && face_h > 0.0 && inside_polygon(oval, shrunk[0], shrunk[1])
 }
 
 fn inside_polygon(polygon: &[[f32; 2]], x: f32, y: f32) -> bool {
@@ -211,10 +220,11 @@ fn median(mut values: Vec<f32>) -> f32 {
 mod tests {
     use super::*;
 
-    /// A blue frame with a skin-coloured disc (the face), a brown cap (hair) above it and a
-    /// skin-coloured neck and grey shoulders below; landmarks on a circle around the disc.
-    fn scene() -> (RgbImage, Vec<[f32; 2]>) {
-        let blue = image::Rgb([30, 60, 200]);
+    const BLUE: image::Rgb<u8> = image::Rgb([30, 60, 200]);
+
+    /// A skin-coloured disc (the face), a brown cap (hair) above it, a skin-coloured neck and
+    /// grey shoulders below, drawn over `backdrop`; landmarks on a circle around the disc.
+    fn scene(backdrop: impl Fn(u32, u32) -> image::Rgb<u8>) -> (RgbImage, Vec<[f32; 2]>) {
         let frame = RgbImage::from_fn(100, 100, |x, y| {
             let (dx, dy) = (x as f32 - 50.0, y as f32 - 50.0);
             if dx * dx + dy * dy < 400.0 {
@@ -226,7 +236,7 @@ mod tests {
             } else if y >= 85 {
                 image::Rgb([120, 120, 120])
             } else {
-                blue
+                backdrop(x, y)
             }
         });
         let mut landmarks = vec![[50.0, 50.0]; 478];
@@ -240,12 +250,23 @@ mod tests {
         (frame, landmarks)
     }
 
+    /// What a segmentation model says of [`scene`]: `inside` on the person (face, hair,
+    /// neck, shoulders), `outside` elsewhere.
+    fn person(inside: f32, outside: f32) -> PersonProbability {
+        let (on_person, _) = scene(|_, _| image::Rgb([0, 0, 0]));
+        let (off_person, _) = scene(|_, _| image::Rgb([1, 1, 1]));
+        PersonProbability::from_fn(100, 100, |x, y| {
+            let on = on_person.get_pixel(x, y) == off_person.get_pixel(x, y);
+            Luma([if on { inside } else { outside }])
+        })
+    }
+
     #[test]
     fn the_mask_keeps_face_and_hair_and_cuts_neck_and_shoulders() {
-        let (frame, landmarks) = scene();
+        let (frame, landmarks) = scene(|_, _| BLUE);
         let backdrop = Backdrop::estimate(&[&frame]);
         assert!(backdrop.uniform);
-        let mask = head_mask(&frame, &landmarks, &backdrop);
+        let mask = head_mask(&frame, &landmarks, &backdrop, &person(0.9, 0.0));
         let on = |x, y| mask.get_pixel(x, y).0[0] == 255;
         assert!(on(50, 50), "face");
         assert!(on(50, 27), "hair above the face");
@@ -255,24 +276,70 @@ mod tests {
     }
 
     #[test]
-    fn a_busy_backdrop_falls_back_to_the_grown_oval() {
-        let (_, landmarks) = scene();
-        let noisy = RgbImage::from_fn(100, 100, |x, y| {
+    fn on_a_uniform_backdrop_keying_draws_the_edge_and_the_model_drops_props() {
+        // A grey prop touching the hair on the left; the model's person ends 2 pixels short
+        // of the hair's keyed edge (its probability is low but not zero there).
+        let (frame, landmarks) = scene(|x, y| {
+            if (18..32).contains(&x) && (30..40).contains(&y) {
+                image::Rgb([128, 128, 128])
+            } else {
+                BLUE
+            }
+        });
+        let backdrop = Backdrop::estimate(&[&frame]);
+        assert!(backdrop.uniform);
+        let blurred = PersonProbability::from_fn(100, 100, |x, y| {
+            let (dx, dy) = (x as f32 - 50.0, y as f32 - 50.0);
+            let r = (dx * dx + dy * dy).sqrt();
+            Luma([if r < 24.0 || (y >= 70 && dx.abs() < 8.0) {
+                0.9
+            } else if r < 30.0 {
+                0.2
+            } else {
+                0.0
+            }])
+        });
+        let mask = head_mask(&frame, &landmarks, &backdrop, &blurred);
+        let on = |x, y| mask.get_pixel(x, y).0[0] == 255;
+        assert!(on(50, 24), "keyed hair where the model is unsure");
+        assert!(!on(50, 21), "backdrop where the model is unsure");
+        assert!(!on(20, 35), "prop the model does not see as the person");
+    }
+
+    #[test]
+    fn on_a_busy_backdrop_the_segmentation_gives_the_head() {
+        let busy = |x: u32, y: u32| {
             image::Rgb([
                 (x * 37 % 256) as u8,
                 (y * 91 % 256) as u8,
                 ((x * y) % 256) as u8,
             ])
-        });
-        let backdrop = Backdrop::estimate(&[&noisy]);
+        };
+        let (frame, landmarks) = scene(busy);
+        let backdrop = Backdrop::estimate(&[&frame]);
         assert!(!backdrop.uniform);
-        let mask = head_mask(&noisy, &landmarks, &backdrop);
-        assert_eq!(mask.get_pixel(50, 50).0[0], 255);
-        assert_eq!(
-            mask.get_pixel(50, 26).0[0],
-            255,
-            "forehead and hair above the oval"
+        let mask = head_mask(&frame, &landmarks, &backdrop, &person(0.8, 0.3));
+        let on = |x, y| mask.get_pixel(x, y).0[0] == 255;
+        assert!(on(50, 50), "face");
+        assert!(on(50, 24) && on(33, 32), "hair, also beyond the face oval");
+        assert!(
+            !on(74, 50) && !on(50, 22),
+            "backdrop beside and above the head"
         );
-        assert_eq!(mask.get_pixel(50, 90).0[0], 0);
+        assert!(!on(50, 80), "neck");
+        assert!(!on(20, 95), "shoulder");
+    }
+
+    #[test]
+    #[should_panic(expected = "the frame's size")]
+    fn a_probability_of_another_size_is_refused() {
+        let (frame, landmarks) = scene(|_, _| BLUE);
+        let backdrop = Backdrop::estimate(&[&frame]);
+        head_mask(
+            &frame,
+            &landmarks,
+            &backdrop,
+            &PersonProbability::new(50, 50),
+        );
     }
 }

@@ -1,5 +1,5 @@
-//! The three MediaPipe models (converted to ONNX, see `assets/face/README.md`), embedded in
-//! the binary and run with tract.
+//! The MediaPipe models (the Face Landmarker's three and the selfie segmentation, converted
+//! to ONNX, see `assets/face/README.md`), embedded in the binary and run with tract.
 //!
 //! tract lowers ONNX `PRelu` to a compare, a multiply and a select, which took two thirds of
 //! the landmark model's time (its 69 PRelus against 106 convolutions). So each `PRelu(x, a)`

