@@ -14,9 +14,9 @@ use nerf_avatar::composite::{composite, composite_backward};
 use nerf_avatar::config::{HashGridConfig, ModelConfig};
 use nerf_avatar::cuda::device::CudaDevice;
 use nerf_avatar::cuda::field::{DeviceFieldTape, field_backward, field_forward};
+use nerf_avatar::cuda::fused::{FusedField, field_forward_fused};
 use nerf_avatar::cuda::occupancy::merge_densities;
 use nerf_avatar::cuda::ops::{self, CompositeBuffers, DeviceGrid, MarchConfig, RayLossGradients};
-use nerf_avatar::cuda::fused::{FusedField, field_forward_fused};
 use nerf_avatar::cuda::render::{CudaRenderer, FieldPrecision};
 use nerf_avatar::cuda::{CudaError, open_default_device};
 use nerf_avatar::field::Model;
@@ -832,6 +832,20 @@ fn occupancy_update_matches_the_cpu() {
     );
 }
 
+/// The GPU where it has the fused field's `mma.m16n8k16` (sm_80 and later), or `None` (with
+/// the reason printed).
+fn gpu_with_fp16_mma() -> Option<Arc<CudaDevice>> {
+    let device = gpu()?;
+    if device.arch().major < 8 {
+        eprintln!(
+            "skipped: the fused fp16 field needs sm_80 ({:?})",
+            device.arch()
+        );
+        return None;
+    }
+    Some(device)
+}
+
 /// A model of `config` with two blendshapes, tables in [-1, 1] and MLP weights drawn like
 /// He initialisation (uniform, ±√(6 / inputs)), so that activations are of order 1 and the
 /// half-precision rounding is exercised at full scale.
@@ -854,13 +868,15 @@ fn he_model(config: ModelConfig, rng: &mut Pcg64) -> (Model, Params<f32>) {
 
 #[test]
 fn fused_fp16_field_matches_the_cpu_within_half_precision() {
-    let Some(device) = gpu() else { return };
-    if device.arch().major < 8 {
-        eprintln!("skipped: the fused fp16 field needs sm_80 ({:?})", device.arch());
+    let Some(device) = gpu_with_fp16_mma() else {
         return;
-    }
+    };
     let mut rng = Pcg64::seed_from_u64(14);
-    for config in [ModelConfig::paper(), ModelConfig::fast(), ModelConfig::tiny()] {
+    for config in [
+        ModelConfig::paper(),
+        ModelConfig::fast(),
+        ModelConfig::tiny(),
+    ] {
         let (model, params) = he_model(config, &mut rng);
         let table = params.table(0).to_vec();
         // Not a multiple of the 16 samples a warp takes.
@@ -916,11 +932,9 @@ fn fused_fp16_field_matches_the_cpu_within_half_precision() {
 
 #[test]
 fn fused_fp16_frames_match_the_cpus_render_image() {
-    let Some(device) = gpu() else { return };
-    if device.arch().major < 8 {
-        eprintln!("skipped: the fused fp16 field needs sm_80 ({:?})", device.arch());
+    let Some(device) = gpu_with_fp16_mma() else {
         return;
-    }
+    };
     let mut rng = Pcg64::seed_from_u64(15);
     for config in [ModelConfig::fast(), ModelConfig::tiny()] {
         let (model, params) = he_model(config, &mut rng);
@@ -932,7 +946,15 @@ fn fused_fp16_frames_match_the_cpus_render_image() {
         let (intrinsics, _) = front_camera(&model.config, 61, 47);
         let pose = nerf_avatar::Pose::orbit(model.config.head_box.center, 0.5, 15.0, 5.0);
         let bg = Background::Solid([0.1, 0.6, 0.9]);
-        let cpu = render_image(&model, &params, &weights, &occupancy, &intrinsics, &pose, bg);
+        let cpu = render_image(
+            &model,
+            &params,
+            &weights,
+            &occupancy,
+            &intrinsics,
+            &pose,
+            bg,
+        );
         let gpu = renderer
             .render_image(&weights, &intrinsics, &pose, bg)
             .unwrap();
@@ -945,7 +967,10 @@ fn fused_fp16_frames_match_the_cpus_render_image() {
             .sum::<f32>()
             / cpu_rgb.len() as f32;
         let psnr = -10.0 * mse.max(1e-10).log10();
-        eprintln!("{:?}: fp16 frame against the CPU: {psnr:.1} dB", model.config.grid);
+        eprintln!(
+            "{:?}: fp16 frame against the CPU: {psnr:.1} dB",
+            model.config.grid
+        );
         assert!(psnr >= 40.0, "PSNR {psnr} dB");
         assert_close("fp16 frame alpha", &gpu.alpha, &cpu.alpha, 5e-2, 0.0);
 

@@ -143,7 +143,9 @@ pub fn run_cuda_suite(
             )
         });
     }
-    lines.extend(field_lines(&device, &model, &params, &table, &mut rng, repeats)?);
+    lines.extend(field_lines(
+        &device, &model, &params, &table, &mut rng, repeats,
+    )?);
     if cpu_frames {
         let (intrinsics, pose) = front_camera(config, 512, 512);
         let seconds = best_seconds(repeats.min(2), || {

@@ -57,7 +57,9 @@ pub fn unsupported_reason(model: &Model) -> Option<String> {
         .chain(&model.layout.color_layers[..model.layout.color_layers.len() - 1])
         .any(|l| l.outputs > 64);
     if encoding > MAX_ENCODING {
-        Some(format!("a hash encoding of {encoding} values (at most {MAX_ENCODING})"))
+        Some(format!(
+            "a hash encoding of {encoding} values (at most {MAX_ENCODING})"
+        ))
     } else if geometry == 0 || geometry > 64 {
         Some(format!("{geometry} geometry features (1 to 64)"))
     } else if hidden_too_wide {
@@ -261,7 +263,11 @@ mod tests {
 
     #[test]
     fn every_preset_fits_the_kernel() {
-        for config in [ModelConfig::paper(), ModelConfig::fast(), ModelConfig::tiny()] {
+        for config in [
+            ModelConfig::paper(),
+            ModelConfig::fast(),
+            ModelConfig::tiny(),
+        ] {
             let model = Model::new(&config);
             assert_eq!(unsupported_reason(&model), None);
             let params = Params::<f32>::init(&config, &mut rand_pcg::Pcg64::seed_from_u64(1));
