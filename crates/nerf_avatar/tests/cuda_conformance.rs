@@ -856,8 +856,14 @@ fn he_model(config: ModelConfig, rng: &mut Pcg64) -> (Model, Params<f32>) {
     for v in &mut params.data[params.layout.tables()] {
         *v = rng.random_range(-1.0..1.0);
     }
-    let layers = params.layout.density_layers.clone();
-    for layer in layers.iter().chain(&params.layout.color_layers.clone()) {
+    let layout = &params.layout;
+    let layers: Vec<LayerShape> = layout
+        .density_layers
+        .iter()
+        .chain(&layout.color_layers)
+        .copied()
+        .collect();
+    for layer in layers {
         let bound = (6.0 / layer.inputs as f32).sqrt();
         for v in &mut params.data[layer.range()] {
             *v = rng.random_range(-bound..bound);

@@ -290,7 +290,7 @@ mod tests {
         let config = ModelConfig::tiny();
         let model = Model::new(&config);
         let mut params = vec![0.0f32; model.layout.total()];
-        let last = model.layout.density_layers.last().unwrap().clone();
+        let last = *model.layout.density_layers.last().unwrap();
         // Output o, input 0 holds o + 1 (exact in f16).
         for o in 0..last.outputs {
             params[last.offset + o * last.inputs] = (o + 1) as f32;
