@@ -2,7 +2,9 @@
 //!
 //! Pass 1 tracks every frame and keeps a few frames for the backdrop and background; pass 2
 //! decodes the frames again and writes the images, masks and metadata of the frames that
-//! show a face (frames without one are reported in [`TrackReport::skipped`]).
+//! show a face (frames without one are reported in [`TrackReport::skipped`]). Pass 2 makes
+//! the crops and masks of [`WRITE_CHUNK`] frames at a time on all cores (the frames do not
+//! depend on each other), then writes them in order.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -12,6 +14,7 @@ use image::{GrayImage, RgbImage};
 use nerf_avatar::Pose;
 use nerf_avatar::blendshapes::ARKIT_BLENDSHAPES;
 use nerf_avatar::dataset::{DatasetHeader, DatasetWriter, FrameRecord, Split};
+use rayon::prelude::*;
 
 use crate::background::estimate_background;
 use crate::boxes::{face_box, mouth_box};
@@ -91,6 +94,9 @@ pub struct TrackReport {
     /// The written `transforms.json`.
     pub transforms: PathBuf,
 }
+
+/// Frames whose crops and masks pass 2 makes together.
+const WRITE_CHUNK: usize = 16;
 
 struct Tracked {
     source_frame: u64,
@@ -205,6 +211,13 @@ pub fn track_to_dataset(
     let train = tracks.len() - test;
     let mut source = FrameSource::open(input, options.max_frames)?;
     let mut next = tracks.iter().enumerate().peekable();
+    let mut chunk = Vec::with_capacity(WRITE_CHUNK);
+    let frame_of = FrameMaker {
+        backdrop: &backdrop,
+        segmentation: &segmentation,
+        crop: &crop,
+        train,
+    };
     while let Some((index, frame)) = source.next_frame()? {
         let Some(&(position, track)) = next.peek() else {
             break;
@@ -213,30 +226,12 @@ pub fn track_to_dataset(
             continue;
         }
         next.next();
-        let (rgb, mask) = dataset_frame(&frame, &track.landmarks, &backdrop, &segmentation, &crop)?;
-        let points: Vec<[f32; 2]> = track
-            .landmarks
-            .iter()
-            .map(|p| crop.to_dataset([p[0], p[1]]))
-            .collect();
-        let record = FrameRecord {
-            source_frame: index,
-            pose: track.pose,
-            expression: track.expression.clone(),
-            split: if position < train {
-                Split::Train
-            } else {
-                Split::Test
-            },
-            face_box: face_box(&points, crop.size, crop.size),
-            mouth_box: mouth_box(&points, crop.size, crop.size),
-        };
-        writer.add_frame(record, &rgb, &mask)?;
-        progress(Progress::Written {
-            written: position + 1,
-            total: tracks.len(),
-        });
+        chunk.push((position, track, frame));
+        if chunk.len() == WRITE_CHUNK {
+            frame_of.write(&mut chunk, &mut writer, tracks.len(), progress)?;
+        }
     }
+    frame_of.write(&mut chunk, &mut writer, tracks.len(), progress)?;
     if let Some((_, missing)) = next.next() {
         return Err(TrackError::CorruptVideo {
             path: input.to_owned(),
@@ -272,6 +267,65 @@ fn smooth_tracks(tracks: &mut [Tracked], radius: usize) {
 }
 
 /// A source frame and its head mask, cropped and resized to the dataset's size.
+/// What pass 2 needs to make a dataset frame of a tracked one.
+struct FrameMaker<'a> {
+    backdrop: &'a Backdrop,
+    segmentation: &'a SegmentationModel,
+    crop: &'a Crop,
+    /// Tracked frames before the held-out ones.
+    train: usize,
+}
+
+impl FrameMaker<'_> {
+    /// Makes the crops and masks of `chunk` (position among the tracked frames, track, source
+    /// frame) on all cores, then writes them in order and empties `chunk`.
+    fn write(
+        &self,
+        chunk: &mut Vec<(usize, &Tracked, RgbImage)>,
+        writer: &mut DatasetWriter,
+        total: usize,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<(), TrackError> {
+        let made = chunk
+            .par_iter()
+            .map(|(_, track, frame)| {
+                dataset_frame(
+                    frame,
+                    &track.landmarks,
+                    self.backdrop,
+                    self.segmentation,
+                    self.crop,
+                )
+            })
+            .collect::<Result<Vec<(RgbImage, GrayImage)>, TrackError>>()?;
+        for ((position, track, _), (rgb, mask)) in chunk.drain(..).zip(made) {
+            let points: Vec<[f32; 2]> = track
+                .landmarks
+                .iter()
+                .map(|p| self.crop.to_dataset([p[0], p[1]]))
+                .collect();
+            let record = FrameRecord {
+                source_frame: track.source_frame,
+                pose: track.pose,
+                expression: track.expression.clone(),
+                split: if position < self.train {
+                    Split::Train
+                } else {
+                    Split::Test
+                },
+                face_box: face_box(&points, self.crop.size, self.crop.size),
+                mouth_box: mouth_box(&points, self.crop.size, self.crop.size),
+            };
+            writer.add_frame(record, &rgb, &mask)?;
+            progress(Progress::Written {
+                written: position + 1,
+                total,
+            });
+        }
+        Ok(())
+    }
+}
+
 fn dataset_frame(
     frame: &RgbImage,
     landmarks: &[[f32; 3]],
