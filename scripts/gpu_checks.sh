@@ -20,21 +20,25 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-if [[ ${1:-} == --prepare ]]; then
-    set -e
-    dir=${2:?usage: scripts/gpu_checks.sh --prepare DIR}
-    mkdir -p "$dir"
-    cargo build --release --locked -p nerf_avatar_cli
-    tests=$(cargo test --release --locked -p nerf_avatar --test cuda_conformance \
+# "NAME PATH" of the two CUDA test executables, built in the release profile.
+test_executables() {
+    cargo test --release --locked -p nerf_avatar --test cuda_conformance \
         -p nerf_avatar_cli --test cuda_backend --no-run --message-format=json 2>/dev/null \
         | python3 -c 'import json, sys
 for line in sys.stdin:
     m = json.loads(line)
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"]:
-        print(m["target"]["name"], m["executable"])')
+        print(m["target"]["name"], m["executable"])'
+}
+
+if [[ ${1:-} == --prepare ]]; then
+    set -e
+    dir=${2:?usage: scripts/gpu_checks.sh --prepare DIR}
+    mkdir -p "$dir"
+    cargo build --release --locked -p nerf_avatar_cli
     while read -r name path; do
         strip -o "$dir/$name" "$path"
-    done <<<"$tests"
+    done <<<"$(test_executables)"
     strip -o "$dir/nerf-avatar" target/release/nerf-avatar
     echo "$PWD/target/release/nerf-avatar" >"$dir/cli-path"
     tar -C "$dir" -cJf "$dir/binaries.tar.xz" nerf-avatar cuda_conformance cuda_backend cli-path
@@ -71,17 +75,9 @@ if [[ -z ${BIN:-} ]]; then
     BIN=$out/bin
     mkdir -p "$BIN"
     cp target/release/nerf-avatar "$BIN/"
-    for test in cuda_conformance cuda_backend; do
-        package=nerf_avatar
-        [[ $test == cuda_backend ]] && package=nerf_avatar_cli
-        path=$(cargo test --release --locked -p $package --test $test --no-run --message-format=json 2>/dev/null \
-            | python3 -c 'import json, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"]:
-        print(m["executable"])')
-        cp "$path" "$BIN/$test"
-    done
+    while read -r name path; do
+        cp "$path" "$BIN/$name"
+    done <<<"$(test_executables)"
 elif [[ -f $BIN/binaries.tar.xz ]]; then
     tar -C "$BIN" -xJf "$BIN/binaries.tar.xz"
     # The CLI tests run the binary at the path cargo built it at.

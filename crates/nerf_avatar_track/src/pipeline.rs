@@ -188,13 +188,15 @@ pub fn track_to_dataset(
     let sample_frames: Vec<&RgbImage> = samples.frames.iter().map(|(_, f)| f).collect();
     let backdrop = Backdrop::estimate(&sample_frames);
     let segmentation = SegmentationModel::new()?;
+    let maker = FrameMaker {
+        backdrop: &backdrop,
+        segmentation: &segmentation,
+        crop: &crop,
+    };
     let background_samples = samples
         .frames
-        .iter()
-        .map(|(track, frame)| {
-            let landmarks = &tracks[*track].landmarks;
-            dataset_frame(frame, landmarks, &backdrop, &segmentation, &crop)
-        })
+        .par_iter()
+        .map(|(track, frame)| maker.make(frame, &tracks[*track].landmarks))
         .collect::<Result<Vec<(RgbImage, GrayImage)>, TrackError>>()?;
     let background = estimate_background(&background_samples);
 
@@ -212,12 +214,6 @@ pub fn track_to_dataset(
     let mut source = FrameSource::open(input, options.max_frames)?;
     let mut next = tracks.iter().enumerate().peekable();
     let mut chunk = Vec::with_capacity(WRITE_CHUNK);
-    let frame_of = FrameMaker {
-        backdrop: &backdrop,
-        segmentation: &segmentation,
-        crop: &crop,
-        train,
-    };
     while let Some((index, frame)) = source.next_frame()? {
         let Some(&(position, track)) = next.peek() else {
             break;
@@ -228,10 +224,10 @@ pub fn track_to_dataset(
         next.next();
         chunk.push((position, track, frame));
         if chunk.len() == WRITE_CHUNK {
-            frame_of.write(&mut chunk, &mut writer, tracks.len(), progress)?;
+            maker.write(&mut chunk, train, &mut writer, tracks.len(), progress)?;
         }
     }
-    frame_of.write(&mut chunk, &mut writer, tracks.len(), progress)?;
+    maker.write(&mut chunk, train, &mut writer, tracks.len(), progress)?;
     if let Some((_, missing)) = next.next() {
         return Err(TrackError::CorruptVideo {
             path: input.to_owned(),
@@ -272,31 +268,43 @@ struct FrameMaker<'a> {
     backdrop: &'a Backdrop,
     segmentation: &'a SegmentationModel,
     crop: &'a Crop,
-    /// Tracked frames before the held-out ones.
-    train: usize,
 }
 
 impl FrameMaker<'_> {
+    /// The dataset's crop of `frame` and its head mask.
+    fn make(
+        &self,
+        frame: &RgbImage,
+        landmarks: &[[f32; 3]],
+    ) -> Result<(RgbImage, GrayImage), TrackError> {
+        let crop = self.crop;
+        let points: Vec<[f32; 2]> = landmarks.iter().map(|p| [p[0] + 0.5, p[1] + 0.5]).collect();
+        let person = self.segmentation.person_probability(frame)?;
+        let mask = head_mask(frame, &points, self.backdrop, &person);
+        let cut = |image: &RgbImage| {
+            imageops::crop_imm(image, crop.x0, crop.y0, crop.side, crop.side).to_image()
+        };
+        let rgb = imageops::resize(&cut(frame), crop.size, crop.size, FilterType::CatmullRom);
+        let mask_crop =
+            imageops::crop_imm(&mask, crop.x0, crop.y0, crop.side, crop.side).to_image();
+        let mask = imageops::resize(&mask_crop, crop.size, crop.size, FilterType::Triangle);
+        Ok((rgb, mask))
+    }
+
     /// Makes the crops and masks of `chunk` (position among the tracked frames, track, source
-    /// frame) on all cores, then writes them in order and empties `chunk`.
+    /// frame) on all cores, then writes them in order and empties `chunk`; the first `train`
+    /// tracked frames are training frames.
     fn write(
         &self,
         chunk: &mut Vec<(usize, &Tracked, RgbImage)>,
+        train: usize,
         writer: &mut DatasetWriter,
         total: usize,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<(), TrackError> {
         let made = chunk
             .par_iter()
-            .map(|(_, track, frame)| {
-                dataset_frame(
-                    frame,
-                    &track.landmarks,
-                    self.backdrop,
-                    self.segmentation,
-                    self.crop,
-                )
-            })
+            .map(|(_, track, frame)| self.make(frame, &track.landmarks))
             .collect::<Result<Vec<(RgbImage, GrayImage)>, TrackError>>()?;
         for ((position, track, _), (rgb, mask)) in chunk.drain(..).zip(made) {
             let points: Vec<[f32; 2]> = track
@@ -308,7 +316,7 @@ impl FrameMaker<'_> {
                 source_frame: track.source_frame,
                 pose: track.pose,
                 expression: track.expression.clone(),
-                split: if position < self.train {
+                split: if position < train {
                     Split::Train
                 } else {
                     Split::Test
@@ -324,25 +332,6 @@ impl FrameMaker<'_> {
         }
         Ok(())
     }
-}
-
-fn dataset_frame(
-    frame: &RgbImage,
-    landmarks: &[[f32; 3]],
-    backdrop: &Backdrop,
-    segmentation: &SegmentationModel,
-    crop: &Crop,
-) -> Result<(RgbImage, GrayImage), TrackError> {
-    let points: Vec<[f32; 2]> = landmarks.iter().map(|p| [p[0] + 0.5, p[1] + 0.5]).collect();
-    let person = segmentation.person_probability(frame)?;
-    let mask = head_mask(frame, &points, backdrop, &person);
-    let cut = |image: &RgbImage| {
-        imageops::crop_imm(image, crop.x0, crop.y0, crop.side, crop.side).to_image()
-    };
-    let rgb = imageops::resize(&cut(frame), crop.size, crop.size, FilterType::CatmullRom);
-    let mask_crop = imageops::crop_imm(&mask, crop.x0, crop.y0, crop.side, crop.side).to_image();
-    let mask = imageops::resize(&mask_crop, crop.size, crop.size, FilterType::Triangle);
-    Ok((rgb, mask))
 }
 
 fn median(values: &mut [f32]) -> f32 {

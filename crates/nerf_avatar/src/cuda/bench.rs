@@ -191,7 +191,12 @@ fn field_lines(
     let mut sigma = device.zeros::<f32>(n)?;
     let mut rgb = device.zeros::<f32>(3 * n)?;
     let mut tape = DeviceFieldTape::default();
-    let fused = FusedField::new(device, model, &params.data).ok();
+    // A GPU before sm_80 or a model the kernel does not take has no fused line.
+    let fused = match FusedField::new(device, model, &params.data) {
+        Ok(fused) => Some(fused),
+        Err(CudaError::Unsupported(_)) => None,
+        Err(e) => return Err(e),
+    };
     let flop = mlp_flop(&model.layout.density_layers) + mlp_flop(&model.layout.color_layers);
     let mut failure = None;
     let mut lines = Vec::new();
