@@ -36,7 +36,7 @@ fn main() -> anyhow::Result<()> {
     }
     let seconds = started.elapsed().as_secs_f64();
     println!(
-        "{{\"pipeline\": \"nerf_avatar_track (tract-onnx)\", \"frames\": {}, \"faces\": {faces}, \"seconds\": {seconds:.3}, \"frames_per_second\": {:.2}, \"width\": {}, \"height\": {}}}",
+        "{{\"pipeline\": \"nerf_avatar_track (landmarks on convnet, the rest on tract-onnx)\", \"frames\": {}, \"faces\": {faces}, \"seconds\": {seconds:.3}, \"frames_per_second\": {:.2}, \"width\": {}, \"height\": {}}}",
         frames.len(),
         frames.len() as f64 / seconds,
         source.width(),

@@ -3,8 +3,9 @@
 
 use image::RgbImage;
 
+use crate::convnet::ConvNet;
 use crate::error::TrackError;
-use crate::model::OnnxModel;
+use crate::model::on_pool;
 use crate::roi::{Border, Roi};
 
 const MODEL: &[u8] = include_bytes!("../../../assets/face/face_landmarks_detector.onnx");
@@ -48,10 +49,10 @@ impl FaceLandmarks {
     }
 }
 
-/// The landmark model.
+/// The landmark model, run by [`ConvNet`] (it runs on every frame).
 #[derive(Debug)]
 pub struct LandmarkModel {
-    model: OnnxModel,
+    model: ConvNet,
 }
 
 impl LandmarkModel {
@@ -59,15 +60,17 @@ impl LandmarkModel {
     pub fn new() -> Result<Self, TrackError> {
         let side = LANDMARK_INPUT as usize;
         Ok(Self {
-            model: OnnxModel::load("face_landmarks_detector", MODEL, &[1, side, side, 3])?,
+            model: ConvNet::load("face_landmarks_detector", MODEL, [side, side, 3])?,
         })
     }
 
     /// Runs the model on `roi` of `image`. The landmarks are returned whatever the presence
     /// score; callers compare it with [`MIN_PRESENCE`].
     pub fn run(&self, image: &RgbImage, roi: &Roi) -> Result<FaceLandmarks, TrackError> {
-        let pixels = roi.crop(image, LANDMARK_INPUT, LANDMARK_INPUT, Border::Replicate);
-        let input = pixels.iter().map(|&v| f32::from(v) / 255.0).collect();
+        let input = on_pool(|| {
+            let pixels = roi.crop(image, LANDMARK_INPUT, LANDMARK_INPUT, Border::Replicate);
+            pixels.iter().map(|&v| f32::from(v) / 255.0).collect()
+        });
         let outputs = self.model.run(input)?;
         let (Some(raw), Some(flag)) = (outputs.first(), outputs.get(1)) else {
             return Err(TrackError::Model {
@@ -93,5 +96,48 @@ impl LandmarkModel {
             points,
             presence: 1.0 / (1.0 + (-flag[0]).exp()),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::OnnxModel;
+
+    /// Our kernels give tract's outputs on the real model (tract runs the ONNX graph as it
+    /// is, NCHW, with its own kernels).
+    #[test]
+    fn conv_net_matches_tract_on_the_landmark_model() {
+        let side = LANDMARK_INPUT as usize;
+        let ours = LandmarkModel::new().expect("loads");
+        let tract = OnnxModel::load("face_landmarks_detector", MODEL, &[1, side, side, 3])
+            .expect("tract loads");
+        let mut state = 0x1234_5678_u32;
+        let input: Vec<f32> = (0..side * side * 3)
+            .map(|i| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                // A smooth pattern with noise, in [0, 1] like the crops.
+                let (y, x) = ((i / 3 / side) as f32, (i / 3 % side) as f32);
+                (0.5 + 0.3 * (x / 19.0).sin() * (y / 23.0).cos()
+                    + 0.1 * (state as f32 / u32::MAX as f32))
+                    .clamp(0.0, 1.0)
+            })
+            .collect();
+        let want = tract.run(input.clone()).expect("tract runs");
+        let got = ours.model.run(input).expect("runs");
+        assert_eq!(got.len(), want.len());
+        for (output, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(g.len(), w.len(), "output {output}");
+            let scale = w.iter().fold(1.0_f32, |m, v| m.max(v.abs()));
+            for (i, (a, b)) in g.iter().zip(w).enumerate() {
+                assert!(a.is_finite(), "output {output}[{i}] is {a}");
+                assert!(
+                    (a - b).abs() <= 1e-4 * scale,
+                    "output {output}[{i}]: {a} vs {b} (scale {scale})"
+                );
+            }
+        }
     }
 }

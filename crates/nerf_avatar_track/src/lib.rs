@@ -17,6 +17,7 @@ pub mod background;
 pub mod blendshapes;
 pub mod boxes;
 pub mod camera;
+pub mod convnet;
 pub mod detector;
 pub mod error;
 pub mod geometry;
