@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Tracking speed, side by side on the same frames in the same run: nerf_avatar_track
-# (tract-onnx; the dev profile optimises it and its dependencies at opt-level 3) and MediaPipe's own Python Face Landmarker (PyPI
+# Tracking speed, side by side on the same frames in the same run: nerf_avatar_track (the
+# landmark model on its own kernels, the rest on tract-onnx; the dev profile optimises it and
+# its dependencies at opt-level 3) and MediaPipe's own Python Face Landmarker (PyPI
 # mediapipe==1.2.3, VIDEO mode, same .task models) on the first FRAMES frames of franck.mp4.
 # Both decode the frames first and time tracking alone. Prints one JSON line per pipeline.
 #

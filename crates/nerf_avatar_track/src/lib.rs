@@ -1,7 +1,8 @@
 //! Monocular video → nerf-avatar dataset.
 //!
 //! The face tracking is MediaPipe's Face Landmarker, reimplemented around its own models
-//! (converted once to ONNX, see `assets/face/README.md`) running on tract: the short-range
+//! (converted once to ONNX, see `assets/face/README.md`) running on tract, except the
+//! landmark model, which runs every frame on the crate's own kernels ([`convnet`]): the short-range
 //! face detector with its SSD anchors and weighted non-maximum suppression ([`detector`]),
 //! the rotated region crop ([`roi`]), the 478-point landmark model ([`landmarks`]), tracking
 //! of the region from the previous frame's landmarks ([`tracker`]), the blendshape model on

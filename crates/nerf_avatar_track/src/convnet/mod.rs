@@ -422,6 +422,9 @@ impl<'g> Compiler<'g> {
                 {
                     return Err("padded or ceil-mode pooling is not supported".into());
                 }
+                if h < kernel[0] || w < kernel[1] {
+                    return Err(format!("a {kernel:?} window over a {h}×{w} input"));
+                }
                 let out = [
                     (h - kernel[0]) / stride[0] + 1,
                     (w - kernel[1]) / stride[1] + 1,
@@ -439,7 +442,7 @@ impl<'g> Compiler<'g> {
                 let [0.0, before, 0.0, 0.0, 0.0, after, 0.0, 0.0] = pads[..] else {
                     return Err("only padding of channels is supported".into());
                 };
-                if mode != b"constant" || constant != 0.0 {
+                if mode != b"constant" || constant != 0.0 || before < 0.0 || after < 0.0 {
                     return Err("only padding with zeros is supported".into());
                 }
                 let before = before as usize;
@@ -592,5 +595,114 @@ fn tensor_values(tensor: &TensorProto) -> Result<Vec<f32>, String> {
             "constant {:?} has data type {other}, not float or int64",
             tensor.name
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tract_onnx::pb::ValueInfoProto;
+
+    fn node(op_type: &str, input: &[&str], output: &str, ints: &[(&str, &[i64])]) -> NodeProto {
+        NodeProto {
+            input: input.iter().map(|name| (*name).to_owned()).collect(),
+            output: vec![output.to_owned()],
+            name: format!("{op_type}_{output}"),
+            op_type: op_type.to_owned(),
+            attribute: ints
+                .iter()
+                .map(|(name, values)| AttributeProto {
+                    name: (*name).to_owned(),
+                    ints: values.to_vec(),
+                    ..AttributeProto::default()
+                })
+                .collect(),
+            ..NodeProto::default()
+        }
+    }
+
+    fn constant(name: &str, dims: &[i64], values: &[f32]) -> TensorProto {
+        TensorProto {
+            name: name.to_owned(),
+            dims: dims.to_vec(),
+            data_type: 1,
+            float_data: values.to_vec(),
+            ..TensorProto::default()
+        }
+    }
+
+    fn graph(nodes: Vec<NodeProto>, constants: Vec<TensorProto>) -> GraphProto {
+        let value = |name: &str| ValueInfoProto {
+            name: name.to_owned(),
+            ..ValueInfoProto::default()
+        };
+        GraphProto {
+            node: nodes,
+            initializer: constants,
+            input: vec![value("x")],
+            output: vec![value("y")],
+            ..GraphProto::default()
+        }
+    }
+
+    /// NHWC input → NCHW view → 1×1 convolution + residual → PReLU: one fused step whose
+    /// output, read back in NCHW order, is the direct sum.
+    #[test]
+    fn a_residual_block_is_one_fused_step() {
+        let (h, w, c) = (2, 3, 4);
+        let weights: Vec<f32> = (0..c * c).map(|i| (i as f32 * 0.37).sin()).collect();
+        let bias = [0.1, -0.2, 0.3, -0.4];
+        let slope = [0.5, 0.25, 0.125, 2.0];
+        let g = graph(
+            vec![
+                node("Transpose", &["x"], "t", &[("perm", &[0, 3, 1, 2])]),
+                node("Conv", &["t", "w", "b"], "c", &[("kernel_shape", &[1, 1])]),
+                node("Add", &["c", "t"], "s", &[]),
+                node("PRelu", &["s", "slope"], "y", &[]),
+            ],
+            vec![
+                constant("w", &[4, 4, 1, 1], &weights),
+                constant("b", &[4], &bias),
+                constant("slope", &[1, 4, 1, 1], &slope),
+            ],
+        );
+        let net = Compiler::new(&g, [h, w, c])
+            .and_then(Compiler::compile)
+            .expect("compiles");
+        assert_eq!(net.steps.len(), 1, "{:?}", net.steps);
+        let x: Vec<f32> = (0..h * w * c).map(|i| (i as f32 * 0.71).cos()).collect();
+        let y = net.run(x.clone()).expect("runs").remove(0);
+        for pixel in 0..h * w {
+            for o in 0..c {
+                let mut sum = bias[o] + x[pixel * c + o];
+                for i in 0..c {
+                    sum += weights[o * c + i] * x[pixel * c + i];
+                }
+                let want = if sum > 0.0 { sum } else { slope[o] * sum };
+                let got = y[o * h * w + pixel];
+                assert!(
+                    (got - want).abs() < 1e-5,
+                    "pixel {pixel} channel {o}: {got} vs {want}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn an_unsupported_operator_is_refused_by_name() {
+        let g = graph(
+            vec![
+                node("Transpose", &["x"], "t", &[("perm", &[0, 3, 1, 2])]),
+                node("Softmax", &["t"], "y", &[]),
+            ],
+            Vec::new(),
+        );
+        let error = Compiler::new(&g, [2, 2, 3])
+            .and_then(Compiler::compile)
+            .expect_err("Softmax is not supported");
+        assert!(
+            error.contains("Softmax") && error.contains("Softmax_y"),
+            "{error}"
+        );
     }
 }
