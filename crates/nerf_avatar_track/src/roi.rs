@@ -136,12 +136,49 @@ pub fn normalize_radians(angle: f32) -> f32 {
 /// OpenCV-style bilinear sample at (x, y), pixel centres on integers.
 #[inline(always)]
 fn sample_bilinear(image: &RgbImage, x: f32, y: f32, border: Border) -> [u8; 3] {
+    let ([ix, iy], [ax, ay]) = quantize(x, y);
+    let mut value = [0.0f32; 3];
+    let (width, height) = (i64::from(image.width()), i64::from(image.height()));
+    if ix >= 0 && iy >= 0 && ix + 1 < width && iy + 1 < height {
+        // All four pixels inside: read them straight from the buffer, in the same order and
+        // with the same products as below (a zero weight adds exactly zero).
+        let stride = width as usize * 3;
+        let at = iy as usize * stride + ix as usize * 3;
+        let raw = image.as_raw();
+        for (row, wy) in [(at, 1.0 - ay), (at + stride, ay)] {
+            for (pixel, wx) in [(row, 1.0 - ax), (row + 3, ax)] {
+                let weight = wx * wy;
+                for (v, &p) in value.iter_mut().zip(&raw[pixel..pixel + 3]) {
+                    *v += weight * f32::from(p);
+                }
+            }
+        }
+        return value.map(|v| v.round().clamp(0.0, 255.0) as u8);
+    }
+    sample_bordered(image, [ix, iy], [ax, ay], border)
+}
+
+/// OpenCV's bilinear coordinates: (x, y) rounded to 1/32 pixel, split into the top-left pixel
+/// of the four it falls between and the fractions towards the others.
+#[inline(always)]
+fn quantize(x: f32, y: f32) -> ([i64; 2], [f32; 2]) {
     const STEPS: f32 = 32.0;
     let qx = (x * STEPS).round();
     let qy = (y * STEPS).round();
     let (ix, iy) = ((qx / STEPS).floor(), (qy / STEPS).floor());
     let (ax, ay) = ((qx - ix * STEPS) / STEPS, (qy - iy * STEPS) / STEPS);
-    let (ix, iy) = (ix as i64, iy as i64);
+    ([ix as i64, iy as i64], [ax, ay])
+}
+
+/// [`sample_bilinear`] at the pixel pair `ix`, `iy` (top left) with fractions `ax`, `ay`,
+/// reading through the border rule.
+#[inline(always)]
+fn sample_bordered(
+    image: &RgbImage,
+    [ix, iy]: [i64; 2],
+    [ax, ay]: [f32; 2],
+    border: Border,
+) -> [u8; 3] {
     let mut value = [0.0f32; 3];
     for (dy, wy) in [(0, 1.0 - ay), (1, ay)] {
         for (dx, wx) in [(0, 1.0 - ax), (1, ax)] {
@@ -177,6 +214,35 @@ fn pixel_at(image: &RgbImage, x: i64, y: i64, border: Border) -> Option<[u8; 3]>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_inside_fast_path_gives_the_bordered_path_s_bytes() {
+        let image = RgbImage::from_fn(13, 9, |x, y| {
+            image::Rgb([
+                (x * 37 + y * 11) as u8,
+                (x * y * 7) as u8,
+                (200 - x * 9) as u8,
+            ])
+        });
+        for step in 0..500 {
+            let (x, y) = (
+                0.3 + step as f32 * 0.0231,
+                0.7 + (step as f32 * 0.61).sin().abs() * 6.5,
+            );
+            let (pixel, fraction) = quantize(x, y);
+            assert!(
+                pixel[0] + 1 < 13 && pixel[1] + 1 < 9,
+                "({x}, {y}) is inside"
+            );
+            for border in [Border::Zero, Border::Replicate] {
+                assert_eq!(
+                    sample_bilinear(&image, x, y, border),
+                    sample_bordered(&image, pixel, fraction, border),
+                    "at ({x}, {y})"
+                );
+            }
+        }
+    }
 
     #[test]
     fn an_unrotated_crop_of_the_whole_image_reproduces_it() {
