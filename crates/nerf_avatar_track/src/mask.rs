@@ -95,16 +95,23 @@ pub fn head_mask(
     let mut candidate = GrayImage::new(w, h);
     for ((x, y, p), probability) in frame.enumerate_pixels().zip(person.pixels()) {
         let (px, py) = (x as f32 + 0.5, y as f32 + 0.5);
-        let in_oval = inside_polygon(&oval, px, py);
+        // The region holds the oval's box: outside it nothing is head, and only inside the
+        // box is the polygon test needed.
         let in_region = px >= region[0] && px <= region[2] && py >= region[1] && py <= region[3];
-        let probability = probability.0[0];
-        let foreground = if backdrop.uniform {
-            probability >= KEYED_MIN_PROBABILITY
-                && distance(p.0.map(f32::from), backdrop.color) > KEY_DISTANCE
-        } else {
-            probability >= MIN_PROBABILITY
+        if !in_region {
+            continue;
+        }
+        let in_oval = px >= x0 && px <= x1 && py >= y0 && py <= y1 && inside_polygon(&oval, px, py);
+        let foreground = || {
+            let probability = probability.0[0];
+            if backdrop.uniform {
+                probability >= KEYED_MIN_PROBABILITY
+                    && distance(p.0.map(f32::from), backdrop.color) > KEY_DISTANCE
+            } else {
+                probability >= MIN_PROBABILITY
+            }
         };
-        let head = in_oval || (in_region && !jaw.is_below(px, py) && foreground);
+        let head = in_oval || (foreground() && !jaw.is_below(px, py));
         if head {
             candidate.put_pixel(x, y, Luma([255]));
         }
