@@ -313,7 +313,7 @@ type ConvArgs<'a> = (
 fn conv_tiles<M: MulAdd, const W: usize, const T: usize, const FULL: bool>(
     (conv, input, residual, first, out): ConvArgs<'_>,
 ) {
-    let (shape, weights, activation) = (&conv.shape, conv, &conv.activation);
+    let shape = &conv.shape;
     let channels_out = shape.output[2];
     let patch = shape.patch_len();
     let pixels = out.len() / channels_out;
@@ -338,8 +338,8 @@ fn conv_tiles<M: MulAdd, const W: usize, const T: usize, const FULL: bool>(
             }
         }
         let tile_out = &mut out[tile_start * channels_out..(tile_start + count) * channels_out];
-        let bias_panels = weights.bias.as_chunks::<W>().0;
-        for ((block, panel), bias) in weights
+        let bias_panels = conv.bias.as_chunks::<W>().0;
+        for ((block, panel), bias) in conv
             .panels
             .chunks_exact(patch * W)
             .enumerate()
@@ -354,7 +354,7 @@ fn conv_tiles<M: MulAdd, const W: usize, const T: usize, const FULL: bool>(
                 });
                 let at = r * channels_out + first_channel;
                 let stored = &mut tile_out[at..at + channels];
-                finish_lanes::<W, FULL>(sums, added, activation, first_channel, stored);
+                finish_lanes::<W, FULL>(sums, added, &conv.activation, first_channel, stored);
             }
         }
     }
@@ -496,15 +496,15 @@ fn depthwise_rows_generic<M: MulAdd>(
     first: usize,
     out: &mut [f32],
 ) {
-    let (shape, weights, activation) = (&layer.shape, layer, &layer.activation);
+    let shape = &layer.shape;
     let [_, width_in, channels] = shape.input;
     let width_out = shape.output[1];
     let [_, kw] = shape.kernel;
     let row_len = width_out * channels;
     for (row, out_row) in out.chunks_exact_mut(row_len).enumerate() {
         let y = first + row;
-        out_row.copy_from_slice(&weights.bias);
-        for (tap, w) in weights.taps.chunks_exact(row_len).enumerate() {
+        out_row.copy_from_slice(&layer.bias);
+        for (tap, w) in layer.taps.chunks_exact(row_len).enumerate() {
             let (ky, kx) = (tap / kw, tap % kw);
             let Some(iy) = (y * shape.stride[0] + ky)
                 .checked_sub(shape.pad[0])
@@ -535,7 +535,7 @@ fn depthwise_rows_generic<M: MulAdd>(
                 }
             }
         }
-        activation.apply_in_place(out_row, channels);
+        layer.activation.apply_in_place(out_row, channels);
     }
 }
 
