@@ -88,7 +88,7 @@ pub enum TrackError {
     Model {
         /// Which model: the stem of its file under `assets/face/`.
         model: &'static str,
-        /// tract's error, with its causes.
+        /// What went wrong (tract's error with its causes, or the kernels' loader's).
         message: String,
     },
     /// The canonical face asset is malformed.
