@@ -671,6 +671,8 @@ mod tests {
             .expect("compiles");
         assert_eq!(net.steps.len(), 1, "{:?}", net.steps);
         let x: Vec<f32> = (0..h * w * c).map(|i| (i as f32 * 0.71).cos()).collect();
+        let wrong = net.run(vec![0.0; 5]).expect_err("5 values are not 2×3×4");
+        assert!(wrong.to_string().contains("2×3×4"), "{wrong}");
         let y = net.run(x.clone()).expect("runs").remove(0);
         for pixel in 0..h * w {
             for o in 0..c {
