@@ -39,6 +39,7 @@ pub mod report;
 pub mod retarget;
 pub mod sh;
 pub mod synthetic;
+pub mod tiles;
 pub mod train;
 
 pub use asset::Avatar;

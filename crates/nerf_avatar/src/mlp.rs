@@ -51,24 +51,14 @@ pub fn mlp_forward_into<R: Real>(
         let x = done.last().map_or(input, Vec::as_slice);
         let y = &mut rest[0];
         y.resize(n * layer.outputs, R::zero());
-        R::gemm(
-            n,
-            layer.inputs,
-            layer.outputs,
-            R::one(),
+        let relu = i + 1 < layers.len();
+        R::dense_layer(
             x,
-            (layer.inputs, 1),
             &params[layer.range()],
-            (1, layer.inputs),
-            R::zero(),
+            [n, layer.inputs, layer.outputs],
+            relu,
             y,
-            layer.outputs,
         );
-        if i + 1 < layers.len() {
-            for v in y.iter_mut() {
-                *v = v.max(R::zero());
-            }
-        }
     }
 }
 
@@ -118,20 +108,18 @@ pub fn mlp_backward<R: Real>(
             layer.inputs,
         );
         if i > 0 || want_input_grad {
-            // dX (n × inputs) = dY · W
+            // dX (n × inputs) = dY · W: a dense layer whose weights are Wᵀ.
+            let w = &params[layer.range()];
+            let w_t: Vec<R> = (0..layer.inputs * layer.outputs)
+                .map(|j| w[(j % layer.outputs) * layer.inputs + j / layer.outputs])
+                .collect();
             let mut d_x = vec![R::zero(); n * layer.inputs];
-            R::gemm(
-                n,
-                layer.outputs,
-                layer.inputs,
-                R::one(),
+            R::dense_layer(
                 &d_y,
-                (layer.outputs, 1),
-                &params[layer.range()],
-                (layer.inputs, 1),
-                R::zero(),
+                &w_t,
+                [n, layer.outputs, layer.inputs],
+                false,
                 &mut d_x,
-                layer.inputs,
             );
             d_y = d_x;
         }

@@ -13,6 +13,35 @@ pub trait Real:
     /// Converts from `f64` (rounding to the nearest value).
     fn of(value: f64) -> Self;
 
+    /// A bias-free dense layer on `n` rows: `y (n × outputs) = x (n × inputs) · Wᵀ` for
+    /// row-major `weights` (`outputs × inputs`), then ReLU when `relu`.
+    fn dense_layer(
+        x: &[Self],
+        weights: &[Self],
+        [n, inputs, outputs]: [usize; 3],
+        relu: bool,
+        y: &mut [Self],
+    ) {
+        Self::gemm(
+            n,
+            inputs,
+            outputs,
+            Self::one(),
+            x,
+            (inputs, 1),
+            weights,
+            (1, inputs),
+            Self::zero(),
+            y,
+            outputs,
+        );
+        if relu {
+            for v in &mut y[..n * outputs] {
+                *v = v.max(Self::zero());
+            }
+        }
+    }
+
     /// `c = alpha · a · b + beta · c` for row-major `c` (m × n, row stride `rsc`), with `a`
     /// (m × k) and `b` (k × n) given by element strides `(row, column)`.
     #[expect(clippy::too_many_arguments, reason = "a BLAS-style matrix product")]
@@ -43,11 +72,22 @@ fn assert_inside(len: usize, rows: usize, cols: usize, (rs, cs): (usize, usize))
 }
 
 macro_rules! impl_real {
-    ($t:ty, $gemm:path) => {
+    ($t:ty, $gemm:path $(, $dense:path)?) => {
         impl Real for $t {
             fn of(value: f64) -> Self {
                 value as $t
             }
+            $(
+                fn dense_layer(
+                    x: &[Self],
+                    weights: &[Self],
+                    sizes: [usize; 3],
+                    relu: bool,
+                    y: &mut [Self],
+                ) {
+                    $dense(x, weights, sizes, relu, y);
+                }
+            )?
 
             fn gemm(
                 m: usize,
@@ -93,7 +133,7 @@ macro_rules! impl_real {
     };
 }
 
-impl_real!(f32, matrixmultiply::sgemm);
+impl_real!(f32, matrixmultiply::sgemm, crate::tiles::dense_layer);
 impl_real!(f64, matrixmultiply::dgemm);
 
 #[cfg(test)]

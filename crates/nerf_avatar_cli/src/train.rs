@@ -81,6 +81,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         (None, None) => RunLength::Steps(2000),
     };
     let dataset = Dataset::load(&args.dataset)?;
+    // The avatar, its checkpoints and pictures go beside --out: make its folder now rather
+    // than fail at the first write after minutes of training.
+    if let Some(folder) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(folder)
+            .with_context(|| format!("cannot create {}, the folder of --out", folder.display()))?;
+    }
     let transforms = &dataset.transforms;
     let mut config =
         ModelConfig::preset(&args.preset)?.with_blendshapes(transforms.blendshapes.clone());

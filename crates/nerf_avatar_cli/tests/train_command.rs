@@ -1,5 +1,5 @@
 //! `nerf-avatar train` end to end on a tiny synthetic dataset: the same seed gives the same
-//! avatar (LPIPS patches included); a run killed with SIGKILL and resumed from its checkpoint ends with exactly the
+//! avatar (LPIPS patches included), also into an --out folder that does not exist yet; a run killed with SIGKILL and resumed from its checkpoint ends with exactly the
 //! parameters of an uninterrupted run; Ctrl-C stops cleanly and still writes the avatar;
 //! bad datasets are clear errors.
 
@@ -59,9 +59,10 @@ fn params(path: &Path) -> Vec<f32> {
 fn same_seed_gives_the_same_avatar() {
     let dir = tempfile::tempdir().unwrap();
     let data = synth(dir.path());
+    // `b` goes into folders that do not exist yet: train makes them before it starts.
     let (a, b) = (
         dir.path().join("a.avatar.safetensors"),
-        dir.path().join("b.avatar.safetensors"),
+        dir.path().join("new/folder/b.avatar.safetensors"),
     );
     for out in [&a, &b] {
         let result = nerf_avatar(&train_args(&data, out.to_str().unwrap(), "12"));

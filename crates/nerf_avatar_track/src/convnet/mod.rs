@@ -1,6 +1,6 @@
 //! [`ConvNet`]: the convolutional networks of MediaPipe's face models run by our own NHWC
-//! kernels ([`kernels`]) instead of tract, for the landmark model that tracking runs on every
-//! frame.
+//! kernels ([`nerf_avatar::tiles`]) instead of tract, for the landmark model that tracking
+//! runs on every frame.
 //!
 //! MediaPipe's models are TFLite graphs: NHWC, made of 1×1, depthwise 3×3 and small strided
 //! convolutions, each followed by a per-channel PReLU, residual adds, max pooling and
@@ -13,8 +13,6 @@
 //! It loads the subset of ONNX those graphs use (see [`ConvNet::load`]) and refuses anything
 //! else with an error that names the node.
 
-pub mod kernels;
-
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
@@ -24,7 +22,9 @@ use tract_onnx::prelude::Framework;
 
 use crate::error::TrackError;
 use crate::model::on_pool;
-use kernels::{Activation, ConvShape, Isa, PackedConv, PackedDepthwise};
+use nerf_avatar::tiles::{
+    self as kernels, Activation, ConvShape, Isa, PackedConv, PackedDepthwise,
+};
 
 /// Multiply-adds below which a layer runs on the calling thread alone.
 const PARALLEL_WORK: usize = 1 << 18;

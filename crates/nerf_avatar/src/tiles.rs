@@ -1,7 +1,9 @@
-//! The compute kernels of [`super::ConvNet`], on NHWC tensors (channels contiguous):
-//! convolutions as register-tiled products of pixel rows and packed weight panels, with
-//! bias, residual and activation fused into the store; depthwise convolutions as
-//! channel-vectorised passes over output rows; max pooling and channel padding.
+//! Register-tiled CPU kernels on rows of channels (NHWC tensors, or the row-major batches of
+//! the MLPs): convolutions — a dense layer is a 1×1 convolution over rows — as products of
+//! pixel rows and packed weight panels, with bias, residual and activation fused into the
+//! store; depthwise convolutions as channel-vectorised passes over output rows; max pooling
+//! and channel padding. The MLPs ([`crate::mlp`]) run their `f32` layers on it, and the
+//! tracker's landmark network (`nerf_avatar_track::convnet`) all of its layers.
 //!
 //! Each kernel is written once, generic over how a multiply-add is made, and compiled for
 //! three instruction sets picked at run time ([`Isa`]): AVX-512, AVX2 with FMA, and
@@ -386,6 +388,45 @@ fn finish_lanes<const W: usize, const FULL: bool>(
         let channels = stored.len();
         stored.copy_from_slice(&sums[..channels]);
     }
+}
+
+/// A bias-free dense layer on `n` rows: `y (n × outputs) = x (n × inputs) · Wᵀ`, ReLU when
+/// `relu`, with `weights` row-major `outputs × inputs` (a 1×1 convolution over the rows),
+/// on the best instruction set of this CPU.
+pub fn dense_layer(
+    x: &[f32],
+    weights: &[f32],
+    [n, inputs, outputs]: [usize; 3],
+    relu: bool,
+    y: &mut [f32],
+) {
+    let y = &mut y[..n * outputs];
+    if inputs == 0 {
+        y.fill(0.0);
+        return;
+    }
+    if y.is_empty() {
+        return;
+    }
+    let shape = ConvShape {
+        input: [n, 1, inputs],
+        output: [n, 1, outputs],
+        kernel: [1, 1],
+        stride: [1, 1],
+        pad: [0, 0],
+    };
+    let activation = if relu {
+        Activation::Relu
+    } else {
+        Activation::Identity
+    };
+    let layer = PackedConv::pack(
+        shape,
+        &weights[..outputs * inputs],
+        &vec![0.0; outputs],
+        activation,
+    );
+    conv_pixels(Isa::detect(), &layer, &x[..n * inputs], None, 0, y);
 }
 
 /// `bias + Σ_k rows[·][k] ⊗ panel[k]` for a tile of `T` pixels by `W` channels, summed in
