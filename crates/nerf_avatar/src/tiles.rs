@@ -9,6 +9,8 @@
 //! three instruction sets picked at run time ([`Isa`]): AVX-512, AVX2 with FMA, and
 //! portable code.
 
+use crate::field::sigmoid;
+
 /// How a product is added: one rounding (`fma`) or two.
 pub trait MulAdd {
     /// `a · b + c`.
@@ -35,7 +37,7 @@ impl MulAdd for Separate {
     }
 }
 
-/// The instruction set the kernels run with, detected once per model.
+/// The instruction set the kernels run with, detected at run time ([`Isa::detect`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Isa {
     /// x86-64 with AVX-512F (and AVX2, FMA).
@@ -107,7 +109,7 @@ pub enum Activation {
     Relu,
     /// `x` where positive, `slope[c] · x` elsewhere (one slope per channel).
     PRelu(Vec<f32>),
-    /// `1 / (1 + e^(−x))`.
+    /// `1 / (1 + e^(−x))` ([`crate::field::sigmoid`]).
     Sigmoid,
 }
 
@@ -133,9 +135,7 @@ impl Activation {
                     }
                 }
             }
-            Self::Sigmoid => values
-                .iter_mut()
-                .for_each(|v| *v = 1.0 / (1.0 + (-*v).exp())),
+            Self::Sigmoid => values.iter_mut().for_each(|v| *v = sigmoid(*v)),
         }
     }
 
@@ -151,9 +151,7 @@ impl Activation {
                     }
                 }
             }
-            Self::Sigmoid => values
-                .iter_mut()
-                .for_each(|v| *v = 1.0 / (1.0 + (-*v).exp())),
+            Self::Sigmoid => values.iter_mut().for_each(|v| *v = sigmoid(*v)),
         }
     }
 }

@@ -137,7 +137,6 @@ pub fn normalize_radians(angle: f32) -> f32 {
 #[inline(always)]
 fn sample_bilinear(image: &RgbImage, x: f32, y: f32, border: Border) -> [u8; 3] {
     let ([ix, iy], [ax, ay]) = quantize(x, y);
-    let mut value = [0.0f32; 3];
     let (width, height) = (i64::from(image.width()), i64::from(image.height()));
     if ix >= 0 && iy >= 0 && ix + 1 < width && iy + 1 < height {
         // All four pixels inside: read them straight from the buffer, in the same order and
@@ -145,6 +144,7 @@ fn sample_bilinear(image: &RgbImage, x: f32, y: f32, border: Border) -> [u8; 3] 
         let stride = width as usize * 3;
         let at = iy as usize * stride + ix as usize * 3;
         let raw = image.as_raw();
+        let mut value = [0.0f32; 3];
         for (row, wy) in [(at, 1.0 - ay), (at + stride, ay)] {
             for (pixel, wx) in [(row, 1.0 - ax), (row + 3, ax)] {
                 let weight = wx * wy;
@@ -153,7 +153,7 @@ fn sample_bilinear(image: &RgbImage, x: f32, y: f32, border: Border) -> [u8; 3] 
                 }
             }
         }
-        return value.map(|v| v.round().clamp(0.0, 255.0) as u8);
+        return to_bytes(value);
     }
     sample_bordered(image, [ix, iy], [ax, ay], border)
 }
@@ -193,6 +193,12 @@ fn sample_bordered(
             }
         }
     }
+    to_bytes(value)
+}
+
+/// A bilinear sum rounded to whole bytes.
+#[inline(always)]
+fn to_bytes(value: [f32; 3]) -> [u8; 3] {
     value.map(|v| v.round().clamp(0.0, 255.0) as u8)
 }
 
