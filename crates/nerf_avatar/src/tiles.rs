@@ -406,25 +406,29 @@ pub fn dense_layer(
     if y.is_empty() {
         return;
     }
-    let shape = ConvShape {
-        input: [n, 1, inputs],
-        output: [n, 1, outputs],
-        kernel: [1, 1],
-        stride: [1, 1],
-        pad: [0, 0],
-    };
     let activation = if relu {
         Activation::Relu
     } else {
         Activation::Identity
     };
-    let layer = PackedConv::pack(
-        shape,
-        &weights[..outputs * inputs],
-        &vec![0.0; outputs],
-        activation,
-    );
+    let layer = PackedConv::dense(&weights[..outputs * inputs], [inputs, outputs], activation);
     conv_pixels(Isa::detect(), &layer, &x[..n * inputs], None, 0, y);
+}
+
+impl PackedConv {
+    /// A bias-free dense layer, `weights` row-major `outputs × inputs`, as a 1×1 convolution
+    /// over rows: [`conv_pixels`] runs it on as many rows of `inputs` values as its output
+    /// has rows of `outputs` (the rows of its shape are not read).
+    pub fn dense(weights: &[f32], [inputs, outputs]: [usize; 2], activation: Activation) -> Self {
+        let shape = ConvShape {
+            input: [1, 1, inputs],
+            output: [1, 1, outputs],
+            kernel: [1, 1],
+            stride: [1, 1],
+            pad: [0, 0],
+        };
+        Self::pack(shape, weights, &vec![0.0; outputs], activation)
+    }
 }
 
 /// `bias + Σ_k rows[·][k] ⊗ panel[k]` for a tile of `T` pixels by `W` channels, summed in

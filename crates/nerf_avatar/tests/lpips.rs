@@ -14,6 +14,7 @@
 
 use std::path::{Path, PathBuf};
 
+use nerf_avatar::metrics::lpips::patch::PatchLpips;
 use nerf_avatar::metrics::lpips::{Backbone, Lpips, LpipsError};
 use serde_json::Value;
 
@@ -234,31 +235,38 @@ fn bad_weight_files_are_errors_naming_the_file() {
     assert!(error.to_string().contains("garbage.safetensors"), "{error}");
 }
 
-/// Prints the time of the training loss's VGG forward and backward per 32×32 patch pair;
-/// run with `cargo test --test lpips -- --ignored --nocapture`.
+/// Prints the time of the training loss's VGG forward and backward per 32×32 patch pair, with
+/// candle's autograd and with `PatchLpips`; run with
+/// `cargo test --test lpips -- --ignored --nocapture`.
 #[test]
 #[ignore = "timing, not a check"]
 fn vgg_patch_loss_timing() {
     let lpips = metric(Backbone::Vgg);
+    let patch = PatchLpips::new(&lpips).unwrap();
     let (a, ..) = load_png("patch_a.png");
     let (b, ..) = load_png("patch_b.png");
     for pair_count in [1, 4] {
         let patches_a = vec![a.as_slice(); pair_count];
         let patches_b = vec![b.as_slice(); pair_count];
-        lpips
-            .distance_and_gradient(&patches_a, &patches_b, 32, 32)
-            .unwrap();
-        let repeats = 5;
-        let start = std::time::Instant::now();
-        for _ in 0..repeats {
+        let time = |run: &dyn Fn()| {
+            run();
+            let repeats = 5;
+            let start = std::time::Instant::now();
+            (0..repeats).for_each(|_| run());
+            start.elapsed().as_secs_f64() * 1e3 / (repeats * pair_count) as f64
+        };
+        let candle = time(&|| {
             lpips
                 .distance_and_gradient(&patches_a, &patches_b, 32, 32)
                 .unwrap();
-        }
-        let per_pair = start.elapsed().as_secs_f64() / (repeats * pair_count) as f64;
+        });
+        let layers = time(&|| {
+            patch
+                .distance_and_gradient(&patches_a, &patches_b, 32, 32)
+                .unwrap();
+        });
         println!(
-            "VGG 32×32 forward + backward, {pair_count} pair(s) per call: {:.1} ms per pair",
-            per_pair * 1e3
+            "VGG 32×32 forward + backward, {pair_count} pair(s) per call, ms per pair: candle {candle:.1}, PatchLpips {layers:.1}"
         );
     }
 }

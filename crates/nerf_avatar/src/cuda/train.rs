@@ -24,7 +24,8 @@ use super::ops::{
 use crate::dataset::{Dataset, Split};
 use crate::field::Model;
 use crate::march::MarchSettings;
-use crate::metrics::lpips::{Backbone, Lpips};
+use crate::metrics::lpips::Backbone;
+use crate::metrics::lpips::patch::PatchLpips;
 use crate::train::checkpoint::{CheckpointState, write_checkpoint};
 use crate::train::data::{RayTargets, TrainingData};
 use crate::train::loss::{RayLoss, RayLossWeights};
@@ -69,7 +70,7 @@ pub fn train_cuda(
     }
     let (mut avatar, mut adam, start) = start_run(dataset, options, &config, &data)?;
     let lpips = if options.perceptual_loss {
-        Some(Lpips::load_default(Backbone::Vgg)?)
+        Some(PatchLpips::load_default(Backbone::Vgg)?)
     } else {
         None
     };
@@ -312,7 +313,7 @@ fn rays_step(
     targets: &RayTargets,
     weights: RayLossWeights,
     scale: f32,
-    perceptual: Option<(&Lpips, u32)>,
+    perceptual: Option<(&PatchLpips, u32)>,
     rng: &mut Pcg64,
 ) -> Result<BatchResult, TrainError> {
     let rays = targets.rays.len();

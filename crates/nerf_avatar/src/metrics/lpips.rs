@@ -11,6 +11,7 @@
 
 mod fixed_conv;
 mod network;
+pub mod patch;
 mod weights;
 
 use std::fmt;
@@ -233,18 +234,22 @@ impl Lpips {
     }
 
     fn check_size(&self, width: usize, height: usize) -> Result<(), LpipsError> {
-        let backbone = self.network.backbone;
-        let min_side = backbone.min_image_side();
-        if width < min_side || height < min_side {
-            return Err(LpipsError::ImageTooSmall {
-                width,
-                height,
-                backbone,
-                min_side,
-            });
-        }
-        Ok(())
+        check_size(self.network.backbone, width, height)
     }
+}
+
+/// Fails unless `width × height` images fit `backbone`.
+fn check_size(backbone: Backbone, width: usize, height: usize) -> Result<(), LpipsError> {
+    let min_side = backbone.min_image_side();
+    if width < min_side || height < min_side {
+        return Err(LpipsError::ImageTooSmall {
+            width,
+            height,
+            backbone,
+            min_side,
+        });
+    }
+    Ok(())
 }
 
 /// The weights folder: `NERF_AVATAR_LPIPS_DIR`, or the repository's `assets/lpips`.
@@ -255,16 +260,15 @@ fn default_weights_dir() -> PathBuf {
     }
 }
 
-/// Checks the images and stacks them into an `[N, H, W, 3]` tensor. `name` names the
+/// Checks that each image holds `width × height × 3` finite values. `name` names the
 /// argument in errors (`a`, `b`); with several images the index is appended.
-fn image_batch(
+fn check_images(
     images: &[&[f32]],
     name: &str,
     width: usize,
     height: usize,
-) -> Result<Tensor, LpipsError> {
+) -> Result<(), LpipsError> {
     let expected = width * height * 3;
-    let mut values = Vec::with_capacity(images.len() * expected);
     for (position, image) in images.iter().enumerate() {
         if image.len() != expected {
             return Err(LpipsError::ImageLength {
@@ -282,8 +286,23 @@ fn image_batch(
             };
             return Err(LpipsError::NonFinite { image, index });
         }
-        values.extend_from_slice(image);
     }
+    Ok(())
+}
+
+/// Checks the images ([`check_images`]) and stacks them into an `[N, H, W, 3]` tensor.
+fn image_batch(
+    images: &[&[f32]],
+    name: &str,
+    width: usize,
+    height: usize,
+) -> Result<Tensor, LpipsError> {
+    check_images(images, name, width, height)?;
+    let values = images
+        .iter()
+        .flat_map(|image| image.iter())
+        .copied()
+        .collect();
     Ok(Tensor::from_vec(
         values,
         (images.len(), height, width, 3),

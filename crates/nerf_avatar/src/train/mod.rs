@@ -28,7 +28,8 @@ use crate::dataset::{Dataset, DatasetError, Split};
 use crate::field::Model;
 use crate::hashgrid::{blend_tables, blend_tables_backward};
 use crate::march::MarchSettings;
-use crate::metrics::lpips::{Backbone, Lpips, LpipsError};
+use crate::metrics::lpips::patch::PatchLpips;
+use crate::metrics::lpips::{Backbone, LpipsError};
 use crate::params::Params;
 use crate::render::RayBatch;
 use adam::{Adam, AdamSettings};
@@ -210,7 +211,7 @@ pub fn train(
     let (mut avatar, mut adam, start) = start_run(dataset, options, &config, &data)?;
 
     let lpips = if options.perceptual_loss {
-        Some(Lpips::load_default(Backbone::Vgg)?)
+        Some(PatchLpips::load_default(Backbone::Vgg)?)
     } else {
         None
     };
@@ -448,7 +449,7 @@ fn rays_step(
     targets: &RayTargets,
     weights: RayLossWeights,
     scale: f32,
-    perceptual: Option<(&Lpips, u32)>,
+    perceptual: Option<(&PatchLpips, u32)>,
     rng: &mut Pcg64,
     batch: &mut RayBatch<f32>,
     grads: &mut [f32],

@@ -40,6 +40,11 @@ impl FixedConv {
         input.contiguous()?.apply_op1(self.clone_handles())
     }
 
+    /// The `[out, in, kh, kw]` kernel.
+    pub(super) fn kernel(&self) -> &Tensor {
+        &self.kernel
+    }
+
     fn clone_handles(&self) -> Self {
         Self {
             kernel: self.kernel.clone(),

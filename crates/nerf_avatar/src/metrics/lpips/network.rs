@@ -9,14 +9,14 @@ use super::Backbone;
 use super::fixed_conv::FixedConv;
 
 /// The LPIPS v0.1 `ScalingLayer` shift, per RGB channel, applied to inputs in [-1, 1].
-const INPUT_SHIFT: [f32; 3] = [-0.030, -0.088, -0.188];
+pub(super) const INPUT_SHIFT: [f32; 3] = [-0.030, -0.088, -0.188];
 /// The LPIPS v0.1 `ScalingLayer` scale, per RGB channel.
-const INPUT_SCALE: [f32; 3] = [0.458, 0.448, 0.450];
+pub(super) const INPUT_SCALE: [f32; 3] = [0.458, 0.448, 0.450];
 /// The `eps` of the package's `normalize_tensor`: features are divided by `norm + eps`.
-const NORMALISE_EPS: f64 = 1e-10;
+pub(super) const NORMALISE_EPS: f64 = 1e-10;
 /// Added under the square root of the feature norm so that its gradient stays finite at
 /// all-zero feature vectors; far below f32 resolution for any non-zero norm.
-const NORM_SQUARED_FLOOR: f64 = 1e-20;
+pub(super) const NORM_SQUARED_FLOOR: f64 = 1e-20;
 
 /// One step of a backbone slice.
 #[derive(Clone, Copy, Debug)]
