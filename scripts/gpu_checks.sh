@@ -10,6 +10,9 @@
 # `scripts/gpu_checks.sh --prepare DIR` builds them here and copies them, stripped and
 # compressed, into DIR, for a GPU machine without Rust (the test binaries look for the CLI
 # at the absolute path cargo built it at, which the run re-creates).
+# The VGG16 patch-LPIPS checks need assets/lpips/vgg.safetensors (59 MB, made by
+# scripts/setup.sh, not committed); they skip without it. With the device tool, carry it in a
+# call of its own before the binaries: the two do not fit in one 64 MiB transfer.
 #   PROFILE     when set, Nsight Compute's per-kernel times of one 512×512 frame
 #   DATASET     a tracked dataset for the training benchmark (default: none, skipped)
 #   TRAIN_SECONDS  training time per backend (default 60)

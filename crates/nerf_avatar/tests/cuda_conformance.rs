@@ -15,6 +15,7 @@ use nerf_avatar::config::{HashGridConfig, ModelConfig};
 use nerf_avatar::cuda::device::CudaDevice;
 use nerf_avatar::cuda::field::{DeviceFieldTape, field_backward, field_forward};
 use nerf_avatar::cuda::fused::{FusedField, field_forward_fused};
+use nerf_avatar::cuda::lpips::{self as cuda_lpips, CudaLpips};
 use nerf_avatar::cuda::occupancy::merge_densities;
 use nerf_avatar::cuda::ops::{self, CompositeBuffers, DeviceGrid, MarchConfig, RayLossGradients};
 use nerf_avatar::cuda::render::{CudaRenderer, FieldPrecision};
@@ -22,6 +23,8 @@ use nerf_avatar::cuda::{CudaError, open_default_device};
 use nerf_avatar::field::Model;
 use nerf_avatar::hashgrid::{HashGridLayout, blend_tables, blend_tables_backward};
 use nerf_avatar::march::{MarchSettings, RaySamples};
+use nerf_avatar::metrics::lpips::patch::{self, ConvGeometry, PatchLpips, PoolGeometry};
+use nerf_avatar::metrics::lpips::{Backbone, LpipsError};
 use nerf_avatar::mlp::{mlp_backward, mlp_forward};
 use nerf_avatar::occupancy::{OccupancyGrid, max_pool_2};
 use nerf_avatar::params::{LayerShape, Params};
@@ -987,5 +990,237 @@ fn fused_fp16_frames_match_the_cpus_render_image() {
             .unwrap();
         let exact_rgb: Vec<f32> = exact.rgb.iter().flatten().copied().collect();
         assert_close("fp32 frame colour", &exact_rgb, &cpu_rgb, 1.5e-2, 0.0);
+    }
+}
+
+/// The layer geometries of patch LPIPS: AlexNet's first convolution (11×11, stride 4,
+/// padding 2), VGG's 3×3 ones and an unpadded 2×2 stride-2 one.
+const LPIPS_CONVS: [(usize, usize, usize); 3] = [(11, 4, 2), (3, 1, 1), (2, 2, 0)];
+
+#[test]
+fn lpips_layers_match_the_cpu() {
+    let Some(device) = gpu() else { return };
+    let mut rng = Pcg64::seed_from_u64(21);
+    let (images, extent) = (3, [19, 17, 5]);
+    let input = random(
+        &mut rng,
+        images * extent.iter().product::<usize>(),
+        -1.0,
+        1.0,
+    );
+    let d_input_len = input.len();
+    let gpu_input = device.upload(&input).unwrap();
+
+    let rgb = random(&mut rng, 3 * 40, 0.0, 1.0);
+    let mut cpu_scaled = vec![0.0; rgb.len()];
+    patch::scale_input(&rgb, &mut cpu_scaled);
+    let mut scaled = device.zeros::<f32>(rgb.len()).unwrap();
+    let gpu_rgb = device.upload(&rgb).unwrap();
+    cuda_lpips::scale_input(&device, &gpu_rgb.slice(..), &mut scaled.slice_mut(..)).unwrap();
+    assert_close(
+        "scale_input",
+        &download(&device, &scaled, rgb.len()),
+        &cpu_scaled,
+        0.0,
+        0.0,
+    );
+    let start = random(&mut rng, rgb.len(), -1.0, 1.0);
+    let mut cpu_d_rgb = start.clone();
+    patch::scale_input_backward(&cpu_scaled, 0.7, &mut cpu_d_rgb);
+    let mut d_rgb = device.upload(&start).unwrap();
+    cuda_lpips::scale_input_backward(&device, &scaled, 0.7, &mut d_rgb).unwrap();
+    let gpu_d_rgb = download(&device, &d_rgb, rgb.len());
+    assert_close("scale_input_backward", &gpu_d_rgb, &cpu_d_rgb, 1e-6, 1e-6);
+
+    for (kernel, stride, padding) in LPIPS_CONVS {
+        let conv = ConvGeometry {
+            in_channels: extent[2],
+            out_channels: 4,
+            kernel,
+            stride,
+            padding,
+        };
+        let what = format!("{kernel}×{kernel} / {stride}, padding {padding}");
+        let output = conv.output(extent);
+        let len = images * output[0] * output[1] * conv.columns();
+        let mut cpu_cols = vec![0.0; len];
+        patch::im2col(&input, images, extent, &conv, &mut cpu_cols);
+        let mut cols = device.zeros::<f32>(len).unwrap();
+        cuda_lpips::im2col(&device, &gpu_input, images, extent, &conv, &mut cols).unwrap();
+        assert_close(
+            &format!("im2col {what}"),
+            &download(&device, &cols, len),
+            &cpu_cols,
+            0.0,
+            0.0,
+        );
+
+        let d_cols = random(&mut rng, len, -1.0, 1.0);
+        let mut cpu_d_input = vec![0.0; d_input_len];
+        patch::col2im(&d_cols, images, extent, &conv, &mut cpu_d_input);
+        let mut d_input = device.zeros::<f32>(d_input_len).unwrap();
+        let gpu_d_cols = device.upload(&d_cols).unwrap();
+        cuda_lpips::col2im(&device, &gpu_d_cols, images, extent, &conv, &mut d_input).unwrap();
+        let gpu_d_input = download(&device, &d_input, d_input_len);
+        assert_close(
+            &format!("col2im {what}"),
+            &gpu_d_input,
+            &cpu_d_input,
+            1e-6,
+            1e-6,
+        );
+    }
+
+    for (size, stride) in [(2, 2), (3, 2)] {
+        let pool = PoolGeometry { size, stride };
+        let output = pool.output(extent);
+        let len = images * output.iter().product::<usize>();
+        let (mut cpu_out, mut cpu_argmax) = (vec![0.0; len], vec![0u32; len]);
+        patch::max_pool(&input, images, extent, &pool, &mut cpu_out, &mut cpu_argmax);
+        let (mut out, mut argmax) = (device.zeros(len).unwrap(), device.zeros(len).unwrap());
+        cuda_lpips::max_pool(
+            &device,
+            &gpu_input,
+            images,
+            extent,
+            &pool,
+            &mut out,
+            &mut argmax,
+        )
+        .unwrap();
+        let what = format!("max_pool {size} / {stride}");
+        assert_close(&what, &download(&device, &out, len), &cpu_out, 0.0, 0.0);
+        assert_eq!(device.download(&argmax, len).unwrap(), cpu_argmax, "{what}");
+
+        let d_out = random(&mut rng, len, -1.0, 1.0);
+        let mut cpu_d_input = vec![0.0; d_input_len];
+        patch::max_pool_backward(&d_out, &cpu_argmax, images, extent, &pool, &mut cpu_d_input);
+        let mut d_input = device.zeros::<f32>(d_input_len).unwrap();
+        let gpu_d_out = device.upload(&d_out).unwrap();
+        cuda_lpips::max_pool_backward(
+            &device,
+            &gpu_d_out,
+            &argmax,
+            images,
+            extent,
+            &pool,
+            &mut d_input,
+        )
+        .unwrap();
+        let gpu_d_input = download(&device, &d_input, d_input_len);
+        assert_close(
+            &format!("{what} backward"),
+            &gpu_d_input,
+            &cpu_d_input,
+            1e-6,
+            1e-6,
+        );
+    }
+}
+
+#[test]
+fn lpips_comparison_matches_the_cpu() {
+    let Some(device) = gpu() else { return };
+    let mut rng = Pcg64::seed_from_u64(22);
+    for (pairs, extent) in [(1, [8, 8, 64]), (2, [2, 3, 512]), (3, [5, 4, 3])] {
+        let len = pairs * extent.iter().product::<usize>();
+        // ReLU features: non-negative, some pixels all zero.
+        let mut features = random(&mut rng, 2 * len, -0.5, 1.0);
+        features.iter_mut().for_each(|f| *f = f.max(0.0));
+        features[..extent[2]].fill(0.0);
+        let head = random(&mut rng, extent[2], 0.0, 0.2);
+        let start = random(&mut rng, len, -1.0, 1.0);
+        let mut cpu_d_a = start.clone();
+        let cpu_distance = patch::compare_features(&features, pairs, extent, &head, &mut cpu_d_a);
+
+        let pixels = pairs * extent[0] * extent[1];
+        let mut distances = device.zeros::<f32>(pixels).unwrap();
+        let mut d_a = device.upload(&start).unwrap();
+        let gpu_features = device.upload(&features).unwrap();
+        cuda_lpips::compare_features(
+            &device,
+            (&gpu_features, pairs, extent),
+            &device.upload(&head).unwrap(),
+            &mut distances.slice_mut(..),
+            &mut d_a,
+        )
+        .unwrap();
+        let gpu_distance: f32 = download(&device, &distances, pixels).iter().sum();
+        let what = format!("compare {pairs} × {extent:?}");
+        assert_close(&what, &[gpu_distance], &[cpu_distance], 1e-7, 1e-5);
+        assert_close(
+            &format!("{what} d_a"),
+            &download(&device, &d_a, len),
+            &cpu_d_a,
+            1e-6,
+            1e-4,
+        );
+    }
+}
+
+/// Patches cut from a smooth random picture, so the distances are those of images.
+fn lpips_patches(rng: &mut Pcg64, count: usize, [height, width]: [usize; 2]) -> Vec<f32> {
+    let waves = random(rng, 12, 0.05, 0.6);
+    (0..count * height * width * 3)
+        .map(|i| {
+            let (c, pixel) = (i % 3, i / 3);
+            let image = pixel / (height * width);
+            let (y, x) = ((pixel / width) % height, pixel % width);
+            let phase =
+                waves[(image + c) % 12] * y as f32 + waves[(image + 2 * c + 1) % 12] * x as f32;
+            0.5 + 0.45 * phase.sin() * waves[c] + 0.04 * rng.random_range(-1.0f32..1.0)
+        })
+        .collect()
+}
+
+#[test]
+fn patch_lpips_matches_the_cpu() {
+    let Some(device) = gpu() else { return };
+    let mut rng = Pcg64::seed_from_u64(23);
+    for (backbone, size) in [(Backbone::Alex, [36, 33]), (Backbone::Vgg, [32, 32])] {
+        let cpu = match PatchLpips::load_default(backbone) {
+            Ok(cpu) => cpu,
+            Err(error @ LpipsError::MissingWeights { .. }) => {
+                eprintln!("skipped LPIPS {backbone}: {error}");
+                continue;
+            }
+            Err(error) => panic!("{error}"),
+        };
+        let gpu_lpips = CudaLpips::new(&device, &cpu).unwrap();
+        let pairs = 2;
+        let [height, width] = size;
+        let patch_len = height * width * 3;
+        let a = lpips_patches(&mut rng, pairs, size);
+        let b = lpips_patches(&mut rng, pairs, size);
+        let a_patches: Vec<&[f32]> = a.chunks_exact(patch_len).collect();
+        let b_patches: Vec<&[f32]> = b.chunks_exact(patch_len).collect();
+        let (cpu_distance, cpu_gradients) = cpu
+            .distance_and_gradient(&a_patches, &b_patches, width, height)
+            .unwrap();
+        let weight = 0.3;
+        let start = random(&mut rng, a.len(), -1e-3, 1e-3);
+        let mut d_a = device.upload(&start).unwrap();
+        let (gpu_a, gpu_b) = (device.upload(&a).unwrap(), device.upload(&b).unwrap());
+        let gpu_distance = gpu_lpips
+            .add_gradient(&device, &gpu_a, &gpu_b, pairs, size, weight, &mut d_a)
+            .unwrap();
+        let what = format!("LPIPS {backbone}");
+        assert!(cpu_distance > 0.0);
+        assert_close(&what, &[gpu_distance], &[cpu_distance], 0.0, 1e-4);
+        let expected: Vec<f32> = cpu_gradients
+            .concat()
+            .iter()
+            .zip(&start)
+            .map(|(g, s)| s + weight * g)
+            .collect();
+        let largest = expected.iter().fold(0.0f32, |m, g| m.max(g.abs()));
+        let gradient = download(&device, &d_a, a.len());
+        assert_close(
+            &format!("{what} gradient"),
+            &gradient,
+            &expected,
+            1e-3 * largest,
+            0.0,
+        );
     }
 }

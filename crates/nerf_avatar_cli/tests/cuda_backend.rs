@@ -102,8 +102,9 @@ fn gpu_render_gives_the_cpus_image() {
     );
 }
 
-fn train(data: &str, out: &Path, backend: &str) -> Output {
-    nerf_avatar(&[
+/// Trains 40 steps of `data` on `backend`; `lpips`: with the patch LPIPS of the last stage.
+fn train(data: &str, out: &Path, backend: &str, lpips: bool) -> Output {
+    let mut args = vec![
         "train",
         data,
         "--out",
@@ -116,14 +117,36 @@ fn train(data: &str, out: &Path, backend: &str) -> Output {
         "16",
         "--checkpoint-every",
         "1000",
-        "--no-lpips",
         "--backend",
         backend,
-    ])
+    ];
+    if !lpips {
+        args.push("--no-lpips");
+    }
+    nerf_avatar(&args)
 }
 
 #[test]
 fn gpu_training_tracks_the_cpu() {
+    check_gpu_training_tracks_the_cpu(false);
+}
+
+/// The last third of the steps adds LPIPS (VGG) on 32×32 patches: on the GPU, every layer
+/// on the device (`cuda::lpips`).
+#[test]
+fn gpu_training_with_lpips_tracks_the_cpu() {
+    let weights = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/lpips/vgg.safetensors");
+    if !weights.is_file() && std::env::var_os("NERF_AVATAR_LPIPS_DIR").is_none() {
+        eprintln!(
+            "skipped: no LPIPS VGG weights at {} (scripts/setup.sh makes them)",
+            weights.display()
+        );
+        return;
+    }
+    check_gpu_training_tracks_the_cpu(true);
+}
+
+fn check_gpu_training_tracks_the_cpu(lpips: bool) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let data = data.to_str().unwrap();
@@ -135,7 +158,7 @@ fn gpu_training_tracks_the_cpu() {
     );
 
     let gpu_out = dir.path().join("gpu.avatar.safetensors");
-    let gpu = train(data, &gpu_out, "cuda");
+    let gpu = train(data, &gpu_out, "cuda", lpips);
     if no_gpu(&gpu) {
         return;
     }
@@ -145,7 +168,7 @@ fn gpu_training_tracks_the_cpu() {
         String::from_utf8_lossy(&gpu.stderr)
     );
     let cpu_out = dir.path().join("cpu.avatar.safetensors");
-    let cpu = train(data, &cpu_out, "cpu");
+    let cpu = train(data, &cpu_out, "cpu", lpips);
     assert!(
         cpu.status.success(),
         "{}",

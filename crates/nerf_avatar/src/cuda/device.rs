@@ -48,6 +48,13 @@ pub const KERNEL_FUNCTIONS: &[(&str, &str)] = &[
     ("loss", "ray_loss"),
     ("loss", "sparsity_loss"),
     ("loss", "count_nonfinite"),
+    ("lpips", "lpips_scale_input"),
+    ("lpips", "lpips_scale_input_backward"),
+    ("lpips", "lpips_im2col"),
+    ("lpips", "lpips_col2im"),
+    ("lpips", "lpips_max_pool"),
+    ("lpips", "lpips_max_pool_backward"),
+    ("lpips", "lpips_compare"),
 ];
 
 /// Threads per block of the one-dimensional kernels (the reductions in `occupancy.cu` and

@@ -28,7 +28,7 @@ macro_rules! kernel_sources {
 }
 
 /// Every kernel file, in dependency-free order (each compiles on its own).
-pub const KERNEL_SOURCES: [KernelSource; 12] = kernel_sources!(
+pub const KERNEL_SOURCES: [KernelSource; 13] = kernel_sources!(
     "blend",
     "hashgrid",
     "mlp",
@@ -41,6 +41,7 @@ pub const KERNEL_SOURCES: [KernelSource; 12] = kernel_sources!(
     "occupancy",
     "adam",
     "loss",
+    "lpips",
 );
 
 /// Headers the kernel files may include, by the name they are included with.

@@ -11,6 +11,7 @@
 //! - [`fused`]: the fully fused half-precision field of inference (tensor cores).
 //! - [`render`]: inference rendering of whole frames, into a host buffer.
 //! - [`occupancy`]: the occupancy grid update.
+//! - [`lpips`]: the patch LPIPS of training.
 //! - [`train`]: the training loop on the GPU.
 //! - [`bench`]: GPU benchmarks beside the CPU.
 
@@ -20,6 +21,7 @@ pub mod field;
 pub mod fused;
 pub mod kernels;
 pub mod libraries;
+pub mod lpips;
 pub mod occupancy;
 pub mod ops;
 pub mod render;

@@ -2,7 +2,7 @@
 //! launching its twin on device buffers. Sizes are checked before every launch (a short buffer
 //! is an error, never an out-of-bounds access).
 
-use cudarc::driver::{CudaSlice, DeviceRepr, LaunchConfig};
+use cudarc::driver::{CudaSlice, CudaView, DeviceRepr, LaunchConfig};
 
 use super::CudaError;
 use super::device::{CudaDevice, grid_1d, launch};
@@ -21,10 +21,15 @@ const ROWS_PER_SLICE: u32 = 512;
 
 /// Fails unless `slice` holds at least `needed` values.
 pub fn check_len<T>(what: &str, slice: &CudaSlice<T>, needed: usize) -> Result<(), CudaError> {
-    if slice.len() < needed {
+    check_view(what, &slice.slice(..), needed)
+}
+
+/// Fails unless the view `view` holds at least `needed` values.
+pub fn check_view<T>(what: &str, view: &CudaView<'_, T>, needed: usize) -> Result<(), CudaError> {
+    if view.len() < needed {
         return Err(CudaError::Unsupported(format!(
             "GPU buffer `{what}` holds {} values, {needed} needed",
-            slice.len()
+            view.len()
         )));
     }
     Ok(())
@@ -237,7 +242,6 @@ pub fn mlp_forward(
     activations: &mut Vec<Option<CudaSlice<f32>>>,
 ) -> Result<(), CudaError> {
     activations.resize_with(layers.len(), || None);
-    let n32 = as_u32("rows", n)?;
     for (i, layer) in layers.iter().enumerate() {
         check_len("parameters", params, layer.range().end)?;
         let (done, rest) = activations.split_at_mut(i);
@@ -250,33 +254,101 @@ pub fn mlp_forward(
             Some(None) => return Err(CudaError::Unsupported("missing activation".into())),
             None => input,
         };
-        check_len("layer input", x, n * layer.inputs)?;
-        let (inputs, outputs) = (
-            as_u32("inputs", layer.inputs)?,
-            as_u32("outputs", layer.outputs)?,
-        );
-        let relu = u32::from(i + 1 < layers.len());
-        let (row_tiles, col_tiles) = tiles(n, layer.outputs)?;
-        let config = LaunchConfig {
-            grid_dim: (row_tiles, col_tiles, 1),
-            block_dim: (TILE, TILE, 1),
-            shared_mem_bytes: 0,
-        };
+        let relu = i + 1 < layers.len();
         let w = params.slice(layer.range());
-        launch!(
-            device,
-            "mlp_forward_layer",
-            config,
-            x,
-            &w,
-            &n32,
-            &inputs,
-            &outputs,
-            &relu,
-            y
-        )?;
+        let shape = [n, layer.inputs, layer.outputs];
+        dense_layer(device, &x.slice(..), &w, shape, relu, y)?;
     }
     Ok(())
+}
+
+/// `y (n × outputs) = x (n × inputs) · Wᵀ`, ReLU when `relu`, `w` row-major
+/// `outputs × inputs` (`mlp_forward_layer`; [`crate::tiles::dense_layer`] on the CPU).
+pub fn dense_layer(
+    device: &CudaDevice,
+    x: &CudaView<'_, f32>,
+    w: &CudaView<'_, f32>,
+    [n, inputs, outputs]: [usize; 3],
+    relu: bool,
+    y: &mut CudaSlice<f32>,
+) -> Result<(), CudaError> {
+    check_view("layer input", x, n * inputs)?;
+    check_view("weights", w, outputs * inputs)?;
+    check_len("layer output", y, n * outputs)?;
+    let (n32, inputs32, outputs32) = (
+        as_u32("rows", n)?,
+        as_u32("inputs", inputs)?,
+        as_u32("outputs", outputs)?,
+    );
+    let relu = u32::from(relu);
+    let (row_tiles, col_tiles) = tiles(n, outputs)?;
+    let config = LaunchConfig {
+        grid_dim: (row_tiles, col_tiles, 1),
+        block_dim: (TILE, TILE, 1),
+        shared_mem_bytes: 0,
+    };
+    launch!(
+        device,
+        "mlp_forward_layer",
+        config,
+        x,
+        w,
+        &n32,
+        &inputs32,
+        &outputs32,
+        &relu,
+        y
+    )
+}
+
+/// Zeroes the first `count` values of `d_y` where the kept ReLU output `y` is not positive.
+pub fn relu_backward(
+    device: &CudaDevice,
+    d_y: &mut CudaSlice<f32>,
+    y: &CudaSlice<f32>,
+    count: usize,
+) -> Result<(), CudaError> {
+    check_len("d_y", d_y, count)?;
+    check_len("y", y, count)?;
+    let config = grid_1d(count);
+    let count = count as u64;
+    launch!(device, "relu_backward", config, d_y, y, &count)
+}
+
+/// `d_x (n × inputs) = d_y (n × outputs) · W`: the gradient at the input of
+/// [`dense_layer`] (`mlp_backward_layer_input`).
+pub fn dense_layer_input_gradient(
+    device: &CudaDevice,
+    d_y: &CudaView<'_, f32>,
+    w: &CudaView<'_, f32>,
+    [n, inputs, outputs]: [usize; 3],
+    d_x: &mut CudaSlice<f32>,
+) -> Result<(), CudaError> {
+    check_view("d_y", d_y, n * outputs)?;
+    check_view("weights", w, outputs * inputs)?;
+    check_len("d_x", d_x, n * inputs)?;
+    let (n32, inputs32, outputs32) = (
+        as_u32("rows", n)?,
+        as_u32("inputs", inputs)?,
+        as_u32("outputs", outputs)?,
+    );
+    let (row_tiles, col_tiles) = tiles(n, inputs)?;
+    let config = LaunchConfig {
+        grid_dim: (row_tiles, col_tiles, 1),
+        block_dim: (TILE, TILE, 1),
+        shared_mem_bytes: 0,
+    };
+    launch!(
+        device,
+        "mlp_backward_layer_input",
+        config,
+        d_y,
+        w,
+        &n32,
+        &inputs32,
+        &outputs32,
+        d_x
+    )
 }
 
 /// Back-propagates `d_output` (`n × outputs`) through the network ([`crate::mlp::mlp_backward`]):
@@ -312,16 +384,7 @@ pub fn mlp_backward(
         check_len("d_parameters", d_params, layer.range().end)?;
         check_len("d_y", &d_y, n * layer.outputs)?;
         if i + 1 < layers.len() {
-            let y = activation(i)?;
-            let count = (n * layer.outputs) as u64;
-            launch!(
-                device,
-                "relu_backward",
-                grid_1d(n * layer.outputs),
-                &mut d_y,
-                y,
-                &count
-            )?;
+            relu_backward(device, &mut d_y, activation(i)?, n * layer.outputs)?;
         }
         let x = if i == 0 { input } else { activation(i - 1)? };
         check_len("layer input", x, n * layer.inputs)?;
@@ -352,24 +415,9 @@ pub fn mlp_backward(
         }
         if i > 0 || want_input_grad {
             let mut d_x = device.zeros::<f32>(n * layer.inputs)?;
-            let (row_tiles, col_tiles) = tiles(n, layer.inputs)?;
-            let config = LaunchConfig {
-                grid_dim: (row_tiles, col_tiles, 1),
-                block_dim: (TILE, TILE, 1),
-                shared_mem_bytes: 0,
-            };
             let w = params.slice(layer.range());
-            launch!(
-                device,
-                "mlp_backward_layer_input",
-                config,
-                &d_y,
-                &w,
-                &n32,
-                &inputs,
-                &outputs,
-                &mut d_x
-            )?;
+            let shape = [n, layer.inputs, layer.outputs];
+            dense_layer_input_gradient(device, &d_y.slice(..), &w, shape, &mut d_x)?;
             d_y = d_x;
         }
     }

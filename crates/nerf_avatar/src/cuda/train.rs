@@ -1,10 +1,9 @@
 //! Training on the GPU: the loop of [`crate::train::train`] (same sampling, schedule, losses,
 //! checkpoints and resume, the same random choices for the same seed), with every step's
 //! heavy work on the device: blend, marching, field forward, compositing, ray losses, their
-//! backward passes, the sparsity term, the finiteness check, Adam and the occupancy update.
-//! Patch LPIPS (perceptual stage) runs on the CPU: the patch's colours come to the host and
-//! its gradient goes back. Parameters and Adam's moments stay on the device and come to the
-//! host for checkpoints and at the end.
+//! backward passes, patch LPIPS in the perceptual stage ([`super::lpips`]), the sparsity term,
+//! the finiteness check, Adam and the occupancy update. Parameters and Adam's moments stay on
+//! the device and come to the host for checkpoints and at the end.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -17,6 +16,7 @@ use rand_pcg::Pcg64;
 use super::CudaError;
 use super::device::CudaDevice;
 use super::field::{DeviceFieldTape, field_backward, field_forward};
+use super::lpips::CudaLpips;
 use super::occupancy::update_occupancy;
 use super::ops::{
     self, CompositeBuffers, DeviceGrid, MarchConfig, RayLossGradients, count_nonfinite,
@@ -70,7 +70,8 @@ pub fn train_cuda(
     }
     let (mut avatar, mut adam, start) = start_run(dataset, options, &config, &data)?;
     let lpips = if options.perceptual_loss {
-        Some(PatchLpips::load_default(Backbone::Vgg)?)
+        let weights = PatchLpips::load_default(Backbone::Vgg)?;
+        Some(CudaLpips::new(&device, &weights)?)
     } else {
         None
     };
@@ -297,7 +298,7 @@ fn download_state(
 }
 
 /// One batch of rays on the device (the twin of the CPU loop's `rays_step`): marches,
-/// evaluates and composites the rays, applies the losses (LPIPS of the patch on the CPU when
+/// evaluates and composites the rays, applies the losses (with LPIPS of the patch when
 /// `perceptual` is set) and back-propagates: MLP gradients into `state.grads`, the blended
 /// table's gradient into `state.d_table`.
 #[expect(
@@ -313,7 +314,7 @@ fn rays_step(
     targets: &RayTargets,
     weights: RayLossWeights,
     scale: f32,
-    perceptual: Option<(&PatchLpips, u32)>,
+    perceptual: Option<(&CudaLpips, u32)>,
     rng: &mut Pcg64,
 ) -> Result<BatchResult, TrainError> {
     let rays = targets.rays.len();
@@ -383,18 +384,18 @@ fn rays_step(
     if let Some((lpips, side)) = perceptual
         && rays == (side * side) as usize
     {
-        let rendered = device.download(&composited.color, 3 * rays)?;
-        let truth = flat(&targets.color);
         let side = side as usize;
-        let (distance, gradient) =
-            lpips.distance_and_gradient(&[&rendered], &[&truth], side, side)?;
         let weight = scale * weights.color;
+        let distance = lpips.add_gradient(
+            device,
+            &composited.color,
+            &target_color,
+            1,
+            [side, side],
+            weight,
+            &mut gradients.d_color,
+        )?;
         value += f64::from(weight * distance);
-        let mut d_color = device.download(&gradients.d_color, 3 * rays)?;
-        for (d, g) in d_color.iter_mut().zip(&gradient[0]) {
-            *d += weight * g;
-        }
-        device.write(&d_color, &mut gradients.d_color)?;
     }
     if n > 0 {
         let mut d_sigma = device.zeros::<f32>(n)?;

@@ -1,15 +1,15 @@
 //! LPIPS v0.1 (Zhang et al. 2018), the learned perceptual image distance, with the AlexNet
-//! and VGG16 backbones, on the CPU with candle.
+//! and VGG16 backbones, on the CPU: the metric with candle, the patch loss of training
+//! (METHOD.md §4) layer by layer with its gradient ([`patch`]).
 //!
 //! Matches the `lpips` package (v0.1 weights, `normalize=True`): images in [0, 1] are mapped
 //! to [-1, 1] and through the `ScalingLayer`, run through the backbone up to five ReLU
 //! layers, each layer's features are divided by their channel-wise norm (+1e-10), squared
 //! differences are weighted by the layer's linear head, averaged over space and summed over
 //! layers. Weights are safetensors files made by `tools/convert_lpips_weights.py` (see
-//! `assets/lpips/README.md`); [`Lpips::distance_and_gradient`] uses candle's autograd for the
-//! patch loss of training (METHOD.md §4).
+//! `assets/lpips/README.md`).
 
-mod fixed_conv;
+mod convolve;
 mod network;
 pub mod patch;
 mod weights;
@@ -17,7 +17,7 @@ mod weights;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{DType, Device, Tensor};
 
 use network::{Network, min_image_side};
 
@@ -135,7 +135,7 @@ pub enum LpipsError {
     /// An image holds NaN or an infinity.
     #[error("image {image} holds a non-finite value at index {index}")]
     NonFinite { image: String, index: usize },
-    /// `distance_and_gradient` got no patches, or different numbers of `a` and `b` patches.
+    /// The patch loss got no patches, or different numbers of `a` and `b` patches.
     #[error(
         "expected equally many `a` and `b` patches (at least one), got {a_count} and {b_count}"
     )]
@@ -198,39 +198,6 @@ impl Lpips {
         let batch_b = image_batch(&[b], "b", width, height)?;
         let distances = self.network.distances(&batch_a, &batch_b)?;
         Ok(distances.to_vec1::<f32>()?[0])
-    }
-
-    /// The mean LPIPS distance over the patch pairs `(a[i], b[i])` and its gradient with
-    /// respect to each `a` patch (same layout as the patches). All patches are
-    /// `width × height`, row-major HWC RGB in [0, 1]; the training loss uses 32×32 patches
-    /// with the VGG backbone.
-    pub fn distance_and_gradient(
-        &self,
-        a: &[&[f32]],
-        b: &[&[f32]],
-        width: usize,
-        height: usize,
-    ) -> Result<(f32, Vec<Vec<f32>>), LpipsError> {
-        if a.is_empty() || a.len() != b.len() {
-            return Err(LpipsError::PatchCount {
-                a_count: a.len(),
-                b_count: b.len(),
-            });
-        }
-        self.check_size(width, height)?;
-        let batch_a = Var::from_tensor(&image_batch(a, "a", width, height)?)?;
-        let batch_b = image_batch(b, "b", width, height)?;
-        let mean_distance = self
-            .network
-            .distances(batch_a.as_tensor(), &batch_b)?
-            .mean_all()?;
-        let gradients = mean_distance.backward()?;
-        let gradient = gradients
-            .get(batch_a.as_tensor())
-            .expect("the distance depends on the `a` patches")
-            .flatten_from(1)?
-            .to_vec2::<f32>()?;
-        Ok((mean_distance.to_scalar::<f32>()?, gradient))
     }
 
     fn check_size(&self, width: usize, height: usize) -> Result<(), LpipsError> {

@@ -1,12 +1,11 @@
 //! The LPIPS v0.1 network: input scaling, the backbone slices up to the five tapped ReLU
 //! layers, and the per-layer comparison (unit-normalised features, squared differences,
-//! linear head, spatial average), all as candle tensor operations so that candle's
-//! autograd gives the gradient.
+//! linear head, spatial average), as candle tensor operations.
 
 use candle_core::{D, Device, Tensor};
 
 use super::Backbone;
-use super::fixed_conv::FixedConv;
+use super::convolve::convolve;
 
 /// The LPIPS v0.1 `ScalingLayer` shift, per RGB channel, applied to inputs in [-1, 1].
 pub(super) const INPUT_SHIFT: [f32; 3] = [-0.030, -0.088, -0.188];
@@ -136,9 +135,9 @@ pub(super) fn min_image_side(backbone: Backbone) -> usize {
         .expect("a large enough side always fits")
 }
 
-/// A backbone convolution and its bias `[1, out, 1, 1]`.
+/// A backbone convolution's kernel `[out, in, kh, kw]` and its bias `[1, out, 1, 1]`.
 pub(super) struct Conv {
-    pub(super) convolution: FixedConv,
+    pub(super) kernel: Tensor,
     pub(super) bias: Tensor,
 }
 
@@ -189,16 +188,16 @@ impl Network {
         let mut taps = Vec::with_capacity(self.heads.len());
         for step in steps(self.backbone) {
             match *step {
-                Step::ConvRelu { .. } => {
+                Step::ConvRelu {
+                    stride, padding, ..
+                } => {
                     let conv = convs.next().expect("one convolution per ConvRelu step");
-                    activation = conv
-                        .convolution
-                        .apply(&activation)?
+                    activation = convolve(&activation, &conv.kernel, padding, stride)?
                         .broadcast_add(&conv.bias)?
                         .relu()?;
                 }
                 Step::MaxPool { size, stride } => {
-                    activation = max_pool(&activation, size, stride)?;
+                    activation = activation.max_pool2d_with_stride(size, stride)?;
                 }
                 Step::Tap => taps.push(activation.clone()),
             }
@@ -230,39 +229,6 @@ fn unit_normalise(features: &Tensor) -> candle_core::Result<Tensor> {
     features.broadcast_div(&(norm + NORMALISE_EPS)?)
 }
 
-/// Max pooling without padding, floor mode, built from the maximum of shifted views and a
-/// strided selection: candle 0.9.2's pooling has no backward pass for overlapping windows
-/// (AlexNet's 3×3 / 2) and scales the gradient of the others by the window's pixel count.
-fn max_pool(input: &Tensor, size: usize, stride: usize) -> candle_core::Result<Tensor> {
-    let (_, _, height, width) = input.dims4()?;
-    let (dense_height, dense_width) = (height - size + 1, width - size + 1);
-    let mut dense: Option<Tensor> = None;
-    for dy in 0..size {
-        for dx in 0..size {
-            let window = input
-                .narrow(2, dy, dense_height)?
-                .narrow(3, dx, dense_width)?;
-            dense = Some(match dense {
-                Some(maximum) => maximum.maximum(&window)?,
-                None => window,
-            });
-        }
-    }
-    let dense = dense.expect("a pooling window has at least one pixel");
-    let rows = strided_indices(dense_height, stride, input.device())?;
-    let columns = strided_indices(dense_width, stride, input.device())?;
-    dense.index_select(&rows, 2)?.index_select(&columns, 3)
-}
-
-/// The indices `0, stride, 2·stride, …` below `length`.
-fn strided_indices(length: usize, stride: usize, device: &Device) -> candle_core::Result<Tensor> {
-    let indices: Vec<u32> = (0..length)
-        .step_by(stride)
-        .map(|index| u32::try_from(index).expect("image sides fit in u32"))
-        .collect();
-    Tensor::new(indices.as_slice(), device)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,35 +237,5 @@ mod tests {
     fn minimum_sides_match_the_architectures() {
         assert_eq!(min_image_side(Backbone::Alex), 31);
         assert_eq!(min_image_side(Backbone::Vgg), 16);
-    }
-
-    fn max_abs_difference(a: &Tensor, b: &Tensor) -> f32 {
-        assert_eq!(a.dims(), b.dims());
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar()
-            .unwrap()
-    }
-
-    fn test_tensor(shape: (usize, usize, usize, usize)) -> Tensor {
-        let count = shape.0 * shape.1 * shape.2 * shape.3;
-        let values: Vec<f32> = (0..count)
-            .map(|index| ((index * 37) % 101) as f32 / 7.0 - 5.0)
-            .collect();
-        Tensor::from_vec(values, shape, &Device::Cpu).unwrap()
-    }
-
-    #[test]
-    fn max_pool_matches_candle_pooling() {
-        let input = test_tensor((2, 3, 9, 8));
-        for (size, stride) in [(3, 2), (2, 2)] {
-            let built = max_pool(&input, size, stride).unwrap();
-            let native = input.max_pool2d_with_stride(size, stride).unwrap();
-            assert_eq!(max_abs_difference(&built, &native), 0.0);
-        }
     }
 }

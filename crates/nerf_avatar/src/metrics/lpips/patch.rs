@@ -162,7 +162,7 @@ impl PatchLpips {
                         stride,
                         padding,
                     };
-                    let kernel: Vec<f32> = conv.convolution.kernel().flatten_all()?.to_vec1()?;
+                    let kernel: Vec<f32> = conv.kernel.flatten_all()?.to_vec1()?;
                     let bias: Vec<f32> = conv.bias.flatten_all()?.to_vec1()?;
                     PatchStep::Conv(Box::new(PatchConv::new(geometry, &kernel, &bias)))
                 }

@@ -7,7 +7,6 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 
-use super::fixed_conv::FixedConv;
 use super::network::{Conv, Network, Step, steps};
 use super::{Backbone, LpipsError};
 
@@ -35,8 +34,7 @@ pub(super) fn load_network(backbone: Backbone, path: &Path) -> Result<Network, L
                 in_channels,
                 out_channels,
                 kernel,
-                stride,
-                padding,
+                ..
             } => {
                 let index = convs.len();
                 let weight = take(
@@ -46,7 +44,7 @@ pub(super) fn load_network(backbone: Backbone, path: &Path) -> Result<Network, L
                 let bias = take(format!("backbone.conv{index}.bias"), &[out_channels])?
                     .reshape((1, out_channels, 1, 1))?;
                 convs.push(Conv {
-                    convolution: FixedConv::new(weight, padding, stride)?,
+                    kernel: weight,
                     bias,
                 });
                 last_channels = out_channels;

@@ -1,0 +1,488 @@
+//! Patch LPIPS on the GPU: [`PatchLpips`] step by step on the device (`kernels/lpips.cu`),
+//! its dense layers on the tiled kernels of `kernels/mlp.cu` ([`ops::dense_layer`]). One
+//! host function per CPU twin of `metrics::lpips::patch`, with the same name; the training
+//! loop's patch loss never leaves the device but for one download of the distances.
+
+use cudarc::driver::{CudaSlice, CudaView, CudaViewMut};
+
+use super::CudaError;
+use super::device::{CudaDevice, grid_1d, launch};
+use super::ops::{self, as_u32, check_len, check_view};
+use crate::metrics::lpips::Backbone;
+use crate::metrics::lpips::patch::{ConvGeometry, Extent, PatchLpips, PatchStep, PoolGeometry};
+
+/// A backbone step with its weights on the device.
+enum DeviceStep {
+    Conv {
+        geometry: ConvGeometry,
+        /// [`crate::metrics::lpips::patch::PatchConv::weights`].
+        weights: CudaSlice<f32>,
+    },
+    MaxPool(PoolGeometry),
+    Tap {
+        head: usize,
+    },
+}
+
+/// [`PatchLpips`] with its weights on a device.
+pub struct CudaLpips {
+    backbone: Backbone,
+    steps: Vec<DeviceStep>,
+    heads: Vec<CudaSlice<f32>>,
+}
+
+/// One activation of a forward run, kept for the backward pass.
+struct DeviceLayer {
+    extent: Extent,
+    values: CudaSlice<f32>,
+    /// For a max pooling's output: the input pixel of each value.
+    argmax: Option<CudaSlice<u32>>,
+}
+
+impl CudaLpips {
+    /// Uploads the weights of `lpips`.
+    pub fn new(device: &CudaDevice, lpips: &PatchLpips) -> Result<Self, CudaError> {
+        let steps = lpips
+            .steps()
+            .iter()
+            .map(|step| {
+                Ok(match step {
+                    PatchStep::Conv(conv) => DeviceStep::Conv {
+                        geometry: conv.geometry,
+                        weights: device.upload(&conv.weights)?,
+                    },
+                    PatchStep::MaxPool(pool) => DeviceStep::MaxPool(*pool),
+                    PatchStep::Tap { head } => DeviceStep::Tap { head: *head },
+                })
+            })
+            .collect::<Result<_, CudaError>>()?;
+        let heads = lpips
+            .heads()
+            .iter()
+            .map(|head| device.upload(head))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            backbone: lpips.backbone(),
+            steps,
+            heads,
+        })
+    }
+
+    /// The mean distance over `pairs` pairs of `height × width` RGB patches (`a`, `b`: the
+    /// patches one after the other, values in [0, 1]), adding `weight ×` its gradient at the
+    /// `a` patches to `d_a`: `PatchLpips::add_gradient` on the device.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the twin of add_gradient, with the patches in two buffers"
+    )]
+    pub fn add_gradient(
+        &self,
+        device: &CudaDevice,
+        a: &CudaSlice<f32>,
+        b: &CudaSlice<f32>,
+        pairs: usize,
+        [height, width]: [usize; 2],
+        weight: f32,
+        d_a: &mut CudaSlice<f32>,
+    ) -> Result<f32, CudaError> {
+        let min_side = self.backbone.min_image_side();
+        if pairs == 0 || height < min_side || width < min_side {
+            return Err(CudaError::Unsupported(format!(
+                "LPIPS {} needs at least one pair of patches of at least {min_side}×{min_side}, got {pairs} of {width}×{height}",
+                self.backbone
+            )));
+        }
+        let patch_len = pairs * height * width * 3;
+        check_len("a patches", a, patch_len)?;
+        check_len("b patches", b, patch_len)?;
+        check_len("d_a", d_a, patch_len)?;
+        let mut scaled = device.zeros(2 * patch_len)?;
+        scale_input(
+            device,
+            &a.slice(..patch_len),
+            &mut scaled.slice_mut(..patch_len),
+        )?;
+        scale_input(
+            device,
+            &b.slice(..patch_len),
+            &mut scaled.slice_mut(patch_len..),
+        )?;
+        let mut layers = vec![DeviceLayer {
+            extent: [height, width, 3],
+            values: scaled,
+            argmax: None,
+        }];
+        let count = 2 * pairs;
+        let mut compared = 0;
+        for step in &self.steps {
+            let below = layers.last().expect("the input is a layer");
+            let layer = match step {
+                DeviceStep::Conv { geometry, weights } => {
+                    let extent = geometry.output(below.extent);
+                    let rows = count * extent[0] * extent[1];
+                    let mut cols = device.zeros(rows * geometry.columns())?;
+                    im2col(
+                        device,
+                        &below.values,
+                        count,
+                        below.extent,
+                        geometry,
+                        &mut cols,
+                    )?;
+                    let mut values = device.zeros(rows * extent[2])?;
+                    let shape = [rows, geometry.columns(), geometry.out_channels];
+                    let (x, w) = (cols.slice(..), weights.slice(..));
+                    ops::dense_layer(device, &x, &w, shape, true, &mut values)?;
+                    DeviceLayer {
+                        extent,
+                        values,
+                        argmax: None,
+                    }
+                }
+                DeviceStep::MaxPool(pool) => {
+                    let extent = pool.output(below.extent);
+                    let len = count * extent.iter().product::<usize>();
+                    let (mut values, mut argmax) = (device.zeros(len)?, device.zeros(len)?);
+                    let input = &below.values;
+                    max_pool(
+                        device,
+                        input,
+                        count,
+                        below.extent,
+                        pool,
+                        &mut values,
+                        &mut argmax,
+                    )?;
+                    DeviceLayer {
+                        extent,
+                        values,
+                        argmax: Some(argmax),
+                    }
+                }
+                DeviceStep::Tap { .. } => {
+                    compared += pairs * below.extent[0] * below.extent[1];
+                    continue;
+                }
+            };
+            layers.push(layer);
+        }
+
+        let top = layers.last().expect("the input is a layer");
+        let mut gradient = device.zeros(pairs * top.extent.iter().product::<usize>())?;
+        let mut distances = device.zeros(compared)?;
+        let mut written = 0;
+        for step in self.steps.iter().rev() {
+            match step {
+                DeviceStep::Tap { head } => {
+                    let layer = layers.last().expect("a tap follows a layer");
+                    let pixels = pairs * layer.extent[0] * layer.extent[1];
+                    let mut out = distances.slice_mut(written..written + pixels);
+                    let features = (&layer.values, pairs, layer.extent);
+                    compare_features(
+                        device,
+                        features,
+                        &self.heads[*head],
+                        &mut out,
+                        &mut gradient,
+                    )?;
+                    written += pixels;
+                }
+                DeviceStep::Conv { geometry, weights } => {
+                    let layer = layers.pop().expect("one layer per convolution");
+                    let below = layers.last().expect("the input is below every step");
+                    let count = gradient.len();
+                    ops::relu_backward(device, &mut gradient, &layer.values, count)?;
+                    let rows = gradient.len() / geometry.out_channels;
+                    let mut d_cols = device.zeros(rows * geometry.columns())?;
+                    let shape = [rows, geometry.columns(), geometry.out_channels];
+                    let (d_y, w) = (gradient.slice(..), weights.slice(..));
+                    ops::dense_layer_input_gradient(device, &d_y, &w, shape, &mut d_cols)?;
+                    gradient = device.zeros(pairs * below.extent.iter().product::<usize>())?;
+                    col2im(
+                        device,
+                        &d_cols,
+                        pairs,
+                        below.extent,
+                        geometry,
+                        &mut gradient,
+                    )?;
+                }
+                DeviceStep::MaxPool(pool) => {
+                    let layer = layers.pop().expect("one layer per pooling");
+                    let below = layers.last().expect("the input is below every step");
+                    let argmax = layer.argmax.as_ref().ok_or_else(|| {
+                        CudaError::Unsupported("a pooling layer without its maxima".into())
+                    })?;
+                    let mut d_input =
+                        device.zeros(pairs * below.extent.iter().product::<usize>())?;
+                    max_pool_backward(
+                        device,
+                        &gradient,
+                        argmax,
+                        pairs,
+                        below.extent,
+                        pool,
+                        &mut d_input,
+                    )?;
+                    gradient = d_input;
+                }
+            }
+        }
+        scale_input_backward(device, &gradient, weight, d_a)?;
+        let distance: f64 = device
+            .download(&distances, compared)?
+            .iter()
+            .map(|&d| f64::from(d))
+            .sum();
+        Ok(distance as f32)
+    }
+}
+
+/// The geometry of a layer as the kernels take it: images, input height, width and
+/// channels, then output height and width.
+fn layer_sizes(images: usize, extent: Extent, output: Extent) -> Result<[u32; 6], CudaError> {
+    Ok([
+        as_u32("images", images)?,
+        as_u32("height", extent[0])?,
+        as_u32("width", extent[1])?,
+        as_u32("channels", extent[2])?,
+        as_u32("output height", output[0])?,
+        as_u32("output width", output[1])?,
+    ])
+}
+
+/// [`crate::metrics::lpips::patch::scale_input`].
+pub fn scale_input(
+    device: &CudaDevice,
+    images: &CudaView<'_, f32>,
+    out: &mut CudaViewMut<'_, f32>,
+) -> Result<(), CudaError> {
+    if out.len() < images.len() {
+        return Err(CudaError::Unsupported(format!(
+            "scaled LPIPS input: {} values for {} inputs",
+            out.len(),
+            images.len()
+        )));
+    }
+    let count = images.len() as u64;
+    launch!(
+        device,
+        "lpips_scale_input",
+        grid_1d(images.len()),
+        images,
+        &count,
+        out
+    )
+}
+
+/// [`crate::metrics::lpips::patch::scale_input_backward`].
+pub fn scale_input_backward(
+    device: &CudaDevice,
+    d_scaled: &CudaSlice<f32>,
+    weight: f32,
+    d_images: &mut CudaSlice<f32>,
+) -> Result<(), CudaError> {
+    check_len("d_images", d_images, d_scaled.len())?;
+    let count = d_scaled.len() as u64;
+    let config = grid_1d(d_scaled.len());
+    launch!(
+        device,
+        "lpips_scale_input_backward",
+        config,
+        d_scaled,
+        &count,
+        &weight,
+        d_images
+    )
+}
+
+/// [`crate::metrics::lpips::patch::im2col`].
+pub fn im2col(
+    device: &CudaDevice,
+    input: &CudaSlice<f32>,
+    images: usize,
+    extent: Extent,
+    conv: &ConvGeometry,
+    cols: &mut CudaSlice<f32>,
+) -> Result<(), CudaError> {
+    let output = conv.output(extent);
+    let rows = images * output[0] * output[1];
+    check_len("input", input, images * extent.iter().product::<usize>())?;
+    check_len("cols", cols, rows * conv.columns())?;
+    let [images, height, width, channels, out_height, out_width] =
+        layer_sizes(images, extent, output)?;
+    let [kernel, stride, padding] = conv_sizes(conv)?;
+    launch!(
+        device,
+        "lpips_im2col",
+        grid_1d(rows * conv.columns()),
+        input,
+        &images,
+        &height,
+        &width,
+        &channels,
+        &kernel,
+        &stride,
+        &padding,
+        &out_height,
+        &out_width,
+        cols
+    )
+}
+
+/// [`crate::metrics::lpips::patch::col2im`].
+pub fn col2im(
+    device: &CudaDevice,
+    d_cols: &CudaSlice<f32>,
+    images: usize,
+    extent: Extent,
+    conv: &ConvGeometry,
+    d_input: &mut CudaSlice<f32>,
+) -> Result<(), CudaError> {
+    let output = conv.output(extent);
+    let inputs = images * extent.iter().product::<usize>();
+    check_len(
+        "d_cols",
+        d_cols,
+        images * output[0] * output[1] * conv.columns(),
+    )?;
+    check_len("d_input", d_input, inputs)?;
+    let [images, height, width, channels, out_height, out_width] =
+        layer_sizes(images, extent, output)?;
+    let [kernel, stride, padding] = conv_sizes(conv)?;
+    launch!(
+        device,
+        "lpips_col2im",
+        grid_1d(inputs),
+        d_cols,
+        &images,
+        &height,
+        &width,
+        &channels,
+        &kernel,
+        &stride,
+        &padding,
+        &out_height,
+        &out_width,
+        d_input
+    )
+}
+
+/// A convolution's kernel side, stride and padding as the kernels take them.
+fn conv_sizes(conv: &ConvGeometry) -> Result<[u32; 3], CudaError> {
+    Ok([
+        as_u32("kernel", conv.kernel)?,
+        as_u32("stride", conv.stride)?,
+        as_u32("padding", conv.padding)?,
+    ])
+}
+
+/// [`crate::metrics::lpips::patch::max_pool`].
+pub fn max_pool(
+    device: &CudaDevice,
+    input: &CudaSlice<f32>,
+    images: usize,
+    extent: Extent,
+    pool: &PoolGeometry,
+    out: &mut CudaSlice<f32>,
+    argmax: &mut CudaSlice<u32>,
+) -> Result<(), CudaError> {
+    let output = pool.output(extent);
+    let len = images * output.iter().product::<usize>();
+    check_len("input", input, images * extent.iter().product::<usize>())?;
+    check_len("pooled", out, len)?;
+    check_len("argmax", argmax, len)?;
+    let [images, height, width, channels, out_height, out_width] =
+        layer_sizes(images, extent, output)?;
+    let (size, stride) = (as_u32("size", pool.size)?, as_u32("stride", pool.stride)?);
+    launch!(
+        device,
+        "lpips_max_pool",
+        grid_1d(len),
+        input,
+        &images,
+        &height,
+        &width,
+        &channels,
+        &size,
+        &stride,
+        &out_height,
+        &out_width,
+        out,
+        argmax
+    )
+}
+
+/// [`crate::metrics::lpips::patch::max_pool_backward`].
+pub fn max_pool_backward(
+    device: &CudaDevice,
+    d_out: &CudaSlice<f32>,
+    argmax: &CudaSlice<u32>,
+    images: usize,
+    extent: Extent,
+    pool: &PoolGeometry,
+    d_input: &mut CudaSlice<f32>,
+) -> Result<(), CudaError> {
+    let output = pool.output(extent);
+    let len = images * output.iter().product::<usize>();
+    let inputs = images * extent.iter().product::<usize>();
+    check_len("d_pooled", d_out, len)?;
+    check_len("argmax", argmax, len)?;
+    check_len("d_input", d_input, inputs)?;
+    let [images, height, width, channels, out_height, out_width] =
+        layer_sizes(images, extent, output)?;
+    let (size, stride) = (as_u32("size", pool.size)?, as_u32("stride", pool.stride)?);
+    launch!(
+        device,
+        "lpips_max_pool_backward",
+        grid_1d(inputs),
+        d_out,
+        argmax,
+        &images,
+        &height,
+        &width,
+        &channels,
+        &size,
+        &stride,
+        &out_height,
+        &out_width,
+        d_input
+    )
+}
+
+/// [`crate::metrics::lpips::patch::compare_features`], its share of the distance per pixel
+/// written into `distances` (`pairs × pixels` values; the host sums them). `features`: the
+/// tapped layer's values, the pair count and one image's extent.
+pub fn compare_features(
+    device: &CudaDevice,
+    (features, pairs, extent): (&CudaSlice<f32>, usize, Extent),
+    head: &CudaSlice<f32>,
+    distances: &mut CudaViewMut<'_, f32>,
+    d_a: &mut CudaSlice<f32>,
+) -> Result<(), CudaError> {
+    let pixels = extent[0] * extent[1];
+    let channels = extent[2];
+    check_len("features", features, 2 * pairs * pixels * channels)?;
+    check_len("head", head, channels)?;
+    check_len("d_a", d_a, pairs * pixels * channels)?;
+    check_view("distances", &distances.as_view(), pairs * pixels)?;
+    let scale = 1.0 / (pairs * pixels) as f32;
+    let (pairs32, pixels32, channels32) = (
+        as_u32("pairs", pairs)?,
+        as_u32("pixels", pixels)?,
+        as_u32("channels", channels)?,
+    );
+    launch!(
+        device,
+        "lpips_compare",
+        grid_1d(pairs * pixels),
+        features,
+        &pairs32,
+        &pixels32,
+        &channels32,
+        head,
+        &scale,
+        distances,
+        d_a
+    )
+}
