@@ -11,6 +11,13 @@ __constant__ float INPUT_SCALE[3] = {0.458f, 0.448f, 0.450f};
 #define NORM_SQUARED_FLOOR 1e-20f
 #define NORMALISE_EPS 1e-10f
 
+// A layer's geometry (cuda/lpips.rs `LayerGeometry`): `images` inputs of height × width ×
+// channels, outputs of out_height × out_width, a square window of side `window` moved by
+// `stride` over the input padded with `padding` zeros.
+struct LayerGeometry {
+    u32 images, height, width, channels, out_height, out_width, window, stride, padding;
+};
+
 __device__ inline u64 thread_index() { return (u64)blockIdx.x * blockDim.x + threadIdx.x; }
 
 // RGB in [0, 1] → network input (`scale_input`): out = (2x − 1 − shift) / scale per channel.
@@ -31,26 +38,25 @@ extern "C" __global__ void lpips_scale_input_backward(const float* d_scaled, u64
 
 // One thread per value of the rows (`im2col`): row = output pixel, column = input channel,
 // kernel row, kernel column, then a last column of 1 for the bias.
-extern "C" __global__ void lpips_im2col(const float* input, u32 images, u32 height, u32 width,
-                                        u32 channels, u32 kernel, u32 stride, u32 padding,
-                                        u32 out_height, u32 out_width, float* cols) {
+extern "C" __global__ void lpips_im2col(const float* input, LayerGeometry g, float* cols) {
     const u64 i = thread_index();
-    const u32 columns = channels * kernel * kernel + 1;
-    if (i >= (u64)images * out_height * out_width * columns) return;
+    const u32 kernel = g.window;
+    const u32 columns = g.channels * kernel * kernel + 1;
+    if (i >= (u64)g.images * g.out_height * g.out_width * columns) return;
     const u64 row = i / columns;
     const u32 column = i % columns;
     if (column == columns - 1) {
         cols[i] = 1.0f;
         return;
     }
-    const u32 image = row / (out_height * out_width);
-    const u32 pixel = row % (out_height * out_width);
-    const int iy = (int)((pixel / out_width) * stride + (column / kernel) % kernel) - (int)padding;
-    const int ix = (int)((pixel % out_width) * stride + column % kernel) - (int)padding;
+    const u32 image = row / (g.out_height * g.out_width);
+    const u32 pixel = row % (g.out_height * g.out_width);
+    const int iy = (int)((pixel / g.out_width) * g.stride + (column / kernel) % kernel) - (int)g.padding;
+    const int ix = (int)((pixel % g.out_width) * g.stride + column % kernel) - (int)g.padding;
     const u32 c = column / (kernel * kernel);
     float value = 0.0f;
-    if (iy >= 0 && iy < (int)height && ix >= 0 && ix < (int)width) {
-        value = input[(((u64)image * height + iy) * width + ix) * channels + c];
+    if (iy >= 0 && iy < (int)g.height && ix >= 0 && ix < (int)g.width) {
+        value = input[(((u64)image * g.height + iy) * g.width + ix) * g.channels + c];
     }
     cols[i] = value;
 }
@@ -65,24 +71,23 @@ __device__ inline int output_index(u32 padded, u32 tap, u32 stride, u32 outputs)
 
 // One thread per input value (`col2im`): the sum of the row values that copied it, kernel
 // row-major (the bias column is ignored).
-extern "C" __global__ void lpips_col2im(const float* d_cols, u32 images, u32 height, u32 width,
-                                        u32 channels, u32 kernel, u32 stride, u32 padding,
-                                        u32 out_height, u32 out_width, float* d_input) {
+extern "C" __global__ void lpips_col2im(const float* d_cols, LayerGeometry g, float* d_input) {
     const u64 i = thread_index();
-    if (i >= (u64)images * height * width * channels) return;
-    const u32 c = i % channels;
-    const u64 pixel = i / channels;
-    const u32 image = pixel / ((u64)height * width);
-    const u32 iy = (pixel / width) % height, ix = pixel % width;
-    const u32 columns = channels * kernel * kernel + 1;
+    if (i >= (u64)g.images * g.height * g.width * g.channels) return;
+    const u32 c = i % g.channels;
+    const u64 pixel = i / g.channels;
+    const u32 image = pixel / ((u64)g.height * g.width);
+    const u32 iy = (pixel / g.width) % g.height, ix = pixel % g.width;
+    const u32 kernel = g.window;
+    const u32 columns = g.channels * kernel * kernel + 1;
     float sum = 0.0f;
     for (u32 ky = 0; ky < kernel; ++ky) {
-        const int oy = output_index(iy + padding, ky, stride, out_height);
+        const int oy = output_index(iy + g.padding, ky, g.stride, g.out_height);
         if (oy < 0) continue;
         for (u32 kx = 0; kx < kernel; ++kx) {
-            const int ox = output_index(ix + padding, kx, stride, out_width);
+            const int ox = output_index(ix + g.padding, kx, g.stride, g.out_width);
             if (ox < 0) continue;
-            const u64 row = ((u64)image * out_height + oy) * out_width + ox;
+            const u64 row = ((u64)image * g.out_height + oy) * g.out_width + ox;
             sum += d_cols[row * columns + (c * kernel + ky) * kernel + kx];
         }
     }
@@ -91,22 +96,21 @@ extern "C" __global__ void lpips_col2im(const float* d_cols, u32 images, u32 hei
 
 // One thread per output value (`max_pool`): the window's maximum and its input pixel
 // (y · width + x, the first of equal maxima in row-major order).
-extern "C" __global__ void lpips_max_pool(const float* input, u32 images, u32 height, u32 width,
-                                          u32 channels, u32 size, u32 stride, u32 out_height,
-                                          u32 out_width, float* out, u32* argmax) {
+extern "C" __global__ void lpips_max_pool(const float* input, LayerGeometry g, float* out,
+                                          u32* argmax) {
     const u64 i = thread_index();
-    if (i >= (u64)images * out_height * out_width * channels) return;
-    const u32 c = i % channels;
-    const u64 pixel = i / channels;
-    const u32 image = pixel / ((u64)out_height * out_width);
-    const u32 oy = (pixel / out_width) % out_height, ox = pixel % out_width;
-    const float* pixels = input + (u64)image * height * width * channels;
+    if (i >= (u64)g.images * g.out_height * g.out_width * g.channels) return;
+    const u32 c = i % g.channels;
+    const u64 pixel = i / g.channels;
+    const u32 image = pixel / ((u64)g.out_height * g.out_width);
+    const u32 oy = (pixel / g.out_width) % g.out_height, ox = pixel % g.out_width;
+    const float* pixels = input + (u64)image * g.height * g.width * g.channels;
     float best = __int_as_float(0xff800000);  // −∞
     u32 best_pixel = 0;
-    for (u32 dy = 0; dy < size; ++dy) {
-        for (u32 dx = 0; dx < size; ++dx) {
-            const u32 source = (oy * stride + dy) * width + ox * stride + dx;
-            const float candidate = pixels[(u64)source * channels + c];
+    for (u32 dy = 0; dy < g.window; ++dy) {
+        for (u32 dx = 0; dx < g.window; ++dx) {
+            const u32 source = (oy * g.stride + dy) * g.width + ox * g.stride + dx;
+            const float candidate = pixels[(u64)source * g.channels + c];
             if (candidate > best) {
                 best = candidate;
                 best_pixel = source;
@@ -120,25 +124,22 @@ extern "C" __global__ void lpips_max_pool(const float* input, u32 images, u32 he
 // One thread per input value (`max_pool_backward`): the gradients of the outputs whose
 // maximum it was.
 extern "C" __global__ void lpips_max_pool_backward(const float* d_out, const u32* argmax,
-                                                   u32 images, u32 height, u32 width,
-                                                   u32 channels, u32 size, u32 stride,
-                                                   u32 out_height, u32 out_width,
-                                                   float* d_input) {
+                                                   LayerGeometry g, float* d_input) {
     const u64 i = thread_index();
-    if (i >= (u64)images * height * width * channels) return;
-    const u32 c = i % channels;
-    const u64 pixel = i / channels;
-    const u32 image = pixel / ((u64)height * width);
-    const u32 within = pixel % ((u64)height * width);
-    const u32 iy = within / width, ix = within % width;
+    if (i >= (u64)g.images * g.height * g.width * g.channels) return;
+    const u32 c = i % g.channels;
+    const u64 pixel = i / g.channels;
+    const u32 image = pixel / ((u64)g.height * g.width);
+    const u32 within = pixel % ((u64)g.height * g.width);
+    const u32 iy = within / g.width, ix = within % g.width;
     float sum = 0.0f;
-    for (u32 wy = 0; wy < size; ++wy) {
-        const int oy = output_index(iy, wy, stride, out_height);
+    for (u32 wy = 0; wy < g.window; ++wy) {
+        const int oy = output_index(iy, wy, g.stride, g.out_height);
         if (oy < 0) continue;
-        for (u32 wx = 0; wx < size; ++wx) {
-            const int ox = output_index(ix, wx, stride, out_width);
+        for (u32 wx = 0; wx < g.window; ++wx) {
+            const int ox = output_index(ix, wx, g.stride, g.out_width);
             if (ox < 0) continue;
-            const u64 out = (((u64)image * out_height + oy) * out_width + ox) * channels + c;
+            const u64 out = (((u64)image * g.out_height + oy) * g.out_width + ox) * g.channels + c;
             if (argmax[out] == within) sum += d_out[out];
         }
     }

@@ -3,7 +3,7 @@
 //! host function per CPU twin of `metrics::lpips::patch`, with the same name; the training
 //! loop's patch loss never leaves the device but for one download of the distances.
 
-use cudarc::driver::{CudaSlice, CudaView, CudaViewMut};
+use cudarc::driver::{CudaSlice, CudaView, CudaViewMut, DeviceRepr};
 
 use super::CudaError;
 use super::device::{CudaDevice, grid_1d, launch};
@@ -238,17 +238,73 @@ impl CudaLpips {
     }
 }
 
-/// The geometry of a layer as the kernels take it: images, input height, width and
-/// channels, then output height and width.
-fn layer_sizes(images: usize, extent: Extent, output: Extent) -> Result<[u32; 6], CudaError> {
-    Ok([
-        as_u32("images", images)?,
-        as_u32("height", extent[0])?,
-        as_u32("width", extent[1])?,
-        as_u32("channels", extent[2])?,
-        as_u32("output height", output[0])?,
-        as_u32("output width", output[1])?,
-    ])
+/// A layer's geometry as `kernels/lpips.cu` takes it: `images` inputs of
+/// `height × width × channels`, outputs of `out_height × out_width`, a square window of side
+/// `window` moved by `stride` over the input padded with `padding` zeros.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LayerGeometry {
+    images: u32,
+    height: u32,
+    width: u32,
+    channels: u32,
+    out_height: u32,
+    out_width: u32,
+    window: u32,
+    stride: u32,
+    padding: u32,
+}
+
+// SAFETY: #[repr(C)] plain integers, laid out as the struct in lpips.cu.
+unsafe impl DeviceRepr for LayerGeometry {}
+
+impl LayerGeometry {
+    /// `images` inputs of `extent` to an output of `output` under a `window` moved by
+    /// `stride` with `padding`.
+    fn new(
+        images: usize,
+        extent: Extent,
+        output: Extent,
+        [window, stride, padding]: [usize; 3],
+    ) -> Result<Self, CudaError> {
+        Ok(Self {
+            images: as_u32("images", images)?,
+            height: as_u32("height", extent[0])?,
+            width: as_u32("width", extent[1])?,
+            channels: as_u32("channels", extent[2])?,
+            out_height: as_u32("output height", output[0])?,
+            out_width: as_u32("output width", output[1])?,
+            window: as_u32("window", window)?,
+            stride: as_u32("stride", stride)?,
+            padding: as_u32("padding", padding)?,
+        })
+    }
+
+    /// The convolution `conv` of `images` inputs of `extent`.
+    fn conv(images: usize, extent: Extent, conv: &ConvGeometry) -> Result<Self, CudaError> {
+        let window = [conv.kernel, conv.stride, conv.padding];
+        Self::new(images, extent, conv.output(extent), window)
+    }
+
+    /// The pooling `pool` of `images` inputs of `extent`.
+    fn pool(images: usize, extent: Extent, pool: &PoolGeometry) -> Result<Self, CudaError> {
+        Self::new(
+            images,
+            extent,
+            pool.output(extent),
+            [pool.size, pool.stride, 0],
+        )
+    }
+
+    /// Values in the inputs.
+    fn input_len(&self) -> usize {
+        self.images as usize * self.height as usize * self.width as usize * self.channels as usize
+    }
+
+    /// Output pixels of all images.
+    fn output_pixels(&self) -> usize {
+        self.images as usize * self.out_height as usize * self.out_width as usize
+    }
 }
 
 /// [`crate::metrics::lpips::patch::scale_input`].
@@ -305,29 +361,11 @@ pub fn im2col(
     conv: &ConvGeometry,
     cols: &mut CudaSlice<f32>,
 ) -> Result<(), CudaError> {
-    let output = conv.output(extent);
-    let rows = images * output[0] * output[1];
-    check_len("input", input, images * extent.iter().product::<usize>())?;
-    check_len("cols", cols, rows * conv.columns())?;
-    let [images, height, width, channels, out_height, out_width] =
-        layer_sizes(images, extent, output)?;
-    let [kernel, stride, padding] = conv_sizes(conv)?;
-    launch!(
-        device,
-        "lpips_im2col",
-        grid_1d(rows * conv.columns()),
-        input,
-        &images,
-        &height,
-        &width,
-        &channels,
-        &kernel,
-        &stride,
-        &padding,
-        &out_height,
-        &out_width,
-        cols
-    )
+    let geometry = LayerGeometry::conv(images, extent, conv)?;
+    let len = geometry.output_pixels() * conv.columns();
+    check_len("input", input, geometry.input_len())?;
+    check_len("cols", cols, len)?;
+    launch!(device, "lpips_im2col", grid_1d(len), input, &geometry, cols)
 }
 
 /// [`crate::metrics::lpips::patch::col2im`].
@@ -339,42 +377,18 @@ pub fn col2im(
     conv: &ConvGeometry,
     d_input: &mut CudaSlice<f32>,
 ) -> Result<(), CudaError> {
-    let output = conv.output(extent);
-    let inputs = images * extent.iter().product::<usize>();
-    check_len(
-        "d_cols",
-        d_cols,
-        images * output[0] * output[1] * conv.columns(),
-    )?;
-    check_len("d_input", d_input, inputs)?;
-    let [images, height, width, channels, out_height, out_width] =
-        layer_sizes(images, extent, output)?;
-    let [kernel, stride, padding] = conv_sizes(conv)?;
+    let geometry = LayerGeometry::conv(images, extent, conv)?;
+    let len = geometry.input_len();
+    check_len("d_cols", d_cols, geometry.output_pixels() * conv.columns())?;
+    check_len("d_input", d_input, len)?;
     launch!(
         device,
         "lpips_col2im",
-        grid_1d(inputs),
+        grid_1d(len),
         d_cols,
-        &images,
-        &height,
-        &width,
-        &channels,
-        &kernel,
-        &stride,
-        &padding,
-        &out_height,
-        &out_width,
+        &geometry,
         d_input
     )
-}
-
-/// A convolution's kernel side, stride and padding as the kernels take them.
-fn conv_sizes(conv: &ConvGeometry) -> Result<[u32; 3], CudaError> {
-    Ok([
-        as_u32("kernel", conv.kernel)?,
-        as_u32("stride", conv.stride)?,
-        as_u32("padding", conv.padding)?,
-    ])
 }
 
 /// [`crate::metrics::lpips::patch::max_pool`].
@@ -387,27 +401,17 @@ pub fn max_pool(
     out: &mut CudaSlice<f32>,
     argmax: &mut CudaSlice<u32>,
 ) -> Result<(), CudaError> {
-    let output = pool.output(extent);
-    let len = images * output.iter().product::<usize>();
-    check_len("input", input, images * extent.iter().product::<usize>())?;
+    let geometry = LayerGeometry::pool(images, extent, pool)?;
+    let len = geometry.output_pixels() * extent[2];
+    check_len("input", input, geometry.input_len())?;
     check_len("pooled", out, len)?;
     check_len("argmax", argmax, len)?;
-    let [images, height, width, channels, out_height, out_width] =
-        layer_sizes(images, extent, output)?;
-    let (size, stride) = (as_u32("size", pool.size)?, as_u32("stride", pool.stride)?);
     launch!(
         device,
         "lpips_max_pool",
         grid_1d(len),
         input,
-        &images,
-        &height,
-        &width,
-        &channels,
-        &size,
-        &stride,
-        &out_height,
-        &out_width,
+        &geometry,
         out,
         argmax
     )
@@ -423,29 +427,19 @@ pub fn max_pool_backward(
     pool: &PoolGeometry,
     d_input: &mut CudaSlice<f32>,
 ) -> Result<(), CudaError> {
-    let output = pool.output(extent);
-    let len = images * output.iter().product::<usize>();
-    let inputs = images * extent.iter().product::<usize>();
-    check_len("d_pooled", d_out, len)?;
-    check_len("argmax", argmax, len)?;
+    let geometry = LayerGeometry::pool(images, extent, pool)?;
+    let (outputs, inputs) = (geometry.output_pixels() * extent[2], geometry.input_len());
+    check_len("d_pooled", d_out, outputs)?;
+    check_len("argmax", argmax, outputs)?;
     check_len("d_input", d_input, inputs)?;
-    let [images, height, width, channels, out_height, out_width] =
-        layer_sizes(images, extent, output)?;
-    let (size, stride) = (as_u32("size", pool.size)?, as_u32("stride", pool.stride)?);
+    let config = grid_1d(inputs);
     launch!(
         device,
         "lpips_max_pool_backward",
-        grid_1d(inputs),
+        config,
         d_out,
         argmax,
-        &images,
-        &height,
-        &width,
-        &channels,
-        &size,
-        &stride,
-        &out_height,
-        &out_width,
+        &geometry,
         d_input
     )
 }

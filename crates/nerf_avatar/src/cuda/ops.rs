@@ -223,12 +223,19 @@ pub fn sh_encode(
     launch!(device, "sh_encode", grid_1d(n), directions, &n32, out)
 }
 
-fn tiles(rows: usize, cols: usize) -> Result<(u32, u32), CudaError> {
+/// The launch of the tiled MLP kernels: one block of `TILE × TILE` threads per tile of a
+/// `rows × cols` matrix, `slices` deep.
+fn tile_grid(rows: usize, cols: usize, slices: u32) -> Result<LaunchConfig, CudaError> {
     let t = TILE as usize;
-    Ok((
-        as_u32("row tiles", rows.div_ceil(t).max(1))?,
-        as_u32("column tiles", cols.div_ceil(t).max(1))?,
-    ))
+    Ok(LaunchConfig {
+        grid_dim: (
+            as_u32("row tiles", rows.div_ceil(t).max(1))?,
+            as_u32("column tiles", cols.div_ceil(t).max(1))?,
+            slices,
+        ),
+        block_dim: (TILE, TILE, 1),
+        shared_mem_bytes: 0,
+    })
 }
 
 /// Runs the network on `n` rows of `input` ([`crate::mlp::mlp_forward`]); `layers` are
@@ -281,12 +288,7 @@ pub fn dense_layer(
         as_u32("outputs", outputs)?,
     );
     let relu = u32::from(relu);
-    let (row_tiles, col_tiles) = tiles(n, outputs)?;
-    let config = LaunchConfig {
-        grid_dim: (row_tiles, col_tiles, 1),
-        block_dim: (TILE, TILE, 1),
-        shared_mem_bytes: 0,
-    };
+    let config = tile_grid(n, outputs, 1)?;
     launch!(
         device,
         "mlp_forward_layer",
@@ -332,12 +334,7 @@ pub fn dense_layer_input_gradient(
         as_u32("inputs", inputs)?,
         as_u32("outputs", outputs)?,
     );
-    let (row_tiles, col_tiles) = tiles(n, inputs)?;
-    let config = LaunchConfig {
-        grid_dim: (row_tiles, col_tiles, 1),
-        block_dim: (TILE, TILE, 1),
-        shared_mem_bytes: 0,
-    };
+    let config = tile_grid(n, inputs, 1)?;
     launch!(
         device,
         "mlp_backward_layer_input",
@@ -392,12 +389,7 @@ pub fn mlp_backward(
             as_u32("inputs", layer.inputs)?,
             as_u32("outputs", layer.outputs)?,
         );
-        let (input_tiles, output_tiles) = tiles(layer.inputs, layer.outputs)?;
-        let config = LaunchConfig {
-            grid_dim: (input_tiles, output_tiles, slices),
-            block_dim: (TILE, TILE, 1),
-            shared_mem_bytes: 0,
-        };
+        let config = tile_grid(layer.inputs, layer.outputs, slices)?;
         {
             let mut d_w = d_params.slice_mut(layer.range());
             launch!(
