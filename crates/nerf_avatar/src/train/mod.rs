@@ -10,32 +10,28 @@
 
 pub mod adam;
 pub mod checkpoint;
+mod cpu;
 pub mod data;
 pub mod loss;
+pub(crate) mod run;
 pub mod schedule;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_pcg::Pcg64;
 
 use crate::asset::{AssetError, Avatar, CurvePoint, TrainingSummary};
 use crate::camera::Pose;
 use crate::config::{ConfigError, ModelConfig};
-use crate::dataset::{Dataset, DatasetError, Split};
-use crate::field::Model;
-use crate::hashgrid::{blend_tables, blend_tables_backward};
-use crate::march::MarchSettings;
-use crate::metrics::lpips::patch::PatchLpips;
-use crate::metrics::lpips::{Backbone, LpipsError};
-use crate::params::Params;
-use crate::render::RayBatch;
+use crate::dataset::{Dataset, DatasetError};
+use crate::metrics::lpips::LpipsError;
 use adam::{Adam, AdamSettings};
-use checkpoint::{CheckpointState, read_checkpoint, write_checkpoint};
-use data::{RayTargets, SamplingShares, TrainingData};
-use loss::{RayLossWeights, ray_loss, sparsity_loss};
+use checkpoint::{CheckpointState, read_checkpoint};
+use cpu::CpuSteps;
+use data::{SamplingShares, TrainingData};
 pub use schedule::{Schedule, Stage};
 
 /// Most points kept in the training curve (older points are thinned out).
@@ -193,200 +189,15 @@ pub fn new_optimizer(avatar: &Avatar) -> Adam {
     )
 }
 
-/// Trains `dataset` into an avatar. `dataset_label` is recorded in the training summary.
+/// Trains `dataset` into an avatar on the CPU. `dataset_label` is recorded in the training
+/// summary.
 pub fn train(
     dataset: &Dataset,
     dataset_label: &str,
     options: &TrainOptions,
     control: TrainControl<'_>,
 ) -> Result<TrainOutcome, TrainError> {
-    let config = check_options(dataset, options)?;
-    let data = TrainingData::load(dataset, Split::Train)?;
-    if data.frames.is_empty() {
-        return Err(TrainError::Mismatch(
-            "the dataset has no training frames".into(),
-        ));
-    }
-    let transforms = &dataset.transforms;
-    let (mut avatar, mut adam, start) = start_run(dataset, options, &config, &data)?;
-
-    let lpips = if options.perceptual_loss {
-        Some(PatchLpips::load_default(Backbone::Vgg)?)
-    } else {
-        None
-    };
-    let model = Model::new(&config);
-    let settings = MarchSettings::training(&config);
-    let mut curve = avatar.training.take().map(|t| t.curve).unwrap_or_default();
-    let mut recent = RecentLoss::default();
-    let started = Instant::now();
-    let mut step = start.step;
-    let mut interrupted = false;
-    let mut grads = Params::<f32>::zeros(avatar.params.layout.clone());
-    let mut table = vec![0.0f32; model.layout.table_len];
-    let mut ray_batches: [RayBatch<f32>; 2] = Default::default();
-    let max_weights = transforms.expression_max.clone();
-    let seconds = |started: &Instant| start.seconds + started.elapsed().as_secs_f64();
-    let elapsed = |started: &Instant| started.elapsed().as_secs_f64().max(1e-9);
-    let mut work = Work::default();
-
-    loop {
-        let fraction_before = fraction(options.length, step, seconds(&started));
-        if fraction_before >= 1.0 {
-            break;
-        }
-        if control.stop.load(Ordering::Relaxed) {
-            interrupted = true;
-            break;
-        }
-        let stage = options.schedule.stage(fraction_before);
-        let mut rng = step_rng(options.seed, step);
-        grads.data.fill(0.0);
-        let mut step_loss = 0.0;
-        let scale = 1.0 / options.frames_per_step as f32;
-        for _ in 0..options.frames_per_step {
-            let frame = &data.frames[rng.random_range(0..data.frames.len())];
-            let mut weights = frame.weights.clone();
-            avatar.clamp_expression(&mut weights);
-            blend_tables(avatar.params.tables(), &weights, &mut table);
-            let targets =
-                data.sample_rays(frame, options.rays_per_frame, options.sampling, &mut rng);
-            let ray_weights = RayLossWeights {
-                color: 1.0,
-                mask: if stage == Stage::ColorAndMask {
-                    1.0
-                } else {
-                    0.0
-                },
-                entropy: options.schedule.entropy_weight,
-            };
-            let frame_scale = if stage == Stage::Perceptual {
-                0.5 * scale
-            } else {
-                scale
-            };
-            let mut batches = vec![(targets, ray_weights, frame_scale, None)];
-            if stage == Stage::Perceptual {
-                let patch = data.sample_patch(frame, options.patch_size, &mut rng);
-                let patch_weights = RayLossWeights {
-                    color: options.schedule.patch_weight,
-                    ..ray_weights
-                };
-                let perceptual = lpips.as_ref().map(|l| (l, options.patch_size));
-                batches.push((patch, patch_weights, 0.5 * scale, perceptual));
-            }
-            let mut d_table = vec![0.0f32; model.layout.table_len];
-            for ((targets, weights, batch_scale, perceptual), batch) in
-                batches.into_iter().zip(&mut ray_batches)
-            {
-                let (loss, d) = rays_step(
-                    &model,
-                    &avatar,
-                    &settings,
-                    &table,
-                    &targets,
-                    weights,
-                    batch_scale,
-                    perceptual,
-                    &mut rng,
-                    batch,
-                    &mut grads.data,
-                )?;
-                step_loss += loss.value;
-                recent.add_colour_error(&loss);
-                work.rays += targets.rays.len() as u64;
-                work.samples += batch.samples.samples.len() as u64;
-                for (g, v) in d_table.iter_mut().zip(d) {
-                    *g += v;
-                }
-            }
-            let tables = grads.layout.tables();
-            blend_tables_backward(&d_table, &weights, &mut grads.data[tables]);
-        }
-        let deltas = avatar.params.layout.table(1).start..avatar.params.layout.tables().end;
-        step_loss += sparsity_loss(
-            &avatar.params.data[deltas.clone()],
-            &mut grads.data[deltas],
-            options.schedule.sparsity_weight,
-        );
-        recent.add_step_loss(step_loss);
-        if !step_loss.is_finite() {
-            return Err(TrainError::NonFinite {
-                quantity: "loss",
-                step,
-                value: step_loss,
-            });
-        }
-        if let Some(bad) = grads.data.iter().find(|g| !g.is_finite()) {
-            return Err(TrainError::NonFinite {
-                quantity: "gradient",
-                step,
-                value: f64::from(*bad),
-            });
-        }
-        adam.step(
-            &mut avatar.params.data,
-            &grads.data,
-            options.schedule.learning_rate(fraction_before),
-        );
-        step += 1;
-
-        let fraction_after = fraction(options.length, step, seconds(&started));
-        if options
-            .schedule
-            .occupancy_update_due(fraction_before, fraction_after)
-        {
-            avatar
-                .occupancy
-                .update(&model, &avatar.params, &max_weights, options.seed ^ step);
-        }
-        if step % CURVE_EVERY == 0 || fraction_after >= 1.0 {
-            let progress = Progress {
-                step,
-                fraction: fraction_after.min(1.0),
-                stage,
-                loss: recent.mean_loss(),
-                psnr: recent.psnr(),
-                steps_per_second: (step - start.step) as f64 / elapsed(&started),
-                rays_per_second: work.rays as f64 / elapsed(&started),
-                samples_per_second: work.samples as f64 / elapsed(&started),
-                seconds: seconds(&started),
-            };
-            push_curve_point(&mut curve, &progress);
-            (control.on_progress)(&progress);
-            recent = RecentLoss::default();
-        }
-        if let Some(path) = &options.checkpoint
-            && step % options.checkpoint_every.max(1) == 0
-        {
-            avatar.training = Some(summary(
-                "cpu",
-                dataset,
-                dataset_label,
-                step,
-                seconds(&started),
-                &curve,
-            ));
-            let state = CheckpointState {
-                step,
-                seconds: seconds(&started),
-                ..start.clone()
-            };
-            write_checkpoint(path, &avatar, &adam, &state)?;
-        }
-    }
-    avatar.training = Some(summary(
-        "cpu",
-        dataset,
-        dataset_label,
-        step,
-        seconds(&started),
-        &curve,
-    ));
-    Ok(TrainOutcome {
-        avatar,
-        interrupted,
-    })
+    run::run(dataset, dataset_label, options, control, CpuSteps::new)
 }
 
 /// The avatar, optimiser and run state a run starts from: fresh, or read from the checkpoint
@@ -432,67 +243,6 @@ pub(crate) fn start_run(
 
 /// Steps between progress reports and curve points.
 pub(crate) const CURVE_EVERY: u64 = 10;
-
-/// Renders one batch of rays (reusing `batch`'s buffers), applies its losses — with
-/// `perceptual = Some((lpips, side))`, also LPIPS of the `side`×`side` patch the rays form,
-/// weighted like its L1 — and back-propagates: MLP gradients land in `grads`, the blended
-/// table's gradient is returned.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one step's model state, batch and outputs"
-)]
-fn rays_step(
-    model: &Model,
-    avatar: &Avatar,
-    settings: &MarchSettings,
-    table: &[f32],
-    targets: &RayTargets,
-    weights: RayLossWeights,
-    scale: f32,
-    perceptual: Option<(&PatchLpips, u32)>,
-    rng: &mut Pcg64,
-    batch: &mut RayBatch<f32>,
-    grads: &mut [f32],
-) -> Result<(loss::RayLoss, Vec<f32>), TrainError> {
-    let jitters: Vec<f32> = (0..targets.rays.len())
-        .map(|_| rng.random::<f32>())
-        .collect();
-    batch.forward_in_place(
-        model,
-        &avatar.params.data,
-        table,
-        &avatar.occupancy,
-        settings,
-        &targets.rays,
-        &jitters,
-        &targets.background,
-    );
-    let mut loss = ray_loss(&batch.rays, targets, weights, scale);
-    if let Some((lpips, side)) = perceptual
-        && batch.rays.len() == (side * side) as usize
-    {
-        let rendered: Vec<f32> = batch.rays.iter().flat_map(|r| r.color).collect();
-        let truth: Vec<f32> = targets.color.iter().flatten().copied().collect();
-        let side = side as usize;
-        let (distance, gradient) =
-            lpips.distance_and_gradient(&[&rendered], &[&truth], side, side)?;
-        let weight = scale * weights.color;
-        loss.value += f64::from(weight * distance);
-        for (d, g) in loss.d_color.iter_mut().zip(gradient[0].chunks_exact(3)) {
-            for c in 0..3 {
-                d[c] += weight * g[c];
-            }
-        }
-    }
-    let d_table = batch.backward(
-        model,
-        &avatar.params.data,
-        &loss.d_color,
-        &loss.d_alpha,
-        grads,
-    );
-    Ok((loss, d_table))
-}
 
 /// The model configuration a run trains, checked against the dataset.
 pub(crate) fn check_options(
