@@ -1,8 +1,8 @@
 //! The GPU renderer: WGSL compute shaders on wgpu, for any GPU that Vulkan, Metal, DX12 (or
 //! a software rasteriser such as lavapipe) drives, on the caller's device.
 //!
-//! A frame is rendered in one compute pass: `blend_tables` (shaders/blend.wgsl, or
-//! shaders/blend_f16.wgsl) makes the frame's table `h0 + Σ w_i h_i`, then `begin_rays`
+//! A frame is rendered in one compute pass: `blend_tables` (shaders/blend.wgsl, after
+//! table_f32.wgsl or table_f16.wgsl) makes the frame's table `h0 + Σ w_i h_i`, then `begin_rays`
 //! (shaders/render.wgsl), rounds of `march_rays` (shaders/march.wgsl) and `finish_rays`
 //! march one ray per pixel through the occupancy grid with the CPU's step rule and early
 //! termination, evaluate the hash encoding, both MLPs and SH at every sample and composite

@@ -15,7 +15,8 @@ use super::precision::StoragePrecision;
 use super::readback::{floats, read_buffer};
 
 const BLEND_WGSL: &str = include_str!("shaders/blend.wgsl");
-const BLEND_F16_WGSL: &str = include_str!("shaders/blend_f16.wgsl");
+const TABLE_F32_WGSL: &str = include_str!("shaders/table_f32.wgsl");
+const TABLE_F16_WGSL: &str = include_str!("shaders/table_f16.wgsl");
 /// Source of render.wgsl (rays and pixels), appended to field.wgsl.
 pub(super) const RENDER_WGSL: &str = include_str!("shaders/render.wgsl");
 /// Source of march.wgsl, appended to an avatar's field and render.wgsl.
@@ -126,13 +127,12 @@ impl GpuRenderer {
             );
             let weights_uniform_layout = layout("nerf-avatar mlp", &[uniform(0)]);
             let weights_storage_layout = layout("nerf-avatar mlp", &[storage(0, true)]);
-            let blend = shader(device, "blend.wgsl", &[BLEND_WGSL]);
-            let blend_f16 = shader(device, "blend_f16.wgsl", &[BLEND_F16_WGSL]);
+            let blend = shader(device, "blend.wgsl (f32)", &[TABLE_F32_WGSL, BLEND_WGSL]);
+            let blend_f16 = shader(device, "blend.wgsl (f16)", &[TABLE_F16_WGSL, BLEND_WGSL]);
             let render = shader(device, "render.wgsl", &[FIELD_WGSL, RENDER_WGSL]);
             let blend_groups = [&blend_tables_layout, &blend_frame_layout];
             let blend_pipeline = pipeline(device, &blend, "blend_tables", &blend_groups);
-            let blend_f16_pipeline =
-                pipeline(device, &blend_f16, "blend_tables_f16", &blend_groups);
+            let blend_f16_pipeline = pipeline(device, &blend_f16, "blend_tables", &blend_groups);
             let buffer_pipelines = RayPipelines::new(
                 device,
                 &render,
