@@ -17,13 +17,13 @@ use avatar_scene::AvatarScenePlugin;
 use bevy::camera::RenderTarget;
 use bevy::prelude::*;
 use bevy::render::render_resource::TextureFormat;
-use bevy::window::ExitCondition;
-use bevy::winit::WinitPlugin;
-use bevy_nerf_avatar::{AvatarFrameStatus, NerfAvatarPlugin};
+use bevy_nerf_avatar::AvatarFrameStatus;
 use nerf_avatar::camera::Intrinsics;
 
 mod common;
-use common::{avatar_region_psnr, capture, cpu_reference, update_until, vulkan_adapter_exists};
+use common::{
+    avatar_region_psnr, capture, cpu_reference, headless_app, update_until, vulkan_adapter_exists,
+};
 
 /// The bound on the avatar region's PSNR between the Bevy screenshot and the CPU render.
 const MIN_PSNR_DB: f64 = 22.0;
@@ -64,24 +64,9 @@ fn avatar_scene_matches_the_cpu_render() {
         );
         return;
     }
-    let mut app = App::new();
-    app.add_plugins((
-        DefaultPlugins
-            .set(WindowPlugin {
-                primary_window: None,
-                exit_condition: ExitCondition::DontExit,
-                close_when_requested: false,
-                ..default()
-            })
-            .set(AssetPlugin {
-                file_path: concat!(env!("CARGO_MANIFEST_DIR"), "/assets").into(),
-                ..default()
-            })
-            .disable::<WinitPlugin>(),
-        NerfAvatarPlugin,
-        AvatarScenePlugin,
-    ))
-    .add_systems(PostStartup, render_into_image);
+    let mut app = headless_app(false);
+    app.add_plugins(AvatarScenePlugin)
+        .add_systems(PostStartup, render_into_image);
     app.finish();
     app.cleanup();
 

@@ -14,19 +14,17 @@ use std::time::Instant;
 use bevy::camera::RenderTarget;
 use bevy::core_pipeline::tonemapping::Tonemapping;
 use bevy::prelude::*;
-use bevy::render::RenderPlugin;
 use bevy::render::render_resource::TextureFormat;
-use bevy::window::ExitCondition;
-use bevy::winit::WinitPlugin;
 use bevy_nerf_avatar::render::display::AvatarDisplay;
 use bevy_nerf_avatar::{
-    AvatarFrameStatus, BackendPreference, Expression, FramePath, NerfAvatar, NerfAvatarPlugin,
-    RenderSettings,
+    AvatarFrameStatus, BackendPreference, Expression, FramePath, NerfAvatar, RenderSettings,
 };
 use nerf_avatar::camera::Intrinsics;
 
 mod common;
-use common::{avatar_region_psnr, capture, cpu_reference, update_until, vulkan_adapter_exists};
+use common::{
+    avatar_region_psnr, capture, cpu_reference, headless_app, update_until, vulkan_adapter_exists,
+};
 
 /// The bound on the avatar region's PSNR between the Bevy screenshot and the CPU render.
 const MIN_PSNR_DB: f64 = 20.0;
@@ -83,29 +81,10 @@ fn wgsl_pass_renders_the_avatar_like_the_cpu() {
         );
         return;
     }
-    let mut app = App::new();
-    app.add_plugins((
-        DefaultPlugins
-            .set(WindowPlugin {
-                primary_window: None,
-                exit_condition: ExitCondition::DontExit,
-                close_when_requested: false,
-                ..default()
-            })
-            .set(AssetPlugin {
-                file_path: concat!(env!("CARGO_MANIFEST_DIR"), "/assets").into(),
-                ..default()
-            })
-            // Every pipeline is ready when first used, so the billboard is drawn in the
-            // update its frame is rendered.
-            .set(RenderPlugin {
-                synchronous_pipeline_compilation: true,
-                ..default()
-            })
-            .disable::<WinitPlugin>(),
-        NerfAvatarPlugin,
-    ))
-    .add_systems(Startup, setup);
+    // Every pipeline is ready when first used, so the billboard is drawn in the update its
+    // frame is rendered.
+    let mut app = headless_app(true);
+    app.add_systems(Startup, setup);
     app.finish();
     app.cleanup();
 

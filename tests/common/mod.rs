@@ -1,6 +1,7 @@
 //! Helpers shared by the plugin's render tests on lavapipe: whether a Vulkan adapter exists,
-//! running an app until something happens, capturing a camera's image, and comparing it
-//! with the core crate's CPU render of the same avatar, expression and view.
+//! a headless app with the plugin, running an app until something happens, capturing a
+//! camera's image, and comparing it with the core crate's CPU render of the same avatar,
+//! expression and view.
 #![allow(
     dead_code,
     reason = "each test binary includes this module and uses a different subset of it"
@@ -10,9 +11,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
+use bevy::render::RenderPlugin;
 use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
+use bevy::window::ExitCondition;
+use bevy::winit::WinitPlugin;
 use bevy_nerf_avatar::render::{BillboardView, billboard_view};
-use bevy_nerf_avatar::{Expression, NerfAvatar, NerfAvatarAsset};
+use bevy_nerf_avatar::{Expression, NerfAvatar, NerfAvatarAsset, NerfAvatarPlugin};
 use nerf_avatar::camera::Intrinsics;
 use nerf_avatar::render::{Background, RenderedImage, render_image};
 
@@ -23,6 +27,33 @@ pub fn vulkan_adapter_exists() -> bool {
         ..wgpu::InstanceDescriptor::new_without_display_handle()
     });
     !bevy::tasks::block_on(instance.enumerate_adapters(wgpu::Backends::VULKAN)).is_empty()
+}
+
+/// A windowless app with Bevy's default plugins (assets from the repository's `assets`) and
+/// [`NerfAvatarPlugin`]. `synchronous_pipelines`: every render pipeline is compiled before it
+/// is first used, so what is spawned is drawn in the update it is ready in.
+pub fn headless_app(synchronous_pipelines: bool) -> App {
+    let mut app = App::new();
+    app.add_plugins((
+        DefaultPlugins
+            .set(WindowPlugin {
+                primary_window: None,
+                exit_condition: ExitCondition::DontExit,
+                close_when_requested: false,
+                ..default()
+            })
+            .set(AssetPlugin {
+                file_path: concat!(env!("CARGO_MANIFEST_DIR"), "/assets").into(),
+                ..default()
+            })
+            .set(RenderPlugin {
+                synchronous_pipeline_compilation: synchronous_pipelines,
+                ..default()
+            })
+            .disable::<WinitPlugin>(),
+        NerfAvatarPlugin,
+    ));
+    app
 }
 
 /// Updates `app` until `done`, failing after five minutes.
