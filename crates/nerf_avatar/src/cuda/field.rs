@@ -65,21 +65,7 @@ pub fn field_forward(
     check_len("directions", directions, 3 * n)?;
     check_len("sigma", sigma, n)?;
     check_len("rgb", rgb, 3 * n)?;
-    ensure_len(device, &mut tape.encoding, n * grid.output_width())?;
-    let encoding = tape
-        .encoding
-        .as_mut()
-        .ok_or(CudaError::Unsupported("no encoding".into()))?;
-    encode_points(device, grid, table, positions, n, encoding)?;
-    let encoding = buffer(&tape.encoding, "encoding")?;
-    mlp_forward(
-        device,
-        &model.layout.density_layers,
-        params,
-        encoding,
-        n,
-        &mut tape.density,
-    )?;
+    encode_and_density(device, model, grid, (params, table), positions, n, tape)?;
     let density_width = model.config.density_output_width();
     let color_width = model.config.color_input_width();
     ensure_len(device, &mut tape.color_input, n * color_width)?;
@@ -200,6 +186,34 @@ pub fn field_backward(
     encode_backward_points(device, grid, positions, &d_encoding, n, d_table)
 }
 
+/// The hash encoding of `n` points and the density MLP on it, into `tape` (its encoding and
+/// density activations).
+fn encode_and_density(
+    device: &CudaDevice,
+    model: &Model,
+    grid: &DeviceGrid,
+    (params, table): (&CudaSlice<f32>, &CudaSlice<f32>),
+    positions: &CudaSlice<f32>,
+    n: usize,
+    tape: &mut DeviceFieldTape,
+) -> Result<(), CudaError> {
+    ensure_len(device, &mut tape.encoding, n * grid.output_width())?;
+    let encoding = tape
+        .encoding
+        .as_mut()
+        .ok_or(CudaError::Unsupported("no encoding".into()))?;
+    encode_points(device, grid, table, positions, n, encoding)?;
+    let encoding = buffer(&tape.encoding, "encoding")?;
+    mlp_forward(
+        device,
+        &model.layout.density_layers,
+        params,
+        encoding,
+        n,
+        &mut tape.density,
+    )
+}
+
 /// Densities only, max-merged into `fresh` (n): the occupancy update's query
 /// ([`crate::field::Model::density`] followed by a maximum).
 #[expect(
@@ -218,21 +232,7 @@ pub fn density_max(
     fresh: &mut CudaSlice<f32>,
 ) -> Result<(), CudaError> {
     check_len("fresh", fresh, n)?;
-    ensure_len(device, &mut tape.encoding, n * grid.output_width())?;
-    let encoding = tape
-        .encoding
-        .as_mut()
-        .ok_or(CudaError::Unsupported("no encoding".into()))?;
-    encode_points(device, grid, table, positions, n, encoding)?;
-    let encoding = buffer(&tape.encoding, "encoding")?;
-    mlp_forward(
-        device,
-        &model.layout.density_layers,
-        params,
-        encoding,
-        n,
-        &mut tape.density,
-    )?;
+    encode_and_density(device, model, grid, (params, table), positions, n, tape)?;
     let density_out = last(&tape.density, "density output")?;
     let n32 = as_u32("samples", n)?;
     let dw = as_u32("density width", model.config.density_output_width())?;
