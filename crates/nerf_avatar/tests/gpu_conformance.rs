@@ -123,40 +123,56 @@ fn gpu_renders_equal_the_cpu_reference() {
     ];
     for (preset, seed, yaw, pitch, background, side, gain) in cases {
         let avatar = random_avatar(small_config(preset), seed, gain);
-        let model = Model::new(&avatar.config);
         let mut rng = Pcg64::seed_from_u64(seed);
         let mut weights: Vec<f32> = (0..3).map(|_| rng.random_range(-0.2..1.2)).collect();
         avatar.clamp_expression(&mut weights);
         let (intrinsics, pose) = view(yaw, pitch);
         let intrinsics = intrinsics.resized(side, side);
-        let cpu = render_image(
-            &model,
-            &avatar.params,
-            &weights,
-            &avatar.occupancy,
-            &intrinsics,
-            &pose,
-            Background::Solid(background),
-        );
-        let mean_alpha = cpu.alpha.iter().sum::<f32>() / cpu.alpha.len() as f32;
-        let opaque = cpu.alpha.iter().filter(|a| **a > 0.99).count();
-        assert!(
-            (0.1..0.95).contains(&mean_alpha) && opaque > 10,
-            "{preset} seed {seed}: a trivial image (mean opacity {mean_alpha}, {opaque} opaque pixels)"
-        );
-        let request = FrameRequest {
-            weights: &weights,
-            intrinsics,
-            pose,
-            background,
-        };
-        for precision in PRECISIONS {
-            let gpu_avatar = renderer
-                .upload_with_precision(&gpu.device, &avatar, precision)
-                .unwrap();
-            let case = format!("{preset} seed {seed} ({precision:?})");
-            assert_conforms(&gpu, &renderer, &gpu_avatar, &request, &cpu, &case);
-        }
+        let case = format!("{preset} seed {seed}");
+        let view = (intrinsics, pose, background);
+        check_every_precision(&gpu, &renderer, &avatar, &weights, view, &case);
+    }
+}
+
+/// Renders `avatar` with `weights` from `view` (camera, pose, background) on the CPU, checks
+/// that the image is not trivial (some opacity, not all), then renders it on the GPU with
+/// the tables stored in each precision ([`assert_conforms`]).
+fn check_every_precision(
+    gpu: &GpuDevice,
+    renderer: &GpuRenderer,
+    avatar: &Avatar,
+    weights: &[f32],
+    (intrinsics, pose, background): (Intrinsics, Pose, [f32; 3]),
+    case: &str,
+) {
+    let model = Model::new(&avatar.config);
+    let cpu = render_image(
+        &model,
+        &avatar.params,
+        weights,
+        &avatar.occupancy,
+        &intrinsics,
+        &pose,
+        Background::Solid(background),
+    );
+    let mean_alpha = cpu.alpha.iter().sum::<f32>() / cpu.alpha.len() as f32;
+    let opaque = cpu.alpha.iter().filter(|a| **a > 0.99).count();
+    assert!(
+        (0.1..0.95).contains(&mean_alpha) && opaque > 10,
+        "{case}: a trivial image (mean opacity {mean_alpha}, {opaque} opaque pixels)"
+    );
+    let request = FrameRequest {
+        weights,
+        intrinsics,
+        pose,
+        background,
+    };
+    for precision in PRECISIONS {
+        let gpu_avatar = renderer
+            .upload_with_precision(&gpu.device, avatar, precision)
+            .unwrap();
+        let case = format!("{case} ({precision:?})");
+        assert_conforms(gpu, renderer, &gpu_avatar, &request, &cpu, &case);
     }
 }
 
@@ -198,7 +214,6 @@ fn the_sample_avatar_renders_as_on_the_cpu_in_f32_and_f16() {
     // Its weights were stored in f16: the automatic choice keeps them so, losslessly.
     assert_eq!(StoragePrecision::automatic(&avatar), StoragePrecision::F16);
     let renderer = GpuRenderer::new(&gpu.device).unwrap();
-    let model = Model::new(&avatar.config);
     let mut weights: Vec<f32> = (0..avatar.config.blendshape_count())
         .map(|i| [0.8, 0.0, 0.4][i % 3])
         .collect();
@@ -213,33 +228,8 @@ fn the_sample_avatar_renders_as_on_the_cpu_in_f32_and_f16() {
     .camera(&avatar)
     .unwrap();
     let background = [0.3, 0.6, 0.9];
-    let cpu = render_image(
-        &model,
-        &avatar.params,
-        &weights,
-        &avatar.occupancy,
-        &intrinsics,
-        &pose,
-        Background::Solid(background),
-    );
-    let mean_alpha = cpu.alpha.iter().sum::<f32>() / cpu.alpha.len() as f32;
-    assert!(
-        (0.1..0.95).contains(&mean_alpha),
-        "the sample avatar's render is trivial (mean opacity {mean_alpha})"
-    );
-    let request = FrameRequest {
-        weights: &weights,
-        intrinsics,
-        pose,
-        background,
-    };
-    for precision in PRECISIONS {
-        let gpu_avatar = renderer
-            .upload_with_precision(&gpu.device, &avatar, precision)
-            .unwrap();
-        let case = format!("sample avatar ({precision:?})");
-        assert_conforms(&gpu, &renderer, &gpu_avatar, &request, &cpu, &case);
-    }
+    let view = (intrinsics, pose, background);
+    check_every_precision(&gpu, &renderer, &avatar, &weights, view, "sample avatar");
 }
 
 #[test]
