@@ -281,13 +281,13 @@ impl LayerGeometry {
     }
 
     /// The convolution `conv` of `images` inputs of `extent`.
-    fn conv(images: usize, extent: Extent, conv: &ConvGeometry) -> Result<Self, CudaError> {
+    pub fn conv(images: usize, extent: Extent, conv: &ConvGeometry) -> Result<Self, CudaError> {
         let window = [conv.kernel, conv.stride, conv.padding];
         Self::new(images, extent, conv.output(extent), window)
     }
 
     /// The pooling `pool` of `images` inputs of `extent`.
-    fn pool(images: usize, extent: Extent, pool: &PoolGeometry) -> Result<Self, CudaError> {
+    pub fn pool(images: usize, extent: Extent, pool: &PoolGeometry) -> Result<Self, CudaError> {
         Self::new(
             images,
             extent,

@@ -1,0 +1,64 @@
+// CUDA C++ kernels compiled as plain C++ for the CPU (kernels_on_cpu.rs): the qualifiers
+// become ordinary C++, the built-in indices are thread-local globals the emulator
+// (emulator.cpp) sets for the thread it runs, and the intrinsics are their plain operations.
+// Each thread of a block is a coroutine; `__syncthreads` and warp votes suspend it until its
+// block (or warp) has arrived. Threads run one at a time, so atomics are plain
+// read-modify-writes.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#define __global__
+#define __device__
+#define __forceinline__ inline
+// A grid runs on the calling OS thread, one block at a time: a thread-local static is the
+// block's shared memory (grids on other OS threads have their own).
+#define __shared__ static thread_local
+#define __constant__ static
+
+struct EmulatedDim {
+    unsigned x, y, z;
+};
+extern thread_local EmulatedDim threadIdx, blockIdx, blockDim, gridDim;
+
+// Suspends the calling thread until every thread of its block has called it.
+void __syncthreads();
+// The bits of the lanes of the calling thread's warp whose `predicate` is non-zero.
+unsigned __ballot_sync(unsigned mask, int predicate);
+
+inline float __fmul_rn(float a, float b) { return a * b; }
+inline float __fadd_rn(float a, float b) { return a + b; }
+inline float __fsub_rn(float a, float b) { return a - b; }
+inline float __fdiv_rn(float a, float b) { return a / b; }
+inline float __fsqrt_rn(float a) { return std::sqrt(a); }
+inline float __uint_as_float(unsigned u) {
+    float f;
+    std::memcpy(&f, &u, sizeof f);
+    return f;
+}
+inline float __int_as_float(int i) {
+    float f;
+    std::memcpy(&f, &i, sizeof f);
+    return f;
+}
+inline unsigned __float_as_uint(float f) {
+    unsigned u;
+    std::memcpy(&u, &f, sizeof u);
+    return u;
+}
+inline int __popc(unsigned x) { return __builtin_popcount(x); }
+
+template <typename T>
+inline T atomicAdd(T* address, T value) {
+    const T old = *address;
+    *address = old + value;
+    return old;
+}
+
+using std::isfinite;
+using std::isinf;
+using std::isnan;
+using std::max;
+using std::min;

@@ -1,0 +1,506 @@
+//! The CUDA kernels run on the CPU and compared with their CPU twins, where no GPU is.
+//!
+//! `kernels/*.cu` are compiled as C++ by the system's compiler (`$CXX`, else `c++`) behind
+//! `tests/cuda_on_cpu/cuda_on_cpu.h`, and each grid is run by `tests/cuda_on_cpu/emulator.cpp`:
+//! blocks one after the other, each block's threads as coroutines switched at `__syncthreads`
+//! and warp votes, so barriers, shared memory and reductions keep their CUDA meaning. This
+//! checks what the kernels compute (indexing, tiling, barriers, reductions) on every CI run;
+//! `cuda_conformance.rs` checks the same kernels on a GPU, through the host code, in the
+//! GPU's arithmetic. `field_fp16.cu` (inline PTX for the tensor cores) is not compiled here.
+//!
+//! Skips with a printed reason where no C++ compiler runs, unless
+//! `NERF_AVATAR_REQUIRE_CXX=1` (CI), which makes that a failure.
+#![cfg(feature = "cuda")]
+
+use std::ffi::c_void;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use libloading::Library;
+use nerf_avatar::cuda::lpips::LayerGeometry;
+use nerf_avatar::hashgrid::{blend_tables, blend_tables_backward};
+use nerf_avatar::metrics::lpips::patch::{self, ConvGeometry, PoolGeometry};
+use nerf_avatar::tiles::dense_layer;
+use nerf_avatar::train::loss::sparsity_loss;
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64;
+
+/// The kernel files compiled here: all but `field_fp16.cu`.
+const KERNEL_FILES: [&str; 12] = [
+    "blend",
+    "hashgrid",
+    "mlp",
+    "sh",
+    "field",
+    "composite",
+    "march",
+    "render",
+    "occupancy",
+    "adam",
+    "loss",
+    "lpips",
+];
+
+/// Threads per block of the one-dimensional kernels (`cuda::device::BLOCK`).
+const BLOCK: u32 = 256;
+/// Side of the MLP kernels' tiles (`TILE` in `kernels/mlp.cu`).
+const TILE: u32 = 16;
+
+/// The kernels compiled into a library, with the emulator.
+struct Emulator {
+    library: Library,
+}
+
+/// `emulate_grid` of emulator.cpp.
+type EmulateGrid =
+    unsafe extern "C" fn(*const u32, *const u32, extern "C" fn(*mut c_void), *mut c_void) -> i32;
+
+/// Calls the closure `data` points to.
+extern "C" fn call_body<F: Fn()>(data: *mut c_void) {
+    // SAFETY: `run` passes a pointer to an `F` that outlives the grid.
+    let body = unsafe { &*(data as *const F) };
+    body();
+}
+
+impl Emulator {
+    /// Runs `body` (which calls one kernel) on every thread of `grid` blocks of `block`
+    /// threads.
+    fn run<F: Fn()>(&self, grid: [u32; 3], block: [u32; 3], body: F) {
+        // SAFETY: emulate_grid's signature in emulator.cpp; `body` lives across the call.
+        let deadlocked = unsafe {
+            let emulate = self.library.get::<EmulateGrid>(b"emulate_grid").unwrap();
+            emulate(
+                grid.as_ptr(),
+                block.as_ptr(),
+                call_body::<F>,
+                &body as *const F as *mut c_void,
+            )
+        };
+        assert_eq!(deadlocked, 0, "a block never reached its barrier");
+    }
+
+    /// A one-dimensional launch over `n` threads.
+    fn run_1d<F: Fn()>(&self, n: usize, body: F) {
+        let blocks = (n as u32).div_ceil(BLOCK).max(1);
+        self.run([blocks, 1, 1], [BLOCK, 1, 1], body);
+    }
+
+    /// The kernel `name`, as a function of type `T`.
+    fn kernel<T: Copy>(&self, name: &str) -> T {
+        // SAFETY: the caller names the kernel's C signature as `T`.
+        unsafe { *self.library.get::<T>(name.as_bytes()).unwrap() }
+    }
+}
+
+/// The kernels built once per test run, or `None` (with the reason printed) where no C++
+/// compiler runs.
+fn emulator() -> Option<&'static Emulator> {
+    static EMULATOR: OnceLock<Result<Emulator, String>> = OnceLock::new();
+    let built = EMULATOR.get_or_init(build);
+    match built {
+        Ok(emulator) => Some(emulator),
+        Err(reason) if std::env::var("NERF_AVATAR_REQUIRE_CXX").as_deref() != Ok("1") => {
+            eprintln!("skipped: {reason} (set NERF_AVATAR_REQUIRE_CXX=1 to make this a failure)");
+            None
+        }
+        Err(reason) => panic!("{reason}"),
+    }
+}
+
+fn build() -> Result<Emulator, String> {
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let kernels = crate_dir.join("../../kernels");
+    let support = crate_dir.join("tests/cuda_on_cpu");
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("kernels_on_cpu");
+    std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let library = out.join(format!("kernels-{}.so", std::process::id()));
+    let compiler = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
+    let mut command = Command::new(&compiler);
+    command
+        .args(["-std=c++17", "-O1", "-fPIC", "-shared", "-ffp-contract=off"])
+        .arg("-I")
+        .arg(&kernels)
+        .arg("-include")
+        .arg(support.join("cuda_on_cpu.h"))
+        .arg("-o")
+        .arg(&library)
+        .arg(support.join("emulator.cpp"))
+        .args(["-x", "c++"])
+        .args(KERNEL_FILES.map(|name| kernels.join(format!("{name}.cu"))));
+    let output = command
+        .output()
+        .map_err(|e| format!("no C++ compiler (`{compiler}`: {e})"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "`{compiler}` failed on the kernels:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    // SAFETY: the library was just built from the project's sources.
+    let library = unsafe { Library::new(&library) }.map_err(|e| e.to_string())?;
+    Ok(Emulator { library })
+}
+
+fn random(rng: &mut Pcg64, n: usize, lo: f32, hi: f32) -> Vec<f32> {
+    (0..n).map(|_| rng.random_range(lo..hi)).collect()
+}
+
+/// Asserts that `ours` matches `cpu` within `abs + rel·|cpu|` everywhere, with no NaN.
+#[track_caller]
+fn assert_close(what: &str, ours: &[f32], cpu: &[f32], abs: f32, rel: f32) {
+    assert_eq!(ours.len(), cpu.len(), "{what}: lengths differ");
+    for (i, (o, c)) in ours.iter().zip(cpu).enumerate() {
+        assert!(
+            o.is_finite() && (o - c).abs() <= abs + rel * c.abs(),
+            "{what}[{i}]: kernel {o} vs CPU {c}"
+        );
+    }
+}
+
+#[test]
+fn blend_kernels_match_the_cpu() {
+    let Some(emulator) = emulator() else { return };
+    let mut rng = Pcg64::seed_from_u64(1);
+    let (k, len) = (4, 1000);
+    let tables = random(&mut rng, (k + 1) * len, -1.0, 1.0);
+    let mut weights = random(&mut rng, k, -0.5, 1.5);
+    weights[1] = 0.0;
+    let mut cpu = vec![0.0; len];
+    blend_tables(&tables, &weights, &mut cpu);
+    let mut blended = vec![f32::NAN; len];
+    type Blend = unsafe extern "C" fn(*const f32, *const f32, u32, u64, *mut f32);
+    let kernel: Blend = emulator.kernel("blend_tables");
+    let blended_out = blended.as_mut_ptr();
+    emulator.run_1d(len, || unsafe {
+        kernel(
+            tables.as_ptr(),
+            weights.as_ptr(),
+            k as u32,
+            len as u64,
+            blended_out,
+        )
+    });
+    assert_close("blend_tables", &blended, &cpu, 0.0, 0.0);
+
+    let d_blended = random(&mut rng, len, -1.0, 1.0);
+    let start = random(&mut rng, (k + 1) * len, -1.0, 1.0);
+    let mut cpu_grad = start.clone();
+    blend_tables_backward(&d_blended, &weights, &mut cpu_grad);
+    let mut grad = start.clone();
+    let kernel: Blend = emulator.kernel("blend_tables_backward");
+    let grad_out = grad.as_mut_ptr();
+    emulator.run_1d(len, || unsafe {
+        kernel(
+            d_blended.as_ptr(),
+            weights.as_ptr(),
+            k as u32,
+            len as u64,
+            grad_out,
+        )
+    });
+    assert_close("blend_tables_backward", &grad, &cpu_grad, 0.0, 0.0);
+}
+
+/// `mlp.cu`'s tiled layers (shared-memory tiles between barriers) on sizes that are not
+/// multiples of the tiles.
+#[test]
+fn mlp_layer_kernels_match_the_cpu() {
+    let Some(emulator) = emulator() else { return };
+    let mut rng = Pcg64::seed_from_u64(2);
+    let (n, inputs, outputs) = (37usize, 21usize, 19usize);
+    let x = random(&mut rng, n * inputs, -1.0, 1.0);
+    let w = random(&mut rng, outputs * inputs, -1.0, 1.0);
+    let tiles = |rows: usize, cols: usize| {
+        [
+            rows.div_ceil(TILE as usize) as u32,
+            cols.div_ceil(TILE as usize) as u32,
+        ]
+    };
+    let block = [TILE, TILE, 1];
+
+    let mut cpu_y = vec![0.0; n * outputs];
+    dense_layer(&x, &w, [n, inputs, outputs], true, &mut cpu_y);
+    let mut y = vec![f32::NAN; n * outputs];
+    type Forward = unsafe extern "C" fn(*const f32, *const f32, u32, u32, u32, u32, *mut f32);
+    let forward: Forward = emulator.kernel("mlp_forward_layer");
+    let [rows, cols] = tiles(n, outputs);
+    let y_out = y.as_mut_ptr();
+    emulator.run([rows, cols, 1], block, || unsafe {
+        forward(
+            x.as_ptr(),
+            w.as_ptr(),
+            n as u32,
+            inputs as u32,
+            outputs as u32,
+            1,
+            y_out,
+        )
+    });
+    assert_close("mlp_forward_layer", &y, &cpu_y, 1e-5, 1e-5);
+
+    let mut d_y = random(&mut rng, n * outputs, -1.0, 1.0);
+    let mut masked = d_y.clone();
+    type Relu = unsafe extern "C" fn(*mut f32, *const f32, u64);
+    let relu: Relu = emulator.kernel("relu_backward");
+    let masked_out = masked.as_mut_ptr();
+    emulator.run_1d(d_y.len(), || unsafe {
+        relu(masked_out, y.as_ptr(), (n * outputs) as u64)
+    });
+    for (d, &y) in d_y.iter_mut().zip(&y) {
+        *d = if y > 0.0 { *d } else { 0.0 };
+    }
+    assert_close("relu_backward", &masked, &d_y, 0.0, 0.0);
+
+    let cpu_d_x: Vec<f32> = (0..n * inputs)
+        .map(|at| {
+            (0..outputs)
+                .map(|o| d_y[at / inputs * outputs + o] * w[o * inputs + at % inputs])
+                .sum()
+        })
+        .collect();
+    let mut d_x = vec![f32::NAN; n * inputs];
+    type Input = unsafe extern "C" fn(*const f32, *const f32, u32, u32, u32, *mut f32);
+    let input: Input = emulator.kernel("mlp_backward_layer_input");
+    let [rows, cols] = tiles(n, inputs);
+    let d_x_out = d_x.as_mut_ptr();
+    emulator.run([rows, cols, 1], block, || unsafe {
+        input(
+            d_y.as_ptr(),
+            w.as_ptr(),
+            n as u32,
+            inputs as u32,
+            outputs as u32,
+            d_x_out,
+        )
+    });
+    assert_close("mlp_backward_layer_input", &d_x, &cpu_d_x, 1e-5, 1e-5);
+
+    let start = random(&mut rng, outputs * inputs, -1.0, 1.0);
+    let cpu_d_w: Vec<f32> = (0..outputs * inputs)
+        .map(|at| {
+            start[at]
+                + (0..n)
+                    .map(|r| d_y[r * outputs + at / inputs] * x[r * inputs + at % inputs])
+                    .sum::<f32>()
+        })
+        .collect();
+    let mut d_w = start.clone();
+    type Weights = unsafe extern "C" fn(*const f32, *const f32, u32, u32, u32, u32, *mut f32);
+    let weights: Weights = emulator.kernel("mlp_backward_layer_weights");
+    let rows_per_slice = 16u32;
+    let slices = (n as u32).div_ceil(rows_per_slice);
+    let [input_tiles, output_tiles] = tiles(inputs, outputs);
+    let d_w_out = d_w.as_mut_ptr();
+    emulator.run([input_tiles, output_tiles, slices], block, || unsafe {
+        weights(
+            d_y.as_ptr(),
+            x.as_ptr(),
+            n as u32,
+            inputs as u32,
+            outputs as u32,
+            rows_per_slice,
+            d_w_out,
+        )
+    });
+    assert_close("mlp_backward_layer_weights", &d_w, &cpu_d_w, 1e-4, 1e-5);
+}
+
+/// `loss.cu`'s block reduction (shared memory between barriers, one atomic per block) and
+/// its warp vote.
+#[test]
+fn loss_reductions_match_the_cpu() {
+    let Some(emulator) = emulator() else { return };
+    let mut rng = Pcg64::seed_from_u64(3);
+    let n = 1000;
+    let tables = random(&mut rng, n, -1.0, 1.0);
+    let start = random(&mut rng, n, -1.0, 1.0);
+    let weight = 0.3;
+    let mut cpu_grads = start.clone();
+    let cpu_loss = sparsity_loss(&tables, &mut cpu_grads, weight);
+    let mut grads = start.clone();
+    let mut total = [0.0f64];
+    type Sparsity = unsafe extern "C" fn(*const f32, u64, f32, *mut f32, *mut f64);
+    let kernel: Sparsity = emulator.kernel("sparsity_loss");
+    let grads_out = grads.as_mut_ptr();
+    let total_out = total.as_mut_ptr();
+    emulator.run_1d(n, || unsafe {
+        kernel(tables.as_ptr(), n as u64, weight, grads_out, total_out)
+    });
+    let loss = f64::from(weight) * total[0] / n as f64;
+    assert!(
+        (loss - cpu_loss).abs() <= 1e-9 * cpu_loss.abs(),
+        "sparsity loss {loss} vs CPU {cpu_loss}"
+    );
+    assert_close("sparsity_loss gradients", &grads, &cpu_grads, 1e-7, 1e-6);
+
+    let mut values = random(&mut rng, 700, -1.0, 1.0);
+    for (i, bad) in [
+        (3, f32::NAN),
+        (31, f32::INFINITY),
+        (32, f32::NEG_INFINITY),
+        (699, f32::NAN),
+    ] {
+        values[i] = bad;
+    }
+    let mut count = [0u32];
+    type Count = unsafe extern "C" fn(*const f32, u64, *mut u32);
+    let kernel: Count = emulator.kernel("count_nonfinite");
+    let count_out = count.as_mut_ptr();
+    emulator.run_1d(values.len(), || unsafe {
+        kernel(values.as_ptr(), values.len() as u64, count_out)
+    });
+    assert_eq!(count[0], 4);
+}
+
+#[test]
+fn lpips_kernels_match_the_cpu() {
+    let Some(emulator) = emulator() else { return };
+    let mut rng = Pcg64::seed_from_u64(4);
+    let (images, extent) = (3, [19, 17, 5]);
+    let input = random(
+        &mut rng,
+        images * extent.iter().product::<usize>(),
+        -1.0,
+        1.0,
+    );
+
+    let rgb = random(&mut rng, 3 * 40, 0.0, 1.0);
+    let mut cpu_scaled = vec![0.0; rgb.len()];
+    patch::scale_input(&rgb, &mut cpu_scaled);
+    let mut scaled = vec![f32::NAN; rgb.len()];
+    type Scale = unsafe extern "C" fn(*const f32, u64, *mut f32);
+    let kernel: Scale = emulator.kernel("lpips_scale_input");
+    let scaled_out = scaled.as_mut_ptr();
+    emulator.run_1d(rgb.len(), || unsafe {
+        kernel(rgb.as_ptr(), rgb.len() as u64, scaled_out)
+    });
+    assert_close("lpips_scale_input", &scaled, &cpu_scaled, 0.0, 0.0);
+    let start = random(&mut rng, rgb.len(), -1.0, 1.0);
+    let mut cpu_d_rgb = start.clone();
+    patch::scale_input_backward(&cpu_scaled, 0.7, &mut cpu_d_rgb);
+    let mut d_rgb = start.clone();
+    type ScaleBackward = unsafe extern "C" fn(*const f32, u64, f32, *mut f32);
+    let kernel: ScaleBackward = emulator.kernel("lpips_scale_input_backward");
+    let d_rgb_out = d_rgb.as_mut_ptr();
+    emulator.run_1d(rgb.len(), || unsafe {
+        kernel(cpu_scaled.as_ptr(), rgb.len() as u64, 0.7, d_rgb_out)
+    });
+    assert_close("lpips_scale_input_backward", &d_rgb, &cpu_d_rgb, 1e-6, 1e-6);
+
+    type Columns = unsafe extern "C" fn(*const f32, LayerGeometry, *mut f32);
+    let im2col: Columns = emulator.kernel("lpips_im2col");
+    let col2im: Columns = emulator.kernel("lpips_col2im");
+    for (kernel, stride, padding) in [(11, 4, 2), (3, 1, 1), (2, 2, 0)] {
+        let conv = ConvGeometry {
+            in_channels: extent[2],
+            out_channels: 4,
+            kernel,
+            stride,
+            padding,
+        };
+        let output = conv.output(extent);
+        let geometry = LayerGeometry::conv(images, extent, &conv).unwrap();
+        let what = format!("{kernel}×{kernel} / {stride}, padding {padding}");
+        let len = images * output[0] * output[1] * conv.columns();
+        let mut cpu_cols = vec![0.0; len];
+        patch::im2col(&input, images, extent, &conv, &mut cpu_cols);
+        let mut cols = vec![f32::NAN; len];
+        let cols_out = cols.as_mut_ptr();
+        emulator.run_1d(len, || unsafe {
+            im2col(input.as_ptr(), geometry, cols_out)
+        });
+        assert_close(&format!("lpips_im2col {what}"), &cols, &cpu_cols, 0.0, 0.0);
+
+        let d_cols = random(&mut rng, len, -1.0, 1.0);
+        let mut cpu_d_input = vec![0.0; input.len()];
+        patch::col2im(&d_cols, images, extent, &conv, &mut cpu_d_input);
+        let mut d_input = vec![f32::NAN; input.len()];
+        let d_input_out = d_input.as_mut_ptr();
+        emulator.run_1d(input.len(), || unsafe {
+            col2im(d_cols.as_ptr(), geometry, d_input_out)
+        });
+        assert_close(
+            &format!("lpips_col2im {what}"),
+            &d_input,
+            &cpu_d_input,
+            0.0,
+            0.0,
+        );
+    }
+
+    type Pool = unsafe extern "C" fn(*const f32, LayerGeometry, *mut f32, *mut u32);
+    type PoolBackward = unsafe extern "C" fn(*const f32, *const u32, LayerGeometry, *mut f32);
+    let pool_kernel: Pool = emulator.kernel("lpips_max_pool");
+    let pool_backward: PoolBackward = emulator.kernel("lpips_max_pool_backward");
+    for (size, stride) in [(2, 2), (3, 2)] {
+        let pool = PoolGeometry { size, stride };
+        let output = pool.output(extent);
+        let geometry = LayerGeometry::pool(images, extent, &pool).unwrap();
+        let len = images * output.iter().product::<usize>();
+        let (mut cpu_out, mut cpu_argmax) = (vec![0.0; len], vec![0u32; len]);
+        patch::max_pool(&input, images, extent, &pool, &mut cpu_out, &mut cpu_argmax);
+        let (mut out, mut argmax) = (vec![f32::NAN; len], vec![u32::MAX; len]);
+        let out_out = out.as_mut_ptr();
+        let argmax_out = argmax.as_mut_ptr();
+        emulator.run_1d(len, || unsafe {
+            pool_kernel(input.as_ptr(), geometry, out_out, argmax_out)
+        });
+        let what = format!("lpips_max_pool {size} / {stride}");
+        assert_close(&what, &out, &cpu_out, 0.0, 0.0);
+        assert_eq!(argmax, cpu_argmax, "{what}");
+
+        let d_out = random(&mut rng, len, -1.0, 1.0);
+        let mut cpu_d_input = vec![0.0; input.len()];
+        patch::max_pool_backward(&d_out, &cpu_argmax, images, extent, &pool, &mut cpu_d_input);
+        let mut d_input = vec![f32::NAN; input.len()];
+        let d_input_out = d_input.as_mut_ptr();
+        emulator.run_1d(input.len(), || unsafe {
+            pool_backward(d_out.as_ptr(), argmax.as_ptr(), geometry, d_input_out)
+        });
+        assert_close(
+            &format!("{what} backward"),
+            &d_input,
+            &cpu_d_input,
+            1e-6,
+            1e-6,
+        );
+    }
+
+    type Compare =
+        unsafe extern "C" fn(*const f32, u32, u32, u32, *const f32, f32, *mut f32, *mut f32);
+    let compare: Compare = emulator.kernel("lpips_compare");
+    for (pairs, extent) in [(1, [8, 8, 64]), (2, [2, 3, 512]), (3, [5, 4, 3])] {
+        let len = pairs * extent.iter().product::<usize>();
+        // ReLU features: non-negative, some pixels all zero.
+        let mut features = random(&mut rng, 2 * len, -0.5, 1.0);
+        features.iter_mut().for_each(|f| *f = f.max(0.0));
+        features[..extent[2]].fill(0.0);
+        let head = random(&mut rng, extent[2], 0.0, 0.2);
+        let start = random(&mut rng, len, -1.0, 1.0);
+        let mut cpu_d_a = start.clone();
+        let cpu_distance = patch::compare_features(&features, pairs, extent, &head, &mut cpu_d_a);
+        let pixels = extent[0] * extent[1];
+        let mut distances = vec![f32::NAN; pairs * pixels];
+        let mut d_a = start.clone();
+        let scale = 1.0 / (pairs * pixels) as f32;
+        let distances_out = distances.as_mut_ptr();
+        let d_a_out = d_a.as_mut_ptr();
+        emulator.run_1d(pairs * pixels, || unsafe {
+            compare(
+                features.as_ptr(),
+                pairs as u32,
+                pixels as u32,
+                extent[2] as u32,
+                head.as_ptr(),
+                scale,
+                distances_out,
+                d_a_out,
+            )
+        });
+        let what = format!("lpips_compare {pairs} × {extent:?}");
+        let distance: f32 = distances.iter().sum();
+        assert_close(&what, &[distance], &[cpu_distance], 1e-7, 1e-5);
+        assert_close(&format!("{what} d_a"), &d_a, &cpu_d_a, 1e-6, 1e-4);
+    }
+}
