@@ -11,7 +11,8 @@
 // weights in the order the lanes read them (`cuda::fused`), padded to whole tiles, the last
 // density layer's rows permuted so that the geometry feature comes first and the density
 // logit after it (column G). Needs sm_80 (the kernel is empty below; the host never
-// launches it there).
+// launches it there). On the CPU (kernels_on_cpu.rs, `NERF_AVATAR_ON_CPU`), the products
+// and the f16 rounding are the emulator's.
 #include "common.cuh"
 
 #define FUSED_MAX_LAYERS 12
@@ -80,13 +81,19 @@ __device__ inline void gather_features(const float* table, const u32 entries[8],
 
 // Two floats as an f16 pair, `lo` in the low half (round to nearest).
 __device__ inline u32 pack_half2(float lo, float hi) {
+#ifdef NERF_AVATAR_ON_CPU
+    return emulated_pack_half2(lo, hi);
+#else
     u32 packed;
     asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(packed) : "f"(hi), "f"(lo));
     return packed;
+#endif
 }
 
 __device__ inline void mma_16x8x16(float c[4], const u32 a[4], Fragment b) {
-#if __CUDA_ARCH__ >= 800
+#ifdef NERF_AVATAR_ON_CPU
+    emulated_mma_16x8x16(c, a, b.lo, b.hi);
+#elif __CUDA_ARCH__ >= 800
     asm volatile(
         "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, "
         "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
@@ -154,7 +161,7 @@ extern "C" __global__ void field_forward_fused(const float* table, const u32* le
                                                const Fragment* weights, FusedLayers layers,
                                                const float* positions, const float* directions,
                                                u32 n, float* sigma, float* rgb) {
-#if __CUDA_ARCH__ >= 800
+#if defined(NERF_AVATAR_ON_CPU) || __CUDA_ARCH__ >= 800
     __shared__ float staged[FUSED_WARPS][16][STAGE_STRIDE];
     const u32 warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const u32 g = lane >> 2, tig = lane & 3;

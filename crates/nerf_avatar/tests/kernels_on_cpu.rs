@@ -3,10 +3,11 @@
 //! `kernels/*.cu` are compiled as C++ by the system's compiler (`$CXX`, else `c++`) behind
 //! `tests/cuda_on_cpu/cuda_on_cpu.h`, and each grid is run by `tests/cuda_on_cpu/emulator.cpp`:
 //! blocks one after the other, each block's threads as coroutines switched at `__syncthreads`
-//! and warp votes, so barriers, shared memory and reductions keep their CUDA meaning. This
-//! checks what the kernels compute (indexing, tiling, barriers, reductions) on every CI run;
-//! `cuda_conformance.rs` checks the same kernels on a GPU, through the host code, in the
-//! GPU's arithmetic. `field_fp16.cu` (inline PTX for the tensor cores) is not compiled here.
+//! and the warp-wide operations (votes, `__syncwarp`, the tensor cores' `mma.m16n8k16`, done
+//! for the whole warp with the PTX fragment layouts), so barriers, shared memory, reductions
+//! and warp-level products keep their CUDA meaning. This checks what the kernels compute
+//! (indexing, tiling, barriers, reductions, fragments) on every CI run; `cuda_conformance.rs`
+//! checks the same kernels on a GPU, through the host code, in the GPU's arithmetic.
 //!
 //! Skips with a printed reason where no C++ compiler runs, unless
 //! `NERF_AVATAR_REQUIRE_CXX=1` (CI), which makes that a failure.
@@ -18,16 +19,21 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use libloading::Library;
+use nerf_avatar::config::ModelConfig;
+use nerf_avatar::cuda::fused::{FusedLayers, pack_mlps};
 use nerf_avatar::cuda::lpips::LayerGeometry;
+use nerf_avatar::cuda::ops::pack_levels;
+use nerf_avatar::field::Model;
 use nerf_avatar::hashgrid::{blend_tables, blend_tables_backward};
 use nerf_avatar::metrics::lpips::patch::{self, ConvGeometry, PoolGeometry};
+use nerf_avatar::params::{LayerShape, Params};
 use nerf_avatar::tiles::dense_layer;
 use nerf_avatar::train::loss::sparsity_loss;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 
-/// The kernel files compiled here: all but `field_fp16.cu`.
-const KERNEL_FILES: [&str; 12] = [
+/// The kernel files compiled here: every one.
+const KERNEL_FILES: [&str; 13] = [
     "blend",
     "hashgrid",
     "mlp",
@@ -40,6 +46,7 @@ const KERNEL_FILES: [&str; 12] = [
     "adam",
     "loss",
     "lpips",
+    "field_fp16",
 ];
 
 /// Threads per block of the one-dimensional kernels (`cuda::device::BLOCK`).
@@ -502,5 +509,105 @@ fn lpips_kernels_match_the_cpu() {
         let distance: f32 = distances.iter().sum();
         assert_close(&what, &[distance], &[cpu_distance], 1e-7, 1e-5);
         assert_close(&format!("{what} d_a"), &d_a, &cpu_d_a, 1e-6, 1e-4);
+    }
+}
+
+/// A model of `config` whose tables are uniform in [-1, 1] and whose MLP weights are
+/// He-scaled, so that activations are of order 1 at every layer.
+fn he_model(config: ModelConfig, rng: &mut Pcg64) -> (Model, Params<f32>) {
+    let model = Model::new(&config);
+    let mut params = Params::<f32>::init(&config, rng);
+    for v in &mut params.data[params.layout.tables()] {
+        *v = rng.random_range(-1.0..1.0);
+    }
+    let layout = &params.layout;
+    let layers: Vec<LayerShape> = layout
+        .density_layers
+        .iter()
+        .chain(&layout.color_layers)
+        .copied()
+        .collect();
+    for layer in layers {
+        let bound = (6.0 / layer.inputs as f32).sqrt();
+        for v in &mut params.data[layer.range()] {
+            *v = rng.random_range(-bound..bound);
+        }
+    }
+    (model, params)
+}
+
+/// `field_fp16.cu`, the whole field on the tensor cores, against the CPU's field within
+/// half precision (the bounds of `cuda_conformance`'s test of it on a GPU, where it passes):
+/// this checks the emulated products' fragment layouts as much as the kernel.
+#[test]
+fn fused_fp16_field_matches_the_cpu_within_half_precision() {
+    let Some(emulator) = emulator() else { return };
+    let mut rng = Pcg64::seed_from_u64(5);
+    for config in [ModelConfig::fast(), ModelConfig::tiny()] {
+        let (model, params) = he_model(config, &mut rng);
+        let table = params.table(0).to_vec();
+        // Not a multiple of the 16 samples a warp takes.
+        let n = 301;
+        let positions: Vec<[f32; 3]> = (0..n)
+            .map(|_| std::array::from_fn(|_| rng.random_range(-0.1..1.1)))
+            .collect();
+        let directions: Vec<[f32; 3]> = (0..n)
+            .map(|_| {
+                let d: [f32; 3] = std::array::from_fn(|_| rng.random_range(-1.0..1.0));
+                let norm = d.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-3);
+                d.map(|x| x / norm)
+            })
+            .collect();
+        let (cpu, _) = model.field_forward(&params.data, &table, &positions, &directions);
+        let (fragments, layers) = pack_mlps(&model, &params.data).unwrap();
+        let levels = pack_levels(&model.grid);
+        let mut sigma = vec![f32::NAN; n];
+        let mut rgb = vec![f32::NAN; 3 * n];
+        let (sigma_out, rgb_out) = (sigma.as_mut_ptr(), rgb.as_mut_ptr());
+        type Fused = unsafe extern "C" fn(
+            *const f32,
+            *const u32,
+            u32,
+            u32,
+            *const u32,
+            FusedLayers,
+            *const f32,
+            *const f32,
+            u32,
+            *mut f32,
+            *mut f32,
+        );
+        let kernel: Fused = emulator.kernel("field_forward_fused");
+        // FUSED_WARPS warps of 16 samples per block.
+        let warps = 4u32;
+        let groups = (n as u32).div_ceil(16);
+        emulator.run(
+            [groups.div_ceil(warps), 1, 1],
+            [32 * warps, 1, 1],
+            || unsafe {
+                kernel(
+                    table.as_ptr(),
+                    levels.as_ptr(),
+                    model.grid.levels.len() as u32,
+                    model.grid.features as u32,
+                    fragments.as_ptr(),
+                    layers,
+                    positions.as_ptr().cast(),
+                    directions.as_ptr().cast(),
+                    n as u32,
+                    sigma_out,
+                    rgb_out,
+                )
+            },
+        );
+        let cpu_rgb: Vec<f32> = cpu.rgb.iter().flatten().copied().collect();
+        assert_close("fused σ", &sigma, &cpu.sigma, 3e-2, 2e-2);
+        assert_close("fused rgb", &rgb, &cpu_rgb, 1e-2, 0.0);
+        let mean_error = |a: &[f32], b: &[f32]| {
+            a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len() as f32
+        };
+        let (sigma_error, rgb_error) = (mean_error(&sigma, &cpu.sigma), mean_error(&rgb, &cpu_rgb));
+        eprintln!("mean |fused − CPU|: σ {sigma_error:.2e}, rgb {rgb_error:.2e}");
+        assert!(sigma_error < 4e-3 && rgb_error < 1e-3);
     }
 }

@@ -1,8 +1,8 @@
 // CUDA C++ kernels compiled as plain C++ for the CPU (kernels_on_cpu.rs): the qualifiers
 // become ordinary C++, the built-in indices are thread-local globals the emulator
 // (emulator.cpp) sets for the thread it runs, and the intrinsics are their plain operations.
-// Each thread of a block is a coroutine; `__syncthreads` and warp votes suspend it until its
-// block (or warp) has arrived. Threads run one at a time, so atomics are plain
+// Each thread of a block is a coroutine; `__syncthreads` and the warp-wide operations (votes,
+// `__syncwarp`, the tensor-core product) suspend it until its block (or warp) has arrived. Threads run one at a time, so atomics are plain
 // read-modify-writes.
 #pragma once
 
@@ -23,10 +23,22 @@ struct EmulatedDim {
 };
 extern thread_local EmulatedDim threadIdx, blockIdx, blockDim, gridDim;
 
+// Kernel files take their emulated paths (field_fp16.cu's tensor-core products).
+#define NERF_AVATAR_ON_CPU 1
+
 // Suspends the calling thread until every thread of its block has called it.
 void __syncthreads();
+// Suspends the calling thread until every lane of its warp has called it.
+void __syncwarp(unsigned mask = 0xffffffffu);
 // The bits of the lanes of the calling thread's warp whose `predicate` is non-zero.
 unsigned __ballot_sync(unsigned mask, int predicate);
+// `mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32` for the calling lane: c += a · b over
+// the warp, with the PTX fragment layouts (a: four f16 pairs of the 16 × 16 A tile, b: two
+// f16 pairs of the 16 × 8 B tile, c: four floats of the 16 × 8 accumulator).
+void emulated_mma_16x8x16(float c[4], const unsigned a[4], unsigned b_lo, unsigned b_hi);
+// Two floats as an f16 pair, `lo` in the low half, rounded to nearest even
+// (`cvt.rn.f16x2.f32`).
+unsigned emulated_pack_half2(float lo, float hi);
 
 inline float __fmul_rn(float a, float b) { return a * b; }
 inline float __fadd_rn(float a, float b) { return a + b; }

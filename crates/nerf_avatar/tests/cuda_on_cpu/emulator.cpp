@@ -1,11 +1,12 @@
 // Runs a kernel's grid on the CPU (cuda_on_cpu.h): blocks one after the other, each block's
-// threads as coroutines (ucontext) switched at barriers, so `__syncthreads` and warp votes
-// have their CUDA meaning. `emulate_grid` calls `body(data)` on every thread with the
-// built-in indices set; the body calls the kernel.
+// threads as coroutines (ucontext) switched at barriers, so `__syncthreads` and the warp-wide
+// operations have their CUDA meaning. `emulate_grid` calls `body(data)` on every thread with
+// the built-in indices set; the body calls the kernel.
 #include <ucontext.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "cuda_on_cpu.h"
@@ -15,21 +16,35 @@ thread_local EmulatedDim threadIdx, blockIdx, blockDim, gridDim;
 namespace {
 
 constexpr size_t STACK_BYTES = 256 * 1024;
+constexpr size_t WARP = 32;
 
-enum class State { Runnable, AtBlockBarrier, AtWarpVote, Finished };
+enum class State { Runnable, AtBlockBarrier, AtWarpOperation, Finished };
+
+// A warp-wide operation: every lane of the warp waits for the others, then it is done once
+// for all of them.
+enum class WarpOperation { Sync, Vote, Mma };
+
+// What a lane brings to a warp-wide operation, and what it gets back.
+struct Lane {
+    WarpOperation operation;
+    int vote;
+    unsigned a[4];
+    unsigned b[2];
+    float c[4];
+    unsigned ballot;
+};
 
 struct Thread {
     ucontext_t context;
     std::vector<char> stack;
     EmulatedDim index;
     State state;
-    int vote;
+    Lane lane;
 };
 
 struct Block {
     ucontext_t scheduler;
     std::vector<Thread> threads;
-    std::vector<unsigned> votes;  // per warp, the ballot of its last vote
     size_t current = 0;
     void (*body)(void*) = nullptr;
     void* data = nullptr;
@@ -43,15 +58,100 @@ void thread_main() {
     // Returning resumes `uc_link`, the scheduler.
 }
 
-// Suspends the current thread in `state` and returns to the scheduler.
-void suspend(State state) {
+// Suspends the current thread in `state` until the scheduler resumes it; returns its lane.
+Lane& suspend(State state) {
     Thread& thread = block.threads[block.current];
     thread.state = state;
     swapcontext(&thread.context, &block.scheduler);
-    threadIdx = block.threads[block.current].index;
+    return block.threads[block.current].lane;
 }
 
-// Runs every runnable thread until it blocks or finishes; then releases the barriers whose
+float half_to_float(unsigned bits) {
+    const _Float16 h = __builtin_bit_cast(_Float16, (unsigned short)bits);
+    return (float)h;
+}
+
+unsigned float_to_half(float value) { return __builtin_bit_cast(unsigned short, (_Float16)value); }
+
+// A (16 × 16, row-major) and B (16 × 8, column-major) from the lanes' fragments as PTX lays
+// them out (lane = 4 · group + thread in group), D = A · B + C, and each lane's part of D.
+void warp_mma(Thread* lanes) {
+    float a[16][16], b[16][8], c[16][8];
+    for (size_t l = 0; l < WARP; ++l) {
+        const Lane& lane = lanes[l].lane;
+        const size_t group = l / 4, pair = 2 * (l % 4);
+        for (size_t r = 0; r < 4; ++r) {
+            const size_t row = group + 8 * (r & 1), col = pair + 8 * (r >> 1);
+            a[row][col] = half_to_float(lane.a[r] & 0xffff);
+            a[row][col + 1] = half_to_float(lane.a[r] >> 16);
+        }
+        for (size_t r = 0; r < 2; ++r) {
+            b[pair + 8 * r][group] = half_to_float(lane.b[r] & 0xffff);
+            b[pair + 8 * r + 1][group] = half_to_float(lane.b[r] >> 16);
+        }
+        for (size_t r = 0; r < 2; ++r) {
+            c[group + 8 * r][pair] = lane.c[2 * r];
+            c[group + 8 * r][pair + 1] = lane.c[2 * r + 1];
+        }
+    }
+    for (size_t row = 0; row < 16; ++row)
+        for (size_t col = 0; col < 8; ++col) {
+            float sum = c[row][col];
+            for (size_t k = 0; k < 16; ++k) sum += a[row][k] * b[k][col];
+            c[row][col] = sum;
+        }
+    for (size_t l = 0; l < WARP; ++l) {
+        Lane& lane = lanes[l].lane;
+        const size_t group = l / 4, pair = 2 * (l % 4);
+        for (size_t r = 0; r < 2; ++r) {
+            lane.c[2 * r] = c[group + 8 * r][pair];
+            lane.c[2 * r + 1] = c[group + 8 * r][pair + 1];
+        }
+    }
+}
+
+// Does the operation the lanes of warp `w` wait at, when all of its live lanes do.
+bool release_warp(size_t w) {
+    const size_t first = WARP * w, end = std::min(first + WARP, block.threads.size());
+    bool any = false;
+    WarpOperation operation = WarpOperation::Sync;
+    for (size_t i = first; i < end; ++i) {
+        const Thread& t = block.threads[i];
+        if (t.state == State::Finished) continue;
+        if (t.state != State::AtWarpOperation) return false;
+        if (any && t.lane.operation != operation) {
+            std::fprintf(stderr, "warp %zu: lanes wait at different warp-wide operations\n", w);
+            std::abort();
+        }
+        operation = t.lane.operation;
+        any = true;
+    }
+    if (!any) return false;
+    if (operation == WarpOperation::Mma) {
+        for (size_t i = first; i < first + WARP; ++i) {
+            if (i >= end || block.threads[i].state != State::AtWarpOperation) {
+                std::fprintf(stderr, "warp %zu: a tensor-core product needs all 32 lanes\n", w);
+                std::abort();
+            }
+        }
+        warp_mma(&block.threads[first]);
+    }
+    unsigned ballot = 0;
+    for (size_t i = first; i < end; ++i) {
+        if (block.threads[i].state == State::AtWarpOperation && block.threads[i].lane.vote) {
+            ballot |= 1u << (i - first);
+        }
+    }
+    for (size_t i = first; i < end; ++i) {
+        Thread& t = block.threads[i];
+        if (t.state != State::AtWarpOperation) continue;
+        t.lane.ballot = ballot;
+        t.state = State::Runnable;
+    }
+    return true;
+}
+
+// Runs every runnable thread until it waits or finishes, then releases the barriers whose
 // threads have all arrived. Returns false when nothing could run or be released.
 bool step_block() {
     bool progress = false;
@@ -62,24 +162,8 @@ bool step_block() {
         swapcontext(&block.scheduler, &block.threads[i].context);
         progress = true;
     }
-    const size_t warps = (block.threads.size() + 31) / 32;
-    for (size_t w = 0; w < warps; ++w) {
-        bool all = true, any = false;
-        unsigned ballot = 0;
-        for (size_t i = 32 * w; i < block.threads.size() && i < 32 * (w + 1); ++i) {
-            const Thread& t = block.threads[i];
-            if (t.state == State::Finished) continue;
-            if (t.state != State::AtWarpVote) all = false;
-            any = true;
-            if (t.vote) ballot |= 1u << (i % 32);
-        }
-        if (any && all) {
-            block.votes[w] = ballot;
-            for (size_t i = 32 * w; i < block.threads.size() && i < 32 * (w + 1); ++i) {
-                if (block.threads[i].state == State::AtWarpVote) block.threads[i].state = State::Runnable;
-            }
-            progress = true;
-        }
+    for (size_t w = 0; w < (block.threads.size() + WARP - 1) / WARP; ++w) {
+        progress |= release_warp(w);
     }
     bool all_at_barrier = true, any_at_barrier = false;
     for (const Thread& t : block.threads) {
@@ -103,14 +187,36 @@ bool block_finished() {
     return true;
 }
 
+// Waits with the rest of the warp at `operation` (the lane's inputs already in its slot).
+Lane& warp_operation(WarpOperation operation) {
+    block.threads[block.current].lane.operation = operation;
+    return suspend(State::AtWarpOperation);
+}
+
 }  // namespace
 
 void __syncthreads() { suspend(State::AtBlockBarrier); }
 
+void __syncwarp(unsigned) { warp_operation(WarpOperation::Sync); }
+
 unsigned __ballot_sync(unsigned mask, int predicate) {
-    block.threads[block.current].vote = predicate != 0;
-    suspend(State::AtWarpVote);
-    return block.votes[block.current / 32] & mask;
+    block.threads[block.current].lane.vote = predicate != 0;
+    const Lane& lane = warp_operation(WarpOperation::Vote);
+    return lane.ballot & mask;
+}
+
+void emulated_mma_16x8x16(float c[4], const unsigned a[4], unsigned b_lo, unsigned b_hi) {
+    Lane& lane = block.threads[block.current].lane;
+    std::memcpy(lane.a, a, sizeof lane.a);
+    lane.b[0] = b_lo;
+    lane.b[1] = b_hi;
+    std::memcpy(lane.c, c, sizeof lane.c);
+    const Lane& done = warp_operation(WarpOperation::Mma);
+    std::memcpy(c, done.c, sizeof done.c);
+}
+
+unsigned emulated_pack_half2(float lo, float hi) {
+    return float_to_half(lo) | (float_to_half(hi) << 16);
 }
 
 // Runs `body(data)` on every thread of a grid of `grid` blocks of `threads` threads.
@@ -121,7 +227,6 @@ extern "C" int emulate_grid(const unsigned grid[3], const unsigned threads[3], v
     blockDim = {threads[0], threads[1], threads[2]};
     const size_t count = (size_t)threads[0] * threads[1] * threads[2];
     block.threads.resize(count);
-    block.votes.assign((count + 31) / 32, 0);
     block.body = body;
     block.data = data;
     for (auto& t : block.threads) t.stack.resize(STACK_BYTES);
@@ -134,7 +239,7 @@ extern "C" int emulate_grid(const unsigned grid[3], const unsigned threads[3], v
                     t.index = {unsigned(i % threads[0]), unsigned(i / threads[0] % threads[1]),
                                unsigned(i / (threads[0] * threads[1]))};
                     t.state = State::Runnable;
-                    t.vote = 0;
+                    t.lane = Lane{};
                     getcontext(&t.context);
                     t.context.uc_stack.ss_sp = t.stack.data();
                     t.context.uc_stack.ss_size = t.stack.size();
