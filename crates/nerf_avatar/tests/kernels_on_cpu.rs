@@ -19,15 +19,17 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use libloading::Library;
-use nerf_avatar::config::ModelConfig;
+use nerf_avatar::config::{HashGridConfig, ModelConfig};
 use nerf_avatar::cuda::fused::{FusedLayers, pack_mlps};
 use nerf_avatar::cuda::lpips::LayerGeometry;
 use nerf_avatar::cuda::ops::pack_levels;
 use nerf_avatar::field::Model;
-use nerf_avatar::hashgrid::{blend_tables, blend_tables_backward};
+use nerf_avatar::hashgrid::{HashGridLayout, blend_tables, blend_tables_backward};
 use nerf_avatar::metrics::lpips::patch::{self, ConvGeometry, PoolGeometry};
 use nerf_avatar::params::{LayerShape, Params};
+use nerf_avatar::sh::sh_encode;
 use nerf_avatar::tiles::dense_layer;
+use nerf_avatar::train::adam::{Adam, AdamSettings};
 use nerf_avatar::train::loss::sparsity_loss;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
@@ -610,4 +612,159 @@ fn fused_fp16_field_matches_the_cpu_within_half_precision() {
         eprintln!("mean |fused − CPU|: σ {sigma_error:.2e}, rgb {rgb_error:.2e}");
         assert!(sigma_error < 4e-3 && rgb_error < 1e-3);
     }
+}
+
+/// Random points in and around the unit cube, some on its faces.
+fn points(rng: &mut Pcg64, n: usize) -> Vec<[f32; 3]> {
+    let mut points: Vec<[f32; 3]> = (0..n)
+        .map(|_| std::array::from_fn(|_| rng.random_range(-0.1..1.1)))
+        .collect();
+    points.extend([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0], [1.0, 0.0, 0.5]]);
+    points
+}
+
+/// The hash encoding (one thread per point and level) and its backward pass (atomics into
+/// the table's gradient), on dense and hashed levels.
+#[test]
+fn hash_encoding_kernels_match_the_cpu() {
+    let Some(emulator) = emulator() else { return };
+    let mut rng = Pcg64::seed_from_u64(6);
+    for features in [2, 4] {
+        let config = HashGridConfig {
+            levels: 6,
+            log2_table_size: 10,
+            features_per_level: features,
+            base_resolution: 3,
+            finest_resolution: 60,
+        };
+        let layout = HashGridLayout::new(&config);
+        assert!(layout.levels.iter().any(|l| l.hashed) && layout.levels.iter().any(|l| !l.hashed));
+        let table = random(&mut rng, layout.table_len(), -1.0, 1.0);
+        let points = points(&mut rng, 500);
+        let n = points.len();
+        let width = layout.output_width();
+        let mut cpu = vec![0.0; n * width];
+        layout.encode_points(&table, &points, &mut cpu);
+        let levels = pack_levels(&layout);
+        let level_count = layout.levels.len() as u32;
+        let mut encoding = vec![f32::NAN; n * width];
+        let encoding_out = encoding.as_mut_ptr();
+        type Encode =
+            unsafe extern "C" fn(*const f32, *const f32, u32, *const u32, u32, u32, *mut f32);
+        let kernel: Encode = emulator.kernel("encode_points");
+        emulator.run_1d(n * layout.levels.len(), || unsafe {
+            kernel(
+                table.as_ptr(),
+                points.as_ptr().cast(),
+                n as u32,
+                levels.as_ptr(),
+                level_count,
+                features,
+                encoding_out,
+            )
+        });
+        // The same corners, weights and order of sums as the CPU.
+        assert_close("encode_points", &encoding, &cpu, 0.0, 0.0);
+
+        let d_encoding = random(&mut rng, n * width, -1.0, 1.0);
+        let mut cpu_grad = vec![0.0; layout.table_len()];
+        layout.encode_backward_points(&points, &d_encoding, &mut cpu_grad);
+        let mut grad = vec![0.0; layout.table_len()];
+        let grad_out = grad.as_mut_ptr();
+        type Backward =
+            unsafe extern "C" fn(*const f32, *const f32, u32, *const u32, u32, u32, *mut f32);
+        let kernel: Backward = emulator.kernel("encode_backward_points");
+        emulator.run_1d(n * layout.levels.len(), || unsafe {
+            kernel(
+                points.as_ptr().cast(),
+                d_encoding.as_ptr(),
+                n as u32,
+                levels.as_ptr(),
+                level_count,
+                features,
+                grad_out,
+            )
+        });
+        // The atomics add in another order than the CPU's loop.
+        assert_close("encode_backward_points", &grad, &cpu_grad, 1e-5, 1e-5);
+    }
+}
+
+#[test]
+fn sh_and_adam_kernels_match_the_cpu() {
+    let Some(emulator) = emulator() else { return };
+    let mut rng = Pcg64::seed_from_u64(7);
+    let n = 300;
+    let directions: Vec<[f32; 3]> = (0..n)
+        .map(|_| {
+            let v: [f32; 3] = std::array::from_fn(|_| rng.random_range(-1.0..1.0));
+            let norm = v.iter().map(|c| c * c).sum::<f32>().sqrt().max(1e-3);
+            v.map(|c| c / norm)
+        })
+        .collect();
+    let cpu: Vec<f32> = directions.iter().copied().flat_map(sh_encode).collect();
+    let mut sh = vec![f32::NAN; 16 * n];
+    let sh_out = sh.as_mut_ptr();
+    type Sh = unsafe extern "C" fn(*const f32, u32, *mut f32);
+    let kernel: Sh = emulator.kernel("sh_encode");
+    emulator.run_1d(n, || unsafe {
+        kernel(directions.as_ptr().cast(), n as u32, sh_out)
+    });
+    assert_close("sh_encode", &sh, &cpu, 1e-6, 1e-6);
+
+    let n = 1001;
+    let settings = AdamSettings {
+        weight_decay: 1e-2,
+        ..AdamSettings::default()
+    };
+    let decay = 400..900;
+    let mut adam = Adam::new(settings.clone(), n, decay.clone());
+    let mut cpu_params = random(&mut rng, n, -1.0, 1.0);
+    let mut params = cpu_params.clone();
+    let (mut m, mut v) = (vec![0.0f32; n], vec![0.0f32; n]);
+    let (params_out, m_out, v_out) = (params.as_mut_ptr(), m.as_mut_ptr(), v.as_mut_ptr());
+    type AdamStep = unsafe extern "C" fn(
+        *mut f32,
+        *const f32,
+        *mut f32,
+        *mut f32,
+        u64,
+        f32,
+        f32,
+        f32,
+        f32,
+        f32,
+        u64,
+        u64,
+        f32,
+        f32,
+    );
+    let kernel: AdamStep = emulator.kernel("adam_step");
+    for step in 1..=3 {
+        let grads = random(&mut rng, n, -2.0, 2.0);
+        adam.step(&mut cpu_params, &grads, 1e-2);
+        let correction1 = 1.0 - settings.beta1.powi(step);
+        let correction2 = 1.0 - settings.beta2.powi(step);
+        emulator.run_1d(n, || unsafe {
+            kernel(
+                params_out,
+                grads.as_ptr(),
+                m_out,
+                v_out,
+                n as u64,
+                1e-2,
+                settings.beta1,
+                settings.beta2,
+                settings.epsilon,
+                settings.weight_decay,
+                decay.start as u64,
+                decay.end as u64,
+                correction1,
+                correction2,
+            )
+        });
+    }
+    assert_close("adam_step parameters", &params, &cpu_params, 1e-6, 1e-5);
+    assert_close("adam_step m", &m, &adam.m, 1e-6, 1e-5);
+    assert_close("adam_step v", &v, &adam.v, 1e-6, 1e-5);
 }
