@@ -11,9 +11,9 @@
 // weights in the order the lanes read them (`cuda::fused`), padded to whole tiles, the last
 // density layer's rows permuted so that the geometry feature comes first and the density
 // logit after it (column G). Needs sm_80 (the kernel is empty below; the host never
-// launches it there). On the CPU (kernels_on_cpu.rs, `NERF_AVATAR_ON_CPU`), the products
-// and the f16 rounding are the emulator's.
+// launches it there). The product and the rounding are tensor_cores.cuh's.
 #include "common.cuh"
+#include "tensor_cores.cuh"
 
 #define FUSED_MAX_LAYERS 12
 #define MAX_K_TILES 5
@@ -79,29 +79,6 @@ __device__ inline void gather_features(const float* table, const u32 entries[8],
     }
 }
 
-// Two floats as an f16 pair, `lo` in the low half (round to nearest).
-__device__ inline u32 pack_half2(float lo, float hi) {
-#ifdef NERF_AVATAR_ON_CPU
-    return emulated_pack_half2(lo, hi);
-#else
-    u32 packed;
-    asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(packed) : "f"(hi), "f"(lo));
-    return packed;
-#endif
-}
-
-__device__ inline void mma_16x8x16(float c[4], const u32 a[4], Fragment b) {
-#ifdef NERF_AVATAR_ON_CPU
-    emulated_mma_16x8x16(c, a, b.lo, b.hi);
-#elif __CUDA_ARCH__ >= 800
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, "
-        "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b.lo), "r"(b.hi));
-#endif
-}
-
 // c = a · wᵀ for one layer: n_tiles output tiles of 8 columns over k_tiles input tiles of 16.
 __device__ inline void fused_layer(const Fragment* w, u32 n_tiles, u32 k_tiles,
                                    const u32 a[MAX_K_TILES][4], float c[MAX_N_TILES][4],
@@ -112,7 +89,10 @@ __device__ inline void fused_layer(const Fragment* w, u32 n_tiles, u32 k_tiles,
         if (nt < n_tiles) {
 #pragma unroll
             for (u32 kt = 0; kt < MAX_K_TILES; ++kt) {
-                if (kt < k_tiles) mma_16x8x16(c[nt], a[kt], w[(nt * k_tiles + kt) * 32 + lane]);
+                if (kt < k_tiles) {
+                    const Fragment b = w[(nt * k_tiles + kt) * 32 + lane];
+                    mma_16x8x16(c[nt], a[kt], b.lo, b.hi);
+                }
             }
         }
     }

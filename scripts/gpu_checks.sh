@@ -17,7 +17,8 @@
 #   DATASET     a tracked dataset for the training benchmark (default: none, skipped)
 #   TRAIN_SECONDS  training time per backend (default 60)
 #   PRESET      model preset of the training benchmark (default fast)
-#   TRAIN_BACKENDS  backends to train on, in turn (default "cuda cpu")
+#   TRAIN_BACKENDS  backends to train on, in turn (default "cuda cuda-fp16 cpu"; cuda-fp16
+#               is the CUDA backend with --gpu-mlp fp16)
 #   SNAPSHOT_SECONDS  copy the latest checkpoint this often and evaluate each copy on the
 #               held-out frames afterwards (with CHECKPOINT_EVERY steps between checkpoints)
 set -uo pipefail
@@ -113,7 +114,11 @@ if [[ -n ${DATASET:-} ]]; then
     seconds=${TRAIN_SECONDS:-60}
     preset=${PRESET:-fast}
     minutes=$(python3 -c "print($seconds / 60)")
-    for backend in ${TRAIN_BACKENDS:-cuda cpu}; do
+    for backend in ${TRAIN_BACKENDS:-cuda cuda-fp16 cpu}; do
+        case $backend in
+            cuda-fp16) backend_args=(--backend cuda --gpu-mlp fp16) ;;
+            *) backend_args=(--backend "$backend") ;;
+        esac
         step "train $backend ($preset, $seconds s)"
         avatar=$out/$backend.avatar.safetensors
         checkpoint=$out/$backend.checkpoint.safetensors
@@ -130,7 +135,7 @@ if [[ -n ${DATASET:-} ]]; then
         timeout $((seconds + 60)) "$BIN/nerf-avatar" train "$DATASET" --out "$avatar" \
             --preset "$preset" --minutes "$minutes" --no-lpips \
             --checkpoint-every "${CHECKPOINT_EVERY:-1000000}" \
-            --backend "$backend" 2>&1 | tr '\r' '\n' | grep -v '^\s*$' | tail -5 | tee "$out/train-$backend.log"
+            "${backend_args[@]}" 2>&1 | tr '\r' '\n' | grep -v '^\s*$' | tail -5 | tee "$out/train-$backend.log"
         [[ -n $snapshots ]] && kill "$snapshots"
         timeout 120 "$BIN/nerf-avatar" info "$avatar" --json >"$out/info-$backend.json"
         timeout 90 "$BIN/nerf-avatar" eval "$avatar" "$DATASET" --split test \

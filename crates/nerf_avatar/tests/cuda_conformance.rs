@@ -15,6 +15,7 @@ use nerf_avatar::config::{HashGridConfig, ModelConfig};
 use nerf_avatar::cuda::device::CudaDevice;
 use nerf_avatar::cuda::field::{DeviceFieldTape, field_backward, field_forward};
 use nerf_avatar::cuda::fused::{FusedField, field_forward_fused};
+use nerf_avatar::cuda::half_mlp::MlpPrecision;
 use nerf_avatar::cuda::lpips::{self as cuda_lpips, CudaLpips};
 use nerf_avatar::cuda::occupancy::merge_densities;
 use nerf_avatar::cuda::ops::{self, CompositeBuffers, DeviceGrid, MarchConfig, RayLossGradients};
@@ -193,6 +194,40 @@ fn sh_encoding_matches_the_cpu() {
 #[test]
 fn mlp_forward_and_backward_match_the_cpu() {
     let Some(device) = gpu() else { return };
+    check_mlp(
+        &device,
+        MlpPrecision::Fp32,
+        [1e-4, 1e-4],
+        [1e-3, 1e-3],
+        [1e-4, 1e-3],
+    );
+}
+
+/// The MLPs' products on the tensor cores (`mlp_fp16.cu`): f16 inputs, fp32 sums, the
+/// gradients loss-scaled.
+#[test]
+fn half_precision_mlp_matches_the_cpu() {
+    let Some(device) = gpu_with_fp16_mma() else {
+        return;
+    };
+    check_mlp(
+        &device,
+        MlpPrecision::Fp16,
+        [3e-2, 2e-2],
+        [1e-1, 2e-2],
+        [3e-2, 2e-2],
+    );
+}
+
+/// An MLP's forward and backward in `precision` against the CPU's, within (absolute,
+/// relative) tolerances for the activations, the weight gradients and the input gradient.
+fn check_mlp(
+    device: &CudaDevice,
+    precision: MlpPrecision,
+    [layer_abs, layer_rel]: [f32; 2],
+    [weight_abs, weight_rel]: [f32; 2],
+    [input_abs, input_rel]: [f32; 2],
+) {
     let mut rng = Pcg64::seed_from_u64(4);
     // Widths that are not multiples of the 16-wide tiles, and a row count that is not either.
     let widths = [37, 64, 48, 5];
@@ -217,17 +252,24 @@ fn mlp_forward_and_backward_match_the_cpu() {
     let d_input = device.upload(&input).unwrap();
     let mut activations = Vec::new();
     ops::mlp_forward(
-        &device,
+        device,
         &layers,
         &d_params_dev,
         &d_input,
         n,
         &mut activations,
+        precision,
     )
     .unwrap();
     for (i, layer) in layers.iter().enumerate() {
-        let gpu = download(&device, activations[i].as_ref().unwrap(), n * layer.outputs);
-        assert_close(&format!("layer {i}"), &gpu, &cpu.layers[i], 1e-4, 1e-4);
+        let gpu = download(device, activations[i].as_ref().unwrap(), n * layer.outputs);
+        assert_close(
+            &format!("layer {i}"),
+            &gpu,
+            &cpu.layers[i],
+            layer_abs,
+            layer_rel,
+        );
     }
 
     let d_output = random(&mut rng, n * widths[3], -1.0, 1.0);
@@ -245,7 +287,7 @@ fn mlp_forward_and_backward_match_the_cpu() {
     .unwrap();
     let mut grads = device.zeros::<f32>(params.len()).unwrap();
     let gpu_input_grad = ops::mlp_backward(
-        &device,
+        device,
         &layers,
         &d_params_dev,
         &d_input,
@@ -254,14 +296,27 @@ fn mlp_forward_and_backward_match_the_cpu() {
         device.upload(&d_output).unwrap(),
         &mut grads,
         true,
+        precision,
     )
     .unwrap()
     .unwrap();
-    let gpu_grads = download(&device, &grads, params.len());
-    assert_close("weight gradients", &gpu_grads, &cpu_grads, 1e-3, 1e-3);
+    let gpu_grads = download(device, &grads, params.len());
+    assert_close(
+        "weight gradients",
+        &gpu_grads,
+        &cpu_grads,
+        weight_abs,
+        weight_rel,
+    );
     assert_eq!(gpu_grads[..3], [0.0; 3], "outside the layers untouched");
-    let gpu_input = download(&device, &gpu_input_grad, n * widths[0]);
-    assert_close("input gradients", &gpu_input, &cpu_input_grad, 1e-4, 1e-3);
+    let gpu_input = download(device, &gpu_input_grad, n * widths[0]);
+    assert_close(
+        "input gradients",
+        &gpu_input,
+        &cpu_input_grad,
+        input_abs,
+        input_rel,
+    );
 }
 
 /// A tiny model with tables large enough to matter, and its parameters.

@@ -21,6 +21,7 @@ use std::sync::OnceLock;
 use libloading::Library;
 use nerf_avatar::config::{HashGridConfig, ModelConfig};
 use nerf_avatar::cuda::fused::{FusedLayers, pack_mlps};
+use nerf_avatar::cuda::half_mlp::{ProductShape, loss_scale};
 use nerf_avatar::cuda::lpips::LayerGeometry;
 use nerf_avatar::cuda::ops::pack_levels;
 use nerf_avatar::field::Model;
@@ -35,7 +36,7 @@ use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 
 /// The kernel files compiled here: every one.
-const KERNEL_FILES: [&str; 13] = [
+const KERNEL_FILES: [&str; 14] = [
     "blend",
     "hashgrid",
     "mlp",
@@ -49,6 +50,7 @@ const KERNEL_FILES: [&str; 13] = [
     "loss",
     "lpips",
     "field_fp16",
+    "mlp_fp16",
 ];
 
 /// Threads per block of the one-dimensional kernels (`cuda::device::BLOCK`).
@@ -767,4 +769,120 @@ fn sh_and_adam_kernels_match_the_cpu() {
     assert_close("adam_step parameters", &params, &cpu_params, 1e-6, 1e-5);
     assert_close("adam_step m", &m, &adam.m, 1e-6, 1e-5);
     assert_close("adam_step v", &v, &adam.v, 1e-6, 1e-5);
+}
+
+/// Runs one `mlp_layer_fp16` product of `shape` into `c`.
+fn product_fp16(emulator: &Emulator, a: &[f32], b: &[f32], shape: &ProductShape, c: &mut [f32]) {
+    type Product = unsafe extern "C" fn(*const f32, *const f32, ProductShape, *mut f32);
+    let kernel: Product = emulator.kernel("mlp_layer_fp16");
+    let config = shape.launch_config();
+    let c_out = c.as_mut_ptr();
+    emulator.run(
+        [config.grid_dim.0, config.grid_dim.1, config.grid_dim.2],
+        [config.block_dim.0, config.block_dim.1, config.block_dim.2],
+        || unsafe { kernel(a.as_ptr(), b.as_ptr(), *shape, c_out) },
+    );
+}
+
+/// The largest |value| by `max_abs`.
+fn max_abs(emulator: &Emulator, values: &[f32]) -> f32 {
+    type MaxAbs = unsafe extern "C" fn(*const f32, u64, *mut u32);
+    let kernel: MaxAbs = emulator.kernel("max_abs");
+    let mut result = [0u32];
+    let result_out = result.as_mut_ptr();
+    emulator.run_1d(values.len(), || unsafe {
+        kernel(values.as_ptr(), values.len() as u64, result_out)
+    });
+    f32::from_bits(result[0])
+}
+
+/// `mlp_fp16.cu`: a layer's three products on the tensor cores against f64 sums, within
+/// f16's rounding of the inputs (relative 2^-11 per factor), with gradients so small that
+/// they would vanish in f16 without the loss scale.
+#[test]
+fn half_precision_layer_products_match_the_cpu() {
+    let Some(emulator) = emulator() else { return };
+    let mut rng = Pcg64::seed_from_u64(8);
+    let (rows, inputs, outputs) = (100usize, 37usize, 21usize);
+    let shape = [rows, inputs, outputs];
+    let x = random(&mut rng, rows * inputs, -1.0, 1.0);
+    let w = random(&mut rng, outputs * inputs, -0.5, 0.5);
+    // Gradients of the size training sees at the MLPs' outputs (1e-7 to 1e-5).
+    let d_y: Vec<f32> = random(&mut rng, rows * outputs, -1.0, 1.0)
+        .into_iter()
+        .map(|g| g * 1e-5)
+        .collect();
+    let dot = |n: usize, a: &dyn Fn(usize) -> f32, b: &dyn Fn(usize) -> f32| {
+        (0..n)
+            .map(|k| f64::from(a(k)) * f64::from(b(k)))
+            .sum::<f64>() as f32
+    };
+
+    let expected: Vec<f32> = (0..rows * outputs)
+        .map(|at| {
+            let (r, o) = (at / outputs, at % outputs);
+            dot(inputs, &|i| x[r * inputs + i], &|i| w[o * inputs + i]).max(0.0)
+        })
+        .collect();
+    let mut y = vec![f32::NAN; rows * outputs];
+    product_fp16(
+        emulator,
+        &x,
+        &w,
+        &ProductShape::forward(shape, true).unwrap(),
+        &mut y,
+    );
+    assert_close("forward", &y, &expected, 4e-3, 2e-3);
+
+    let largest = max_abs(emulator, &d_y);
+    assert_eq!(largest, d_y.iter().fold(0.0f32, |m, g| m.max(g.abs())));
+    let scale = loss_scale(largest);
+    assert!(
+        scale > 1e8,
+        "loss scale {scale} for gradients below {largest}"
+    );
+
+    let expected: Vec<f32> = (0..rows * inputs)
+        .map(|at| {
+            let (r, i) = (at / inputs, at % inputs);
+            dot(outputs, &|o| d_y[r * outputs + o], &|o| w[o * inputs + i])
+        })
+        .collect();
+    let mut d_x = vec![f32::NAN; rows * inputs];
+    let product = ProductShape::input_gradient(shape, scale).unwrap();
+    product_fp16(emulator, &d_y, &w, &product, &mut d_x);
+    assert_close("input gradient", &d_x, &expected, 4e-8, 2e-3);
+
+    let start = random(&mut rng, outputs * inputs, -1e-4, 1e-4);
+    let expected: Vec<f32> = (0..outputs * inputs)
+        .map(|at| {
+            let (o, i) = (at / inputs, at % inputs);
+            start[at] + dot(rows, &|r| d_y[r * outputs + o], &|r| x[r * inputs + i])
+        })
+        .collect();
+    let mut d_w = start.clone();
+    // Slices of 32 rows: four blocks add into every weight.
+    let product = ProductShape::weight_gradient(shape, scale, 32).unwrap();
+    product_fp16(emulator, &d_y, &x, &product, &mut d_w);
+    assert_close("weight gradient", &d_w, &expected, 4e-8, 2e-3);
+
+    // Without the loss scale the same gradients lose their smallest values to f16.
+    let mut unscaled = vec![f32::NAN; rows * inputs];
+    let product = ProductShape::input_gradient(shape, 1.0).unwrap();
+    product_fp16(emulator, &d_y, &w, &product, &mut unscaled);
+    let error = |values: &[f32], expected: &[f32]| {
+        values
+            .iter()
+            .zip(expected)
+            .map(|(v, e)| (v - e).abs())
+            .sum::<f32>()
+    };
+    let exact: Vec<f32> = (0..rows * inputs)
+        .map(|at| {
+            dot(outputs, &|o| d_y[at / inputs * outputs + o], &|o| {
+                w[o * inputs + at % inputs]
+            })
+        })
+        .collect();
+    assert!(error(&unscaled, &exact) > 10.0 * error(&d_x, &exact));
 }

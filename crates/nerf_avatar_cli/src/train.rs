@@ -7,10 +7,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use nerf_avatar::asset::{Precision, beside_avatar};
 use nerf_avatar::config::ModelConfig;
+use nerf_avatar::cuda::half_mlp::MlpPrecision;
 use nerf_avatar::cuda::train::train_cuda;
 use nerf_avatar::dataset::Dataset;
 use nerf_avatar::report::write_training_curve;
@@ -69,6 +70,26 @@ pub struct TrainArgs {
     /// Store the weights in 16-bit floats.
     #[arg(long)]
     f16: bool,
+    /// How the CUDA backend computes the MLPs' products: fp32 tiles, or f16 on the tensor
+    /// cores with fp32 sums and loss scaling (sm_80 and later).
+    #[arg(long, value_enum, default_value = "fp32")]
+    gpu_mlp: GpuMlp,
+}
+
+/// `--gpu-mlp`: the precision of the CUDA backend's MLP products.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum GpuMlp {
+    Fp32,
+    Fp16,
+}
+
+impl From<GpuMlp> for MlpPrecision {
+    fn from(value: GpuMlp) -> Self {
+        match value {
+            GpuMlp::Fp32 => MlpPrecision::Fp32,
+            GpuMlp::Fp16 => MlpPrecision::Fp16,
+        }
+    }
 }
 
 /// Trains and writes the avatar.
@@ -141,8 +162,16 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         on_progress: &mut on_progress,
     };
     let outcome = match backend {
-        Trainer::Cpu => train(&dataset, &label, &options, control),
-        Trainer::Cuda(device) => train_cuda(device, &dataset, &label, &options, control),
+        Trainer::Cpu => {
+            if args.gpu_mlp != GpuMlp::Fp32 {
+                eprintln!("note: --gpu-mlp applies to the CUDA backend; the CPU trains in fp32");
+            }
+            train(&dataset, &label, &options, control)
+        }
+        Trainer::Cuda(device) => {
+            let precision = args.gpu_mlp.into();
+            train_cuda(device, &dataset, &label, &options, control, precision)
+        }
     };
     bar.finish();
     let outcome = outcome?;

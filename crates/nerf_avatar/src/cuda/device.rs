@@ -55,6 +55,8 @@ pub const KERNEL_FUNCTIONS: &[(&str, &str)] = &[
     ("lpips", "lpips_max_pool"),
     ("lpips", "lpips_max_pool_backward"),
     ("lpips", "lpips_compare"),
+    ("mlp_fp16", "mlp_layer_fp16"),
+    ("mlp_fp16", "max_abs"),
 ];
 
 /// Threads per block of the one-dimensional kernels (the reductions in `occupancy.cu` and

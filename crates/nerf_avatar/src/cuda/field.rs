@@ -7,6 +7,7 @@ use cudarc::driver::CudaSlice;
 
 use super::CudaError;
 use super::device::{CudaDevice, grid_1d, launch};
+use super::half_mlp::MlpPrecision;
 use super::ops::{
     DeviceGrid, as_u32, check_len, encode_backward_points, encode_points, ensure_len, mlp_backward,
     mlp_forward,
@@ -24,6 +25,8 @@ pub struct DeviceFieldTape {
     pub color_input: Option<CudaSlice<f32>>,
     /// Colour MLP activations, per layer.
     pub color: Vec<Option<CudaSlice<f32>>>,
+    /// How both MLPs' products are computed, forward and backward.
+    pub precision: MlpPrecision,
 }
 
 fn buffer<'a>(
@@ -99,6 +102,7 @@ pub fn field_forward(
         color_input,
         n,
         &mut tape.color,
+        tape.precision,
     )?;
     let color_out = last(&tape.color, "colour output")?;
     launch!(device, "field_rgb", grid_1d(3 * n), color_out, &n32, rgb)
@@ -148,6 +152,7 @@ pub fn field_backward(
         d_color_out,
         d_params,
         true,
+        tape.precision,
     )?
     .ok_or(CudaError::Unsupported("no colour input gradient".into()))?;
     let density_width = model.config.density_output_width();
@@ -181,6 +186,7 @@ pub fn field_backward(
         d_density_out,
         d_params,
         true,
+        tape.precision,
     )?
     .ok_or(CudaError::Unsupported("no encoding gradient".into()))?;
     encode_backward_points(device, grid, positions, &d_encoding, n, d_table)
@@ -211,6 +217,7 @@ fn encode_and_density(
         encoding,
         n,
         &mut tape.density,
+        tape.precision,
     )
 }
 

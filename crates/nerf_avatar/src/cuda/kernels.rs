@@ -28,13 +28,14 @@ macro_rules! kernel_sources {
 }
 
 /// Every kernel file, in dependency-free order (each compiles on its own).
-pub const KERNEL_SOURCES: [KernelSource; 13] = kernel_sources!(
+pub const KERNEL_SOURCES: [KernelSource; 14] = kernel_sources!(
     "blend",
     "hashgrid",
     "mlp",
     "sh",
     "field",
     "field_fp16",
+    "mlp_fp16",
     "composite",
     "march",
     "render",
@@ -45,7 +46,13 @@ pub const KERNEL_SOURCES: [KernelSource; 13] = kernel_sources!(
 );
 
 /// Headers the kernel files may include, by the name they are included with.
-const HEADERS: [(&str, &str); 1] = [("common.cuh", include_str!("../../../../kernels/common.cuh"))];
+const HEADERS: [(&str, &str); 2] = [
+    ("common.cuh", include_str!("../../../../kernels/common.cuh")),
+    (
+        "tensor_cores.cuh",
+        include_str!("../../../../kernels/tensor_cores.cuh"),
+    ),
+];
 
 /// The kernel file called `name`.
 pub fn kernel_source(name: &str) -> Option<KernelSource> {

@@ -9,6 +9,7 @@
 //! - [`ops`]: the host side of each kernel, named as its CPU twin.
 //! - [`field`]: the radiance field forward and backward on the device.
 //! - [`fused`]: the fully fused half-precision field of inference (tensor cores).
+//! - [`half_mlp`]: the training MLPs' products in half precision (tensor cores).
 //! - [`render`]: inference rendering of whole frames, into a host buffer.
 //! - [`occupancy`]: the occupancy grid update.
 //! - [`lpips`]: the patch LPIPS of training.
@@ -19,6 +20,7 @@ pub mod bench;
 pub mod device;
 pub mod field;
 pub mod fused;
+pub mod half_mlp;
 pub mod kernels;
 pub mod libraries;
 pub mod lpips;

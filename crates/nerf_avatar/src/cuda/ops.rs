@@ -6,6 +6,7 @@ use cudarc::driver::{CudaSlice, CudaView, DeviceRepr, LaunchConfig};
 
 use super::CudaError;
 use super::device::{CudaDevice, grid_1d, launch};
+use super::half_mlp::{MlpPrecision, ProductShape, loss_scale, max_abs, product_fp16};
 use crate::camera::{Intrinsics, Pose};
 use crate::config::ModelConfig;
 use crate::hashgrid::HashGridLayout;
@@ -247,6 +248,7 @@ pub fn mlp_forward(
     input: &CudaSlice<f32>,
     n: usize,
     activations: &mut Vec<Option<CudaSlice<f32>>>,
+    precision: MlpPrecision,
 ) -> Result<(), CudaError> {
     activations.resize_with(layers.len(), || None);
     for (i, layer) in layers.iter().enumerate() {
@@ -264,7 +266,13 @@ pub fn mlp_forward(
         let relu = i + 1 < layers.len();
         let w = params.slice(layer.range());
         let shape = [n, layer.inputs, layer.outputs];
-        dense_layer(device, &x.slice(..), &w, shape, relu, y)?;
+        match precision {
+            MlpPrecision::Fp32 => dense_layer(device, &x.slice(..), &w, shape, relu, y)?,
+            MlpPrecision::Fp16 => {
+                let product = ProductShape::forward(shape, relu)?;
+                product_fp16(device, &x.slice(..), &w, &product, &mut y.slice_mut(..))?;
+            }
+        }
     }
     Ok(())
 }
@@ -365,6 +373,7 @@ pub fn mlp_backward(
     d_output: CudaSlice<f32>,
     d_params: &mut CudaSlice<f32>,
     want_input_grad: bool,
+    precision: MlpPrecision,
 ) -> Result<Option<CudaSlice<f32>>, CudaError> {
     let n32 = as_u32("rows", n)?;
     let rows_per_slice = ROWS_PER_SLICE;
@@ -385,31 +394,53 @@ pub fn mlp_backward(
         }
         let x = if i == 0 { input } else { activation(i - 1)? };
         check_len("layer input", x, n * layer.inputs)?;
-        let (inputs, outputs) = (
-            as_u32("inputs", layer.inputs)?,
-            as_u32("outputs", layer.outputs)?,
-        );
-        let config = tile_grid(layer.inputs, layer.outputs, slices)?;
+        let shape = [n, layer.inputs, layer.outputs];
+        let scale = match precision {
+            MlpPrecision::Fp32 => 1.0,
+            MlpPrecision::Fp16 => loss_scale(max_abs(device, &d_y, n * layer.outputs)?),
+        };
         {
             let mut d_w = d_params.slice_mut(layer.range());
-            launch!(
-                device,
-                "mlp_backward_layer_weights",
-                config,
-                &d_y,
-                x,
-                &n32,
-                &inputs,
-                &outputs,
-                &rows_per_slice,
-                &mut d_w
-            )?;
+            match precision {
+                MlpPrecision::Fp32 => {
+                    let (inputs, outputs) = (
+                        as_u32("inputs", layer.inputs)?,
+                        as_u32("outputs", layer.outputs)?,
+                    );
+                    let config = tile_grid(layer.inputs, layer.outputs, slices)?;
+                    launch!(
+                        device,
+                        "mlp_backward_layer_weights",
+                        config,
+                        &d_y,
+                        x,
+                        &n32,
+                        &inputs,
+                        &outputs,
+                        &rows_per_slice,
+                        &mut d_w
+                    )?;
+                }
+                MlpPrecision::Fp16 => {
+                    let product =
+                        ProductShape::weight_gradient(shape, scale, ROWS_PER_SLICE as usize)?;
+                    product_fp16(device, &d_y.slice(..), &x.slice(..), &product, &mut d_w)?;
+                }
+            }
         }
         if i > 0 || want_input_grad {
             let mut d_x = device.zeros::<f32>(n * layer.inputs)?;
             let w = params.slice(layer.range());
-            let shape = [n, layer.inputs, layer.outputs];
-            dense_layer_input_gradient(device, &d_y.slice(..), &w, shape, &mut d_x)?;
+            match precision {
+                MlpPrecision::Fp32 => {
+                    dense_layer_input_gradient(device, &d_y.slice(..), &w, shape, &mut d_x)?;
+                }
+                MlpPrecision::Fp16 => {
+                    let product = ProductShape::input_gradient(shape, scale)?;
+                    let d_y = d_y.slice(..);
+                    product_fp16(device, &d_y, &w, &product, &mut d_x.slice_mut(..))?;
+                }
+            }
             d_y = d_x;
         }
     }

@@ -14,6 +14,7 @@ use rand_pcg::Pcg64;
 
 use super::device::CudaDevice;
 use super::field::{DeviceFieldTape, field_backward, field_forward};
+use super::half_mlp::MlpPrecision;
 use super::lpips::CudaLpips;
 use super::occupancy::update_occupancy;
 use super::ops::{
@@ -31,16 +32,18 @@ use crate::train::loss::RayLoss;
 use crate::train::run::{self, BatchResult, RayJob, RunStart, StepBackend};
 use crate::train::{TrainControl, TrainError, TrainOptions, TrainOutcome};
 
-/// [`crate::train::train`] on `device`.
+/// [`crate::train::train`] on `device`, the MLPs' products in `precision`.
 pub fn train_cuda(
     device: Arc<CudaDevice>,
     dataset: &Dataset,
     dataset_label: &str,
     options: &TrainOptions,
     control: TrainControl<'_>,
+    precision: MlpPrecision,
 ) -> Result<TrainOutcome, TrainError> {
+    precision.check(device.arch())?;
     run::run(dataset, dataset_label, options, control, |start| {
-        DeviceSteps::new(device, start)
+        DeviceSteps::new(device, start, precision)
     })
 }
 
@@ -68,7 +71,11 @@ struct DeviceSteps {
 
 impl DeviceSteps {
     /// Uploads the run's starting state (and the LPIPS weights when the run uses them).
-    fn new(device: Arc<CudaDevice>, start: RunStart<'_>) -> Result<Self, TrainError> {
+    fn new(
+        device: Arc<CudaDevice>,
+        start: RunStart<'_>,
+        precision: MlpPrecision,
+    ) -> Result<Self, TrainError> {
         let (config, avatar, adam) = (start.config, start.avatar, start.adam);
         let lpips = if start.options.perceptual_loss {
             let weights = PatchLpips::load_default(Backbone::Vgg)?;
@@ -92,7 +99,10 @@ impl DeviceSteps {
             table: device.zeros(table_len)?,
             d_table: device.zeros(table_len)?,
             weights: device.zeros(config.blendshape_count().max(1))?,
-            tape: DeviceFieldTape::default(),
+            tape: DeviceFieldTape {
+                precision,
+                ..DeviceFieldTape::default()
+            },
             deltas: layout.table(1).start..layout.tables().end,
             config: config.clone(),
             model,

@@ -69,6 +69,13 @@ inline T atomicAdd(T* address, T value) {
     return old;
 }
 
+template <typename T>
+inline T atomicMax(T* address, T value) {
+    const T old = *address;
+    *address = std::max(old, value);
+    return old;
+}
+
 using std::isfinite;
 using std::isinf;
 using std::isnan;

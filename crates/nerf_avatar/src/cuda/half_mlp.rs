@@ -1,0 +1,218 @@
+//! The training MLPs' products on the tensor cores (`kernels/mlp_fp16.cu`), as tiny-cuda-nn
+//! trains: the fp32 master weights and the kept fp32 activations are rounded to f16 as the
+//! kernel loads them, the sums are fp32. The three products of a layer are one strided
+//! kernel: Y = X · Wᵀ, dX = dY · W and dW += dYᵀ · X. Gradients are multiplied by a loss scale
+//! before their rounding, so that small ones do not vanish in f16, and the products by its
+//! inverse: [`loss_scale`], a power of two that brings the largest gradient of the product
+//! near 2^14 (measured on the device each time, so it never overflows).
+
+use cudarc::driver::{CudaSlice, CudaView, CudaViewMut, DeviceRepr, LaunchConfig};
+
+use super::CudaError;
+use super::device::{BLOCK, CudaDevice, grid_1d, launch};
+use super::kernels::Arch;
+use super::ops::{as_u32, check_len, check_view};
+
+/// How the GPU computes the training MLPs' products.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MlpPrecision {
+    /// fp32 tiles (`mlp.cu`).
+    #[default]
+    Fp32,
+    /// f16 inputs and fp32 sums on the tensor cores (`mlp_fp16.cu`, sm_80 and later).
+    Fp16,
+}
+
+impl MlpPrecision {
+    /// Fails where the device cannot run this precision.
+    pub fn check(self, arch: Arch) -> Result<(), CudaError> {
+        if self == Self::Fp16 && arch.major < 8 {
+            return Err(CudaError::Unsupported(format!(
+                "half-precision MLPs need the tensor cores' mma.m16n8k16 of sm_80 or later; this GPU is {arch}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Warps per block of `mlp_layer_fp16` (`MLP_FP16_WARPS`), each owning 16 rows of C.
+const WARPS: u32 = 4;
+/// The largest gradient, times the loss scale, lands in [2^13, 2^14): far from f16's
+/// largest value (65504), its small values far from f16's smallest.
+const SCALED_MAX: f32 = 16384.0;
+
+/// One product of `mlp_layer_fp16`: C (m × n) = out_scale · (a_scale · A) · B over k, A's
+/// element (row, col) at `a[row · a_row + col · a_col]`, B's at `b[row · b_row + col · b_col]`
+/// (the struct of the same name in `kernels/mlp_fp16.cu`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ProductShape {
+    m: u32,
+    n: u32,
+    k: u32,
+    k_per_slice: u32,
+    accumulate: u32,
+    relu: u32,
+    a_scale: f32,
+    out_scale: f32,
+    a_row: u64,
+    a_col: u64,
+    b_row: u64,
+    b_col: u64,
+}
+
+// SAFETY: #[repr(C)] plain integers and floats, laid out as the struct in mlp_fp16.cu.
+unsafe impl DeviceRepr for ProductShape {}
+
+impl ProductShape {
+    /// Y (rows × outputs) = X (rows × inputs) · Wᵀ, ReLU when `relu`; W row-major
+    /// outputs × inputs.
+    pub fn forward([rows, inputs, outputs]: [usize; 3], relu: bool) -> Result<Self, CudaError> {
+        Ok(Self {
+            m: as_u32("rows", rows)?,
+            n: as_u32("outputs", outputs)?,
+            k: as_u32("inputs", inputs)?,
+            k_per_slice: as_u32("inputs", inputs)?,
+            accumulate: 0,
+            relu: u32::from(relu),
+            a_scale: 1.0,
+            out_scale: 1.0,
+            a_row: inputs as u64,
+            a_col: 1,
+            b_row: 1,
+            b_col: inputs as u64,
+        })
+    }
+
+    /// dX (rows × inputs) = dY (rows × outputs) · W, dY times `scale` before its rounding.
+    pub fn input_gradient(
+        [rows, inputs, outputs]: [usize; 3],
+        scale: f32,
+    ) -> Result<Self, CudaError> {
+        Ok(Self {
+            m: as_u32("rows", rows)?,
+            n: as_u32("inputs", inputs)?,
+            k: as_u32("outputs", outputs)?,
+            k_per_slice: as_u32("outputs", outputs)?,
+            accumulate: 0,
+            relu: 0,
+            a_scale: scale,
+            out_scale: 1.0 / scale,
+            a_row: outputs as u64,
+            a_col: 1,
+            b_row: inputs as u64,
+            b_col: 1,
+        })
+    }
+
+    /// dW (outputs × inputs) += dYᵀ · X over the rows, in slices of `rows_per_slice` rows
+    /// (a multiple of 16), dY times `scale` before its rounding.
+    pub fn weight_gradient(
+        [rows, inputs, outputs]: [usize; 3],
+        scale: f32,
+        rows_per_slice: usize,
+    ) -> Result<Self, CudaError> {
+        Ok(Self {
+            m: as_u32("outputs", outputs)?,
+            n: as_u32("inputs", inputs)?,
+            k: as_u32("rows", rows)?,
+            k_per_slice: as_u32("rows per slice", rows_per_slice)?,
+            accumulate: 1,
+            relu: 0,
+            a_scale: scale,
+            out_scale: 1.0 / scale,
+            a_row: 1,
+            a_col: outputs as u64,
+            b_row: inputs as u64,
+            b_col: 1,
+        })
+    }
+
+    /// Values A and B are read at, at most.
+    fn extents(&self) -> (usize, usize) {
+        let last = |rows: u32, cols: u32, row: u64, col: u64| {
+            if rows == 0 || cols == 0 {
+                0
+            } else {
+                ((rows - 1) as u64 * row + (cols - 1) as u64 * col + 1) as usize
+            }
+        };
+        (
+            last(self.m, self.k, self.a_row, self.a_col),
+            last(self.k, self.n, self.b_row, self.b_col),
+        )
+    }
+
+    /// The launch: blocks of [`WARPS`] warps over 64 rows × 16 columns of C, one slice of k
+    /// per `z`.
+    pub fn launch_config(&self) -> LaunchConfig {
+        let slices = self.k.div_ceil(self.k_per_slice.max(1)).max(1);
+        LaunchConfig {
+            grid_dim: (
+                self.m.div_ceil(16 * WARPS).max(1),
+                self.n.div_ceil(16).max(1),
+                slices,
+            ),
+            block_dim: (32 * WARPS, 1, 1),
+            shared_mem_bytes: 0,
+        }
+    }
+}
+
+/// C = `shape`'s product of `a` and `b` on the tensor cores (written, or added to C when
+/// the shape accumulates).
+pub fn product_fp16(
+    device: &CudaDevice,
+    a: &CudaView<'_, f32>,
+    b: &CudaView<'_, f32>,
+    shape: &ProductShape,
+    c: &mut CudaViewMut<'_, f32>,
+) -> Result<(), CudaError> {
+    MlpPrecision::Fp16.check(device.arch())?;
+    let (a_len, b_len) = shape.extents();
+    check_view("A", a, a_len)?;
+    check_view("B", b, b_len)?;
+    check_view("C", &c.as_view(), shape.m as usize * shape.n as usize)?;
+    let config = shape.launch_config();
+    launch!(device, "mlp_layer_fp16", config, a, b, shape, c)
+}
+
+/// The largest |value| of the first `count` values (NaN are passed over).
+pub fn max_abs(
+    device: &CudaDevice,
+    values: &CudaSlice<f32>,
+    count: usize,
+) -> Result<f32, CudaError> {
+    check_len("values", values, count)?;
+    let mut result = device.zeros::<u32>(1)?;
+    let n = count as u64;
+    debug_assert_eq!(BLOCK, 256, "max_abs sizes its shared array for 256 threads");
+    launch!(device, "max_abs", grid_1d(count), values, &n, &mut result)?;
+    Ok(f32::from_bits(device.download(&result, 1)?[0]))
+}
+
+/// The loss scale for gradients whose largest magnitude is `largest`: a power of two that
+/// brings it into [2^13, 2^14) (1 for zero, non-finite or huge gradients).
+pub fn loss_scale(largest: f32) -> f32 {
+    if !largest.is_finite() || largest <= 0.0 {
+        return 1.0;
+    }
+    let exponent = (SCALED_MAX / largest).log2().floor().clamp(0.0, 60.0);
+    2f32.powi(exponent as i32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_loss_scale_brings_the_largest_gradient_below_2_to_the_14() {
+        for largest in [1e-9f32, 3e-6, 0.01, 1.0, 16383.0] {
+            let scaled = largest * loss_scale(largest);
+            assert!((8192.0..16384.0).contains(&scaled), "{largest}: {scaled}");
+        }
+        assert_eq!(loss_scale(0.0), 1.0);
+        assert_eq!(loss_scale(f32::INFINITY), 1.0);
+        assert_eq!(loss_scale(1e6), 1.0);
+    }
+}

@@ -1,0 +1,30 @@
+// The tensor cores' product and the f16 rounding, shared by field_fp16.cu and mlp_fp16.cu.
+// Both need sm_80; on the CPU (kernels_on_cpu.rs, `NERF_AVATAR_ON_CPU`) they are the
+// emulator's.
+#pragma once
+
+// Two floats as an f16 pair, `lo` in the low half (round to nearest even).
+__device__ inline u32 pack_half2(float lo, float hi) {
+#ifdef NERF_AVATAR_ON_CPU
+    return emulated_pack_half2(lo, hi);
+#else
+    u32 packed;
+    asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(packed) : "f"(hi), "f"(lo));
+    return packed;
+#endif
+}
+
+// c += a · b over the warp (`mma.m16n8k16`, f16 inputs, f32 sums): a holds the lane's four
+// f16 pairs of the 16 × 16 A tile, (b_lo, b_hi) its two of the 16 × 8 B tile, c its four
+// floats of the 16 × 8 result.
+__device__ inline void mma_16x8x16(float c[4], const u32 a[4], u32 b_lo, u32 b_hi) {
+#ifdef NERF_AVATAR_ON_CPU
+    emulated_mma_16x8x16(c, a, b_lo, b_hi);
+#elif __CUDA_ARCH__ >= 800
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, "
+        "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b_lo), "r"(b_hi));
+#endif
+}
