@@ -197,7 +197,7 @@ pub fn loss_scale(largest: f32) -> f32 {
     if !largest.is_finite() || largest <= 0.0 {
         return 1.0;
     }
-    let exponent = (SCALED_MAX / largest).log2().floor().clamp(0.0, 60.0);
+    let exponent = ((SCALED_MAX / largest).log2().ceil() - 1.0).clamp(0.0, 60.0);
     2f32.powi(exponent as i32)
 }
 
