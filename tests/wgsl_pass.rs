@@ -81,9 +81,9 @@ fn wgsl_pass_renders_the_avatar_like_the_cpu() {
         );
         return;
     }
-    // Every pipeline is ready when first used, so the billboard is drawn in the update its
-    // frame is rendered.
-    let mut app = headless_app(true);
+    // Every pipeline is ready when first used (`headless_app`), so the billboard is drawn in
+    // the update its frame is rendered.
+    let mut app = headless_app();
     app.add_systems(Startup, setup);
     app.finish();
     app.cleanup();

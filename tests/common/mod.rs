@@ -30,9 +30,10 @@ pub fn vulkan_adapter_exists() -> bool {
 }
 
 /// A windowless app with Bevy's default plugins (assets from the repository's `assets`) and
-/// [`NerfAvatarPlugin`]. `synchronous_pipelines`: every render pipeline is compiled before it
-/// is first used, so what is spawned is drawn in the update it is ready in.
-pub fn headless_app(synchronous_pipelines: bool) -> App {
+/// [`NerfAvatarPlugin`]. Every render pipeline is compiled before it is first used, so what is
+/// spawned is drawn in the update it is ready in, however busy the machine (compiled in the
+/// background, a pipeline could miss the frames a test captures).
+pub fn headless_app() -> App {
     let mut app = App::new();
     app.add_plugins((
         DefaultPlugins
@@ -47,7 +48,7 @@ pub fn headless_app(synchronous_pipelines: bool) -> App {
                 ..default()
             })
             .set(RenderPlugin {
-                synchronous_pipeline_compilation: synchronous_pipelines,
+                synchronous_pipeline_compilation: true,
                 ..default()
             })
             .disable::<WinitPlugin>(),
