@@ -38,6 +38,9 @@ use nerf_avatar::train::loss::{RayLossWeights, ray_loss};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 
+mod kernel_support;
+use kernel_support::{assert_close, he_model, random};
+
 /// The GPU, or `None` (with the reason printed) where none can be used.
 fn gpu() -> Option<Arc<CudaDevice>> {
     let required = std::env::var("NERF_AVATAR_REQUIRE_GPU").is_ok_and(|v| v == "1");
@@ -49,31 +52,6 @@ fn gpu() -> Option<Arc<CudaDevice>> {
         }
         Err(e) => panic!("the GPU cannot be used: {e}"),
     }
-}
-
-fn random(rng: &mut Pcg64, n: usize, lo: f32, hi: f32) -> Vec<f32> {
-    (0..n).map(|_| rng.random_range(lo..hi)).collect()
-}
-
-/// Asserts that `gpu` matches `cpu` within `abs + rel·|cpu|` everywhere, with no NaN.
-#[track_caller]
-fn assert_close(what: &str, gpu: &[f32], cpu: &[f32], abs: f32, rel: f32) {
-    assert_eq!(gpu.len(), cpu.len(), "{what}: lengths differ");
-    let mut worst = (0.0f32, 0usize);
-    for (i, (g, c)) in gpu.iter().zip(cpu).enumerate() {
-        assert!(g.is_finite(), "{what}[{i}] is {g} (CPU {c})");
-        let excess = (g - c).abs() - (abs + rel * c.abs());
-        if excess > worst.0 {
-            worst = (excess, i);
-        }
-    }
-    let i = worst.1;
-    assert!(
-        worst.0 <= 0.0,
-        "{what}[{i}]: GPU {} vs CPU {} (tolerance {abs} + {rel}·|cpu|)",
-        gpu[i],
-        cpu[i]
-    );
 }
 
 fn download(device: &CudaDevice, slice: &CudaSlice<f32>, len: usize) -> Vec<f32> {
@@ -902,32 +880,6 @@ fn gpu_with_fp16_mma() -> Option<Arc<CudaDevice>> {
         return None;
     }
     Some(device)
-}
-
-/// A model of `config` with two blendshapes, tables in [-1, 1] and MLP weights drawn like
-/// He initialisation (uniform, ±√(6 / inputs)), so that activations are of order 1 and the
-/// half-precision rounding is exercised at full scale.
-fn he_model(config: ModelConfig, rng: &mut Pcg64) -> (Model, Params<f32>) {
-    let config = config.with_blendshapes(vec!["jawOpen".into(), "eyeBlinkLeft".into()]);
-    let model = Model::new(&config);
-    let mut params = Params::<f32>::init(&config, rng);
-    for v in &mut params.data[params.layout.tables()] {
-        *v = rng.random_range(-1.0..1.0);
-    }
-    let layout = &params.layout;
-    let layers: Vec<LayerShape> = layout
-        .density_layers
-        .iter()
-        .chain(&layout.color_layers)
-        .copied()
-        .collect();
-    for layer in layers {
-        let bound = (6.0 / layer.inputs as f32).sqrt();
-        for v in &mut params.data[layer.range()] {
-            *v = rng.random_range(-bound..bound);
-        }
-    }
-    (model, params)
 }
 
 #[test]

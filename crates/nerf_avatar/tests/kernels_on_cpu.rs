@@ -24,16 +24,17 @@ use nerf_avatar::cuda::fused::{FusedLayers, pack_mlps};
 use nerf_avatar::cuda::half_mlp::{ProductShape, loss_scale};
 use nerf_avatar::cuda::lpips::LayerGeometry;
 use nerf_avatar::cuda::ops::pack_levels;
-use nerf_avatar::field::Model;
 use nerf_avatar::hashgrid::{HashGridLayout, blend_tables, blend_tables_backward};
 use nerf_avatar::metrics::lpips::patch::{self, ConvGeometry, PoolGeometry};
-use nerf_avatar::params::{LayerShape, Params};
 use nerf_avatar::sh::sh_encode;
 use nerf_avatar::tiles::dense_layer;
 use nerf_avatar::train::adam::{Adam, AdamSettings};
 use nerf_avatar::train::loss::sparsity_loss;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
+
+mod kernel_support;
+use kernel_support::{assert_close, he_model, random};
 
 /// The kernel files compiled here: every one.
 const KERNEL_FILES: [&str; 14] = [
@@ -151,22 +152,6 @@ fn build() -> Result<Emulator, String> {
     // SAFETY: the library was just built from the project's sources.
     let library = unsafe { Library::new(&library) }.map_err(|e| e.to_string())?;
     Ok(Emulator { library })
-}
-
-fn random(rng: &mut Pcg64, n: usize, lo: f32, hi: f32) -> Vec<f32> {
-    (0..n).map(|_| rng.random_range(lo..hi)).collect()
-}
-
-/// Asserts that `ours` matches `cpu` within `abs + rel·|cpu|` everywhere, with no NaN.
-#[track_caller]
-fn assert_close(what: &str, ours: &[f32], cpu: &[f32], abs: f32, rel: f32) {
-    assert_eq!(ours.len(), cpu.len(), "{what}: lengths differ");
-    for (i, (o, c)) in ours.iter().zip(cpu).enumerate() {
-        assert!(
-            o.is_finite() && (o - c).abs() <= abs + rel * c.abs(),
-            "{what}[{i}]: kernel {o} vs CPU {c}"
-        );
-    }
 }
 
 #[test]
@@ -514,30 +499,6 @@ fn lpips_kernels_match_the_cpu() {
         assert_close(&what, &[distance], &[cpu_distance], 1e-7, 1e-5);
         assert_close(&format!("{what} d_a"), &d_a, &cpu_d_a, 1e-6, 1e-4);
     }
-}
-
-/// A model of `config` whose tables are uniform in [-1, 1] and whose MLP weights are
-/// He-scaled, so that activations are of order 1 at every layer.
-fn he_model(config: ModelConfig, rng: &mut Pcg64) -> (Model, Params<f32>) {
-    let model = Model::new(&config);
-    let mut params = Params::<f32>::init(&config, rng);
-    for v in &mut params.data[params.layout.tables()] {
-        *v = rng.random_range(-1.0..1.0);
-    }
-    let layout = &params.layout;
-    let layers: Vec<LayerShape> = layout
-        .density_layers
-        .iter()
-        .chain(&layout.color_layers)
-        .copied()
-        .collect();
-    for layer in layers {
-        let bound = (6.0 / layer.inputs as f32).sqrt();
-        for v in &mut params.data[layer.range()] {
-            *v = rng.random_range(-bound..bound);
-        }
-    }
-    (model, params)
 }
 
 /// `field_fp16.cu`, the whole field on the tensor cores, against the CPU's field within
