@@ -19,6 +19,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use libloading::Library;
+use nerf_avatar::composite::{composite, composite_backward};
 use nerf_avatar::config::{HashGridConfig, ModelConfig};
 use nerf_avatar::cuda::fused::{FusedLayers, pack_mlps};
 use nerf_avatar::cuda::half_mlp::{ProductShape, loss_scale};
@@ -26,6 +27,7 @@ use nerf_avatar::cuda::lpips::LayerGeometry;
 use nerf_avatar::cuda::ops::pack_levels;
 use nerf_avatar::hashgrid::{HashGridLayout, blend_tables, blend_tables_backward};
 use nerf_avatar::metrics::lpips::patch::{self, ConvGeometry, PoolGeometry};
+use nerf_avatar::occupancy::{DENSITY_DECAY, OCCUPANCY_THRESHOLD, OccupancyGrid, max_pool_2};
 use nerf_avatar::sh::sh_encode;
 use nerf_avatar::tiles::dense_layer;
 use nerf_avatar::train::adam::{Adam, AdamSettings};
@@ -846,4 +848,210 @@ fn half_precision_layer_products_match_the_cpu() {
         })
         .collect();
     assert!(error(&unscaled, &exact) > 10.0 * error(&d_x, &exact));
+}
+
+/// Compositing (a ray per thread, early termination) and its backward pass, on rays of 0 to
+/// 59 samples.
+#[test]
+fn composite_kernels_match_the_cpu() {
+    let Some(emulator) = emulator() else { return };
+    let mut rng = Pcg64::seed_from_u64(9);
+    let rays = 200;
+    let mut offsets = vec![0u32];
+    for r in 0..rays {
+        offsets.push(offsets[r] + rng.random_range(0..60));
+    }
+    let samples = offsets[rays] as usize;
+    let sigma = random(&mut rng, samples, 0.0, 40.0);
+    let rgb = random(&mut rng, 3 * samples, 0.0, 1.0);
+    let dt = random(&mut rng, samples, 0.001, 0.01);
+    let backgrounds = random(&mut rng, 3 * rays, 0.0, 1.0);
+    let d_color = random(&mut rng, 3 * rays, -1.0, 1.0);
+    let d_alpha = random(&mut rng, rays, -1.0, 1.0);
+    let threshold = 1e-4;
+
+    let (mut color, mut alpha, mut used) = (
+        vec![f32::NAN; 3 * rays],
+        vec![f32::NAN; rays],
+        vec![u32::MAX; rays],
+    );
+    let (color_out, alpha_out, used_out) =
+        (color.as_mut_ptr(), alpha.as_mut_ptr(), used.as_mut_ptr());
+    type Composite = unsafe extern "C" fn(
+        *const f32,
+        *const f32,
+        *const f32,
+        *const u32,
+        u32,
+        *const f32,
+        f32,
+        *mut f32,
+        *mut f32,
+        *mut u32,
+    );
+    let kernel: Composite = emulator.kernel("composite");
+    emulator.run_1d(rays, || unsafe {
+        kernel(
+            sigma.as_ptr(),
+            rgb.as_ptr(),
+            dt.as_ptr(),
+            offsets.as_ptr(),
+            rays as u32,
+            backgrounds.as_ptr(),
+            threshold,
+            color_out,
+            alpha_out,
+            used_out,
+        )
+    });
+    let (mut d_sigma, mut d_rgb) = (vec![f32::NAN; samples], vec![f32::NAN; 3 * samples]);
+    let (d_sigma_out, d_rgb_out) = (d_sigma.as_mut_ptr(), d_rgb.as_mut_ptr());
+    type Backward = unsafe extern "C" fn(
+        *const f32,
+        *const f32,
+        *const f32,
+        *const u32,
+        u32,
+        *const f32,
+        *const f32,
+        *const u32,
+        *const f32,
+        *const f32,
+        *mut f32,
+        *mut f32,
+    );
+    let kernel: Backward = emulator.kernel("composite_backward");
+    emulator.run_1d(rays, || unsafe {
+        kernel(
+            sigma.as_ptr(),
+            rgb.as_ptr(),
+            dt.as_ptr(),
+            offsets.as_ptr(),
+            rays as u32,
+            color.as_ptr(),
+            alpha.as_ptr(),
+            used.as_ptr(),
+            d_color.as_ptr(),
+            d_alpha.as_ptr(),
+            d_sigma_out,
+            d_rgb_out,
+        )
+    });
+
+    let triples =
+        |v: &[f32]| -> Vec<[f32; 3]> { v.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect() };
+    for r in 0..rays {
+        let span = offsets[r] as usize..offsets[r + 1] as usize;
+        let rgb_r = triples(&rgb[3 * span.start..3 * span.end]);
+        let background = [
+            backgrounds[3 * r],
+            backgrounds[3 * r + 1],
+            backgrounds[3 * r + 2],
+        ];
+        let cpu = composite(
+            &sigma[span.clone()],
+            &rgb_r,
+            &dt[span.clone()],
+            background,
+            threshold,
+        );
+        assert_close(
+            &format!("ray {r} colour"),
+            &color[3 * r..3 * r + 3],
+            &cpu.color,
+            1e-5,
+            1e-4,
+        );
+        assert_close(
+            &format!("ray {r} alpha"),
+            &alpha[r..r + 1],
+            &[cpu.alpha],
+            1e-5,
+            1e-4,
+        );
+        assert_eq!(used[r] as usize, cpu.used, "ray {r}: samples used");
+        let mut cpu_d_sigma = vec![0.0; span.len()];
+        let mut cpu_d_rgb = vec![[0.0; 3]; span.len()];
+        let dc = [d_color[3 * r], d_color[3 * r + 1], d_color[3 * r + 2]];
+        composite_backward(
+            &sigma[span.clone()],
+            &rgb_r,
+            &dt[span.clone()],
+            &cpu,
+            dc,
+            d_alpha[r],
+            &mut cpu_d_sigma,
+            &mut cpu_d_rgb,
+        );
+        assert_close(
+            &format!("ray {r} dσ"),
+            &d_sigma[span.clone()],
+            &cpu_d_sigma,
+            1e-5,
+            1e-3,
+        );
+        let cpu_d_rgb: Vec<f32> = cpu_d_rgb.into_iter().flatten().collect();
+        assert_close(
+            &format!("ray {r} drgb"),
+            &d_rgb[3 * span.start..3 * span.end],
+            &cpu_d_rgb,
+            1e-6,
+            1e-4,
+        );
+    }
+}
+
+/// The occupancy update's 2³ max pooling, the merge with the old grid (with its block sum of
+/// the densities) and the bitfield, against `OccupancyGrid::set_density`.
+#[test]
+fn occupancy_kernels_match_the_cpu() {
+    let Some(emulator) = emulator() else { return };
+    let mut rng = Pcg64::seed_from_u64(10);
+    let resolution = 12u32;
+    let cells = OccupancyGrid::cell_count(resolution);
+    let old = random(&mut rng, cells, 0.0, 30.0);
+    let fresh = random(&mut rng, cells, 0.0, 20.0);
+
+    let cpu_pooled = max_pool_2(&fresh, resolution as usize);
+    let mut pooled = vec![f32::NAN; cells];
+    let pooled_out = pooled.as_mut_ptr();
+    type Pool = unsafe extern "C" fn(*const f32, u32, *mut f32);
+    let kernel: Pool = emulator.kernel("max_pool_2");
+    emulator.run_1d(cells, || unsafe {
+        kernel(fresh.as_ptr(), resolution, pooled_out)
+    });
+    assert_close("max_pool_2", &pooled, &cpu_pooled, 0.0, 0.0);
+
+    let decay = DENSITY_DECAY;
+    let merged: Vec<f32> = old
+        .iter()
+        .zip(&cpu_pooled)
+        .map(|(o, n)| (decay * o).max(*n))
+        .collect();
+    let mut sum = [0.0f64];
+    let (pooled_out, sum_out) = (pooled.as_mut_ptr(), sum.as_mut_ptr());
+    type Merge = unsafe extern "C" fn(*const f32, u32, f32, *mut f32, *mut f64);
+    let kernel: Merge = emulator.kernel("occupancy_merge");
+    emulator.run_1d(cells, || unsafe {
+        kernel(old.as_ptr(), cells as u32, decay, pooled_out, sum_out)
+    });
+    assert_close("occupancy_merge", &pooled, &merged, 0.0, 0.0);
+    let cpu_sum: f64 = merged.iter().map(|&d| f64::from(d)).sum();
+    assert!(
+        (sum[0] - cpu_sum).abs() <= 1e-9 * cpu_sum,
+        "sum {} vs CPU {cpu_sum}",
+        sum[0]
+    );
+
+    let mut cpu = OccupancyGrid::full(resolution);
+    cpu.set_density(merged);
+    let threshold = OCCUPANCY_THRESHOLD.min((sum[0] / cells as f64) as f32);
+    let mut bits = vec![0xaau8; cells.div_ceil(8)];
+    let bits_out = bits.as_mut_ptr();
+    type Bitfield = unsafe extern "C" fn(*const f32, u32, f32, *mut u8);
+    let kernel: Bitfield = emulator.kernel("occupancy_bitfield");
+    emulator.run_1d(bits.len(), || unsafe {
+        kernel(pooled.as_ptr(), cells as u32, threshold, bits_out)
+    });
+    assert_eq!(bits, cpu.bitfield);
 }
