@@ -19,13 +19,17 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use libloading::Library;
+use nerf_avatar::bench::scene::{front_camera, head_occupancy, random_rays};
+use nerf_avatar::camera::Ray;
 use nerf_avatar::composite::{composite, composite_backward};
 use nerf_avatar::config::{HashGridConfig, ModelConfig};
 use nerf_avatar::cuda::fused::{FusedLayers, pack_mlps};
 use nerf_avatar::cuda::half_mlp::{ProductShape, loss_scale};
 use nerf_avatar::cuda::lpips::LayerGeometry;
-use nerf_avatar::cuda::ops::pack_levels;
+use nerf_avatar::cuda::ops::{MarchConfig, pack_levels};
+
 use nerf_avatar::hashgrid::{HashGridLayout, blend_tables, blend_tables_backward};
+use nerf_avatar::march::{MarchSettings, RaySamples};
 use nerf_avatar::metrics::lpips::patch::{self, ConvGeometry, PoolGeometry};
 use nerf_avatar::occupancy::{DENSITY_DECAY, OCCUPANCY_THRESHOLD, OccupancyGrid, max_pool_2};
 use nerf_avatar::sh::sh_encode;
@@ -1054,4 +1058,103 @@ fn occupancy_kernels_match_the_cpu() {
         kernel(pooled.as_ptr(), cells as u32, threshold, bits_out)
     });
     assert_eq!(bits, cpu.bitfield);
+}
+
+/// Training marching: each ray's samples counted, the counts scanned into offsets (as the
+/// host does), the samples written; the same samples as the CPU's marcher, bit for bit.
+#[test]
+fn training_march_kernels_match_the_cpu() {
+    let Some(emulator) = emulator() else { return };
+    let mut rng = Pcg64::seed_from_u64(11);
+    let config = ModelConfig::tiny();
+    let occupancy = head_occupancy(&config);
+    let settings = MarchSettings::training(&config);
+    let (intrinsics, pose) = front_camera(&config, 64, 64);
+    let mut rays: Vec<Ray> = random_rays(&intrinsics, &pose, 150, &mut rng);
+    // A ray parallel to an axis, and one that misses the box.
+    rays.push(Ray {
+        origin: [0.0, 0.0, 0.5],
+        direction: [0.0, 0.0, -1.0],
+    });
+    rays.push(Ray {
+        origin: [0.0, 0.5, 0.5],
+        direction: [0.0, 0.0, -1.0],
+    });
+    let n = rays.len();
+    let jitters = random(&mut rng, n, 0.0, 1.0);
+    let cpu = RaySamples::march(&config, &settings, &occupancy, &rays, &jitters);
+    let origins: Vec<f32> = rays.iter().flat_map(|r| r.origin).collect();
+    let directions: Vec<f32> = rays.iter().flat_map(|r| r.direction).collect();
+    let march = MarchConfig::new(&config, &settings, occupancy.resolution);
+
+    let mut counts = vec![u32::MAX; n];
+    let counts_out = counts.as_mut_ptr();
+    type Count = unsafe extern "C" fn(
+        *const f32,
+        *const f32,
+        *const f32,
+        u32,
+        MarchConfig,
+        *const u8,
+        *mut u32,
+    );
+    let kernel: Count = emulator.kernel("march_count");
+    emulator.run_1d(n, || unsafe {
+        kernel(
+            origins.as_ptr(),
+            directions.as_ptr(),
+            jitters.as_ptr(),
+            n as u32,
+            march,
+            occupancy.bitfield.as_ptr(),
+            counts_out,
+        )
+    });
+    let offsets: Vec<u32> = std::iter::once(0)
+        .chain(counts.iter().scan(0, |total, &c| {
+            *total += c;
+            Some(*total)
+        }))
+        .collect();
+    let cpu_offsets: Vec<u32> = cpu.offsets.iter().map(|&o| o as u32).collect();
+    assert_eq!(offsets, cpu_offsets);
+
+    let samples = offsets[n] as usize;
+    let (mut positions, mut dts) = (vec![f32::NAN; 3 * samples], vec![f32::NAN; samples]);
+    let (positions_out, dts_out) = (positions.as_mut_ptr(), dts.as_mut_ptr());
+    type Write = unsafe extern "C" fn(
+        *const f32,
+        *const f32,
+        *const f32,
+        u32,
+        MarchConfig,
+        *const u8,
+        *const u32,
+        *mut f32,
+        *mut f32,
+    );
+    let kernel: Write = emulator.kernel("march_write");
+    emulator.run_1d(n, || unsafe {
+        kernel(
+            origins.as_ptr(),
+            directions.as_ptr(),
+            jitters.as_ptr(),
+            n as u32,
+            march,
+            occupancy.bitfield.as_ptr(),
+            offsets.as_ptr(),
+            positions_out,
+            dts_out,
+        )
+    });
+    let cpu_positions: Vec<f32> = cpu.samples.iter().flat_map(|s| s.position).collect();
+    let cpu_dt: Vec<f32> = cpu.samples.iter().map(|s| s.dt).collect();
+    assert_close(
+        "march_write positions",
+        &positions,
+        &cpu_positions,
+        0.0,
+        0.0,
+    );
+    assert_close("march_write dt", &dts, &cpu_dt, 0.0, 0.0);
 }
