@@ -21,7 +21,7 @@ use std::sync::OnceLock;
 use libloading::Library;
 use nerf_avatar::bench::scene::{front_camera, head_occupancy, random_rays};
 use nerf_avatar::camera::Ray;
-use nerf_avatar::composite::{composite, composite_backward};
+use nerf_avatar::composite::{Composited, composite, composite_backward};
 use nerf_avatar::config::{HashGridConfig, ModelConfig};
 use nerf_avatar::cuda::fused::{FusedLayers, pack_mlps};
 use nerf_avatar::cuda::half_mlp::{ProductShape, loss_scale};
@@ -35,7 +35,8 @@ use nerf_avatar::occupancy::{DENSITY_DECAY, OCCUPANCY_THRESHOLD, OccupancyGrid, 
 use nerf_avatar::sh::sh_encode;
 use nerf_avatar::tiles::dense_layer;
 use nerf_avatar::train::adam::{Adam, AdamSettings};
-use nerf_avatar::train::loss::sparsity_loss;
+use nerf_avatar::train::data::RayTargets;
+use nerf_avatar::train::loss::{RayLossWeights, ray_loss, sparsity_loss};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 
@@ -1157,4 +1158,94 @@ fn training_march_kernels_match_the_cpu() {
         0.0,
     );
     assert_close("march_write dt", &dts, &cpu_dt, 0.0, 0.0);
+}
+
+/// The ray losses (L1 colour and mask, α entropy) and their gradients, per ray; the host
+/// sums the values in f64 as the CPU does.
+#[test]
+fn ray_loss_kernel_matches_the_cpu() {
+    let Some(emulator) = emulator() else { return };
+    let mut rng = Pcg64::seed_from_u64(12);
+    let rays = 300;
+    let color = random(&mut rng, 3 * rays, 0.0, 1.0);
+    let alpha = random(&mut rng, rays, 0.0, 1.0);
+    let target_color = random(&mut rng, 3 * rays, 0.0, 1.0);
+    let targets = RayTargets {
+        rays: vec![],
+        color: target_color
+            .chunks_exact(3)
+            .map(|c| [c[0], c[1], c[2]])
+            .collect(),
+        mask: (0..rays).map(|i| (i % 2) as f32).collect(),
+        background: vec![[1.0; 3]; rays],
+    };
+    let composited: Vec<Composited<f32>> = (0..rays)
+        .map(|r| Composited {
+            color: [color[3 * r], color[3 * r + 1], color[3 * r + 2]],
+            alpha: alpha[r],
+            used: 1,
+        })
+        .collect();
+    let weights = RayLossWeights {
+        color: 1.0,
+        mask: 0.7,
+        entropy: 1e-3,
+    };
+    let scale = 0.5;
+    let cpu = ray_loss(&composited, &targets, weights, scale);
+
+    let mut d_color = vec![f32::NAN; 3 * rays];
+    let mut d_alpha = vec![f32::NAN; rays];
+    let mut values = vec![f32::NAN; rays];
+    let mut squared = vec![f32::NAN; rays];
+    let outs = (
+        d_color.as_mut_ptr(),
+        d_alpha.as_mut_ptr(),
+        values.as_mut_ptr(),
+        squared.as_mut_ptr(),
+    );
+    type Loss = unsafe extern "C" fn(
+        *const f32,
+        *const f32,
+        *const f32,
+        *const f32,
+        u32,
+        f32,
+        f32,
+        f32,
+        f32,
+        *mut f32,
+        *mut f32,
+        *mut f32,
+        *mut f32,
+    );
+    let kernel: Loss = emulator.kernel("ray_loss");
+    emulator.run_1d(rays, || unsafe {
+        kernel(
+            color.as_ptr(),
+            alpha.as_ptr(),
+            target_color.as_ptr(),
+            targets.mask.as_ptr(),
+            rays as u32,
+            weights.color,
+            weights.mask,
+            weights.entropy,
+            scale,
+            outs.0,
+            outs.1,
+            outs.2,
+            outs.3,
+        )
+    });
+    let value: f64 = values.iter().map(|&v| f64::from(v)).sum();
+    assert!(
+        (value - cpu.value).abs() <= 1e-5 * cpu.value.abs().max(1.0),
+        "{value} vs {}",
+        cpu.value
+    );
+    let squared_error: f64 = squared.iter().map(|&v| f64::from(v)).sum();
+    assert!((squared_error - cpu.squared_error).abs() <= 1e-4 * cpu.squared_error.max(1.0));
+    let cpu_d_color: Vec<f32> = cpu.d_color.iter().flatten().copied().collect();
+    assert_close("ray_loss d_colour", &d_color, &cpu_d_color, 1e-9, 1e-5);
+    assert_close("ray_loss d_alpha", &d_alpha, &cpu.d_alpha, 1e-9, 1e-4);
 }
