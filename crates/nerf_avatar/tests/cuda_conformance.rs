@@ -8,9 +8,7 @@
 use std::sync::Arc;
 
 use cudarc::driver::CudaSlice;
-use nerf_avatar::bench::scene::{front_camera, head_occupancy, random_rays};
-use nerf_avatar::camera::Ray;
-use nerf_avatar::composite::{composite, composite_backward};
+use nerf_avatar::bench::scene::{front_camera, head_occupancy};
 use nerf_avatar::config::{HashGridConfig, ModelConfig};
 use nerf_avatar::cuda::device::CudaDevice;
 use nerf_avatar::cuda::field::{DeviceFieldTape, field_backward, field_forward};
@@ -23,7 +21,6 @@ use nerf_avatar::cuda::render::{CudaRenderer, FieldPrecision};
 use nerf_avatar::cuda::{CudaError, open_default_device};
 use nerf_avatar::field::Model;
 use nerf_avatar::hashgrid::{HashGridLayout, blend_tables, blend_tables_backward};
-use nerf_avatar::march::{MarchSettings, RaySamples};
 use nerf_avatar::metrics::lpips::patch::{self, ConvGeometry, PatchLpips, PoolGeometry};
 use nerf_avatar::metrics::lpips::{Backbone, LpipsError};
 use nerf_avatar::mlp::{mlp_backward, mlp_forward};
@@ -39,7 +36,9 @@ use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 
 mod kernel_support;
-use kernel_support::{assert_close, he_model, random};
+use kernel_support::{
+    CompositeCase, CompositeResult, MarchCase, assert_close, check_fused_field, he_model, random,
+};
 
 /// The GPU, or `None` (with the reason printed) where none can be used.
 fn gpu() -> Option<Arc<CudaDevice>> {
@@ -393,24 +392,11 @@ fn field_forward_and_backward_match_the_cpu() {
 #[test]
 fn composite_and_its_backward_match_the_cpu() {
     let Some(device) = gpu() else { return };
-    let mut rng = Pcg64::seed_from_u64(6);
-    let rays = 500;
-    let mut offsets = vec![0u32];
-    for r in 0..rays {
-        offsets.push(offsets[r] + rng.random_range(0..60));
-    }
-    let samples = offsets[rays] as usize;
-    let sigma = random(&mut rng, samples, 0.0, 40.0);
-    let rgb = random(&mut rng, 3 * samples, 0.0, 1.0);
-    let dt = random(&mut rng, samples, 0.001, 0.01);
-    let backgrounds = random(&mut rng, 3 * rays, 0.0, 1.0);
-    let d_color = random(&mut rng, 3 * rays, -1.0, 1.0);
-    let d_alpha = random(&mut rng, rays, -1.0, 1.0);
-    let threshold = 1e-4;
-
+    let case = CompositeCase::random(&mut Pcg64::seed_from_u64(6), 500);
+    let (rays, samples) = (case.rays(), case.samples());
     let upload = |v: &[f32]| device.upload(v).unwrap();
-    let (g_sigma, g_rgb, g_dt) = (upload(&sigma), upload(&rgb), upload(&dt));
-    let g_offsets = device.upload(&offsets).unwrap();
+    let (g_sigma, g_rgb, g_dt) = (upload(&case.sigma), upload(&case.rgb), upload(&case.dt));
+    let g_offsets = device.upload(&case.offsets).unwrap();
     let mut out = CompositeBuffers {
         color: device.zeros(3 * rays).unwrap(),
         alpha: device.zeros(rays).unwrap(),
@@ -423,8 +409,8 @@ fn composite_and_its_backward_match_the_cpu() {
         &g_dt,
         &g_offsets,
         rays,
-        &upload(&backgrounds),
-        threshold,
+        &upload(&case.backgrounds),
+        case.threshold,
         &mut out,
     )
     .unwrap();
@@ -438,129 +424,42 @@ fn composite_and_its_backward_match_the_cpu() {
         &g_offsets,
         rays,
         &out,
-        &upload(&d_color),
-        &upload(&d_alpha),
+        &upload(&case.d_color),
+        &upload(&case.d_alpha),
         &mut g_d_sigma,
         &mut g_d_rgb,
     )
     .unwrap();
-    let (gpu_color, gpu_alpha) = (
-        download(&device, &out.color, 3 * rays),
-        download(&device, &out.alpha, rays),
-    );
-    let gpu_used = device.download(&out.used, rays).unwrap();
-    let (gpu_d_sigma, gpu_d_rgb) = (
-        download(&device, &g_d_sigma, samples),
-        download(&device, &g_d_rgb, 3 * samples),
-    );
-    for r in 0..rays {
-        let span = offsets[r] as usize..offsets[r + 1] as usize;
-        let rgb_r = as_triples(&rgb[3 * span.start..3 * span.end]);
-        let bg = [
-            backgrounds[3 * r],
-            backgrounds[3 * r + 1],
-            backgrounds[3 * r + 2],
-        ];
-        let cpu = composite(
-            &sigma[span.clone()],
-            &rgb_r,
-            &dt[span.clone()],
-            bg,
-            threshold,
-        );
-        assert_close(
-            &format!("ray {r} colour"),
-            &gpu_color[3 * r..3 * r + 3],
-            &cpu.color,
-            1e-5,
-            1e-4,
-        );
-        assert_close(
-            &format!("ray {r} alpha"),
-            &gpu_alpha[r..r + 1],
-            &[cpu.alpha],
-            1e-5,
-            1e-4,
-        );
-        assert_eq!(gpu_used[r] as usize, cpu.used, "ray {r}: samples used");
-        let mut d_s = vec![0.0; span.len()];
-        let mut d_c = vec![[0.0; 3]; span.len()];
-        let dc = [d_color[3 * r], d_color[3 * r + 1], d_color[3 * r + 2]];
-        composite_backward(
-            &sigma[span.clone()],
-            &rgb_r,
-            &dt[span.clone()],
-            &cpu,
-            dc,
-            d_alpha[r],
-            &mut d_s,
-            &mut d_c,
-        );
-        assert_close(
-            &format!("ray {r} dσ"),
-            &gpu_d_sigma[span.clone()],
-            &d_s,
-            1e-5,
-            1e-3,
-        );
-        let d_c: Vec<f32> = d_c.into_iter().flatten().collect();
-        assert_close(
-            &format!("ray {r} drgb"),
-            &gpu_d_rgb[3 * span.start..3 * span.end],
-            &d_c,
-            1e-6,
-            1e-4,
-        );
-    }
+    case.check(&CompositeResult {
+        color: &download(&device, &out.color, 3 * rays),
+        alpha: &download(&device, &out.alpha, rays),
+        used: &device.download(&out.used, rays).unwrap(),
+        d_sigma: &download(&device, &g_d_sigma, samples),
+        d_rgb: &download(&device, &g_d_rgb, 3 * samples),
+    });
 }
 
 #[test]
 fn training_march_matches_the_cpu() {
     let Some(device) = gpu() else { return };
-    let mut rng = Pcg64::seed_from_u64(7);
-    let config = ModelConfig::tiny();
-    let occupancy = head_occupancy(&config);
-    let settings = MarchSettings::training(&config);
-    let (intrinsics, pose) = front_camera(&config, 128, 128);
-    let mut rays: Vec<Ray> = random_rays(&intrinsics, &pose, 700, &mut rng);
-    // Rays parallel to the axes, and one that misses.
-    rays.push(Ray {
-        origin: [0.0, 0.0, 0.5],
-        direction: [0.0, 0.0, -1.0],
-    });
-    rays.push(Ray {
-        origin: [0.0, 0.5, 0.5],
-        direction: [0.0, 0.0, -1.0],
-    });
-    let jitters = random(&mut rng, rays.len(), 0.0, 1.0);
-    let cpu = RaySamples::march(&config, &settings, &occupancy, &rays, &jitters);
-    let origins: Vec<f32> = rays.iter().flat_map(|r| r.origin).collect();
-    let directions: Vec<f32> = rays.iter().flat_map(|r| r.direction).collect();
-    let march = MarchConfig::new(&config, &settings, occupancy.resolution);
+    let case = MarchCase::random(&mut Pcg64::seed_from_u64(7), 128, 700);
+    let march = MarchConfig::new(&case.config, &case.settings, case.occupancy.resolution);
     let samples = ops::march_rays(
         &device,
         &march,
-        &device.upload(&occupancy.bitfield).unwrap(),
-        &device.upload(&origins).unwrap(),
-        &device.upload(&directions).unwrap(),
-        &device.upload(&jitters).unwrap(),
-        rays.len(),
+        &device.upload(&case.occupancy.bitfield).unwrap(),
+        &device.upload(&case.origins()).unwrap(),
+        &device.upload(&case.directions()).unwrap(),
+        &device.upload(&case.jitters).unwrap(),
+        case.rays.len(),
     )
     .unwrap();
-    let cpu_offsets: Vec<u32> = cpu.offsets.iter().map(|o| *o as u32).collect();
-    // Positions and steps use explicitly rounded arithmetic, as the CPU: the same samples.
-    assert_eq!(samples.offsets, cpu_offsets);
     let n = samples.len();
-    let cpu_positions: Vec<f32> = cpu.samples.iter().flat_map(|s| s.position).collect();
-    let cpu_dt: Vec<f32> = cpu.samples.iter().map(|s| s.dt).collect();
-    assert_close(
-        "positions",
+    case.check(
+        &samples.offsets,
         &download(&device, &samples.positions, 3 * n),
-        &cpu_positions,
-        0.0,
-        0.0,
+        &download(&device, &samples.dt, n),
     );
-    assert_close("dt", &download(&device, &samples.dt, n), &cpu_dt, 0.0, 0.0);
 }
 
 #[test]
@@ -928,21 +827,8 @@ fn fused_fp16_field_matches_the_cpu_within_half_precision() {
         .unwrap();
         let gpu_sigma = download(&device, &sigma, n);
         let gpu_rgb = download(&device, &rgb, 3 * n);
-        let cpu_rgb: Vec<f32> = cpu.rgb.iter().flatten().copied().collect();
-        // fp16 keeps 11 significant bits (relative rounding 2^-11 ≈ 4.9e-4) at each of up to
-        // six layers of sums over 64 inputs; σ = softplus has slope ≤ 1, RGB = sigmoid ≤ 1/4.
-        let what = format!("{:?} σ", model.config.grid);
-        assert_close(&what, &gpu_sigma, &cpu.sigma, 3e-2, 2e-2);
-        assert_close("fp16 rgb", &gpu_rgb, &cpu_rgb, 1e-2, 0.0);
-        let mean_error = |a: &[f32], b: &[f32]| {
-            a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len() as f32
-        };
-        let (sigma_error, rgb_error) = (
-            mean_error(&gpu_sigma, &cpu.sigma),
-            mean_error(&gpu_rgb, &cpu_rgb),
-        );
-        eprintln!("mean |GPU − CPU|: σ {sigma_error:.2e}, rgb {rgb_error:.2e}");
-        assert!(sigma_error < 4e-3 && rgb_error < 1e-3);
+        let what = format!("{:?}", model.config.grid);
+        check_fused_field(&what, &gpu_sigma, &gpu_rgb, &cpu);
     }
 }
 

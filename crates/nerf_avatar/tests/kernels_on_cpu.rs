@@ -19,9 +19,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use libloading::Library;
-use nerf_avatar::bench::scene::{front_camera, head_occupancy, random_rays};
-use nerf_avatar::camera::Ray;
-use nerf_avatar::composite::{Composited, composite, composite_backward};
+use nerf_avatar::composite::Composited;
 use nerf_avatar::config::{HashGridConfig, ModelConfig};
 use nerf_avatar::cuda::fused::{FusedLayers, pack_mlps};
 use nerf_avatar::cuda::half_mlp::{ProductShape, loss_scale};
@@ -29,7 +27,6 @@ use nerf_avatar::cuda::lpips::LayerGeometry;
 use nerf_avatar::cuda::ops::{MarchConfig, pack_levels};
 
 use nerf_avatar::hashgrid::{HashGridLayout, blend_tables, blend_tables_backward};
-use nerf_avatar::march::{MarchSettings, RaySamples};
 use nerf_avatar::metrics::lpips::patch::{self, ConvGeometry, PoolGeometry};
 use nerf_avatar::occupancy::{DENSITY_DECAY, OCCUPANCY_THRESHOLD, OccupancyGrid, max_pool_2};
 use nerf_avatar::sh::sh_encode;
@@ -41,7 +38,9 @@ use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 
 mod kernel_support;
-use kernel_support::{assert_close, he_model, random};
+use kernel_support::{
+    CompositeCase, CompositeResult, MarchCase, assert_close, check_fused_field, he_model, random,
+};
 
 /// The kernel files compiled here: every one.
 const KERNEL_FILES: [&str; 14] = [
@@ -572,15 +571,7 @@ fn fused_fp16_field_matches_the_cpu_within_half_precision() {
                 )
             },
         );
-        let cpu_rgb: Vec<f32> = cpu.rgb.iter().flatten().copied().collect();
-        assert_close("fused σ", &sigma, &cpu.sigma, 3e-2, 2e-2);
-        assert_close("fused rgb", &rgb, &cpu_rgb, 1e-2, 0.0);
-        let mean_error = |a: &[f32], b: &[f32]| {
-            a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len() as f32
-        };
-        let (sigma_error, rgb_error) = (mean_error(&sigma, &cpu.sigma), mean_error(&rgb, &cpu_rgb));
-        eprintln!("mean |fused − CPU|: σ {sigma_error:.2e}, rgb {rgb_error:.2e}");
-        assert!(sigma_error < 4e-3 && rgb_error < 1e-3);
+        check_fused_field(&format!("{:?}", model.config.grid), &sigma, &rgb, &cpu);
     }
 }
 
@@ -855,26 +846,12 @@ fn half_precision_layer_products_match_the_cpu() {
     assert!(error(&unscaled, &exact) > 10.0 * error(&d_x, &exact));
 }
 
-/// Compositing (a ray per thread, early termination) and its backward pass, on rays of 0 to
-/// 59 samples.
+/// Compositing (a ray per thread, early termination) and its backward pass.
 #[test]
 fn composite_kernels_match_the_cpu() {
     let Some(emulator) = emulator() else { return };
-    let mut rng = Pcg64::seed_from_u64(9);
-    let rays = 200;
-    let mut offsets = vec![0u32];
-    for r in 0..rays {
-        offsets.push(offsets[r] + rng.random_range(0..60));
-    }
-    let samples = offsets[rays] as usize;
-    let sigma = random(&mut rng, samples, 0.0, 40.0);
-    let rgb = random(&mut rng, 3 * samples, 0.0, 1.0);
-    let dt = random(&mut rng, samples, 0.001, 0.01);
-    let backgrounds = random(&mut rng, 3 * rays, 0.0, 1.0);
-    let d_color = random(&mut rng, 3 * rays, -1.0, 1.0);
-    let d_alpha = random(&mut rng, rays, -1.0, 1.0);
-    let threshold = 1e-4;
-
+    let case = CompositeCase::random(&mut Pcg64::seed_from_u64(9), 200);
+    let (rays, samples) = (case.rays(), case.samples());
     let (mut color, mut alpha, mut used) = (
         vec![f32::NAN; 3 * rays],
         vec![f32::NAN; rays],
@@ -897,13 +874,13 @@ fn composite_kernels_match_the_cpu() {
     let kernel: Composite = emulator.kernel("composite");
     emulator.run_1d(rays, || unsafe {
         kernel(
-            sigma.as_ptr(),
-            rgb.as_ptr(),
-            dt.as_ptr(),
-            offsets.as_ptr(),
+            case.sigma.as_ptr(),
+            case.rgb.as_ptr(),
+            case.dt.as_ptr(),
+            case.offsets.as_ptr(),
             rays as u32,
-            backgrounds.as_ptr(),
-            threshold,
+            case.backgrounds.as_ptr(),
+            case.threshold,
             color_out,
             alpha_out,
             used_out,
@@ -928,82 +905,27 @@ fn composite_kernels_match_the_cpu() {
     let kernel: Backward = emulator.kernel("composite_backward");
     emulator.run_1d(rays, || unsafe {
         kernel(
-            sigma.as_ptr(),
-            rgb.as_ptr(),
-            dt.as_ptr(),
-            offsets.as_ptr(),
+            case.sigma.as_ptr(),
+            case.rgb.as_ptr(),
+            case.dt.as_ptr(),
+            case.offsets.as_ptr(),
             rays as u32,
             color.as_ptr(),
             alpha.as_ptr(),
             used.as_ptr(),
-            d_color.as_ptr(),
-            d_alpha.as_ptr(),
+            case.d_color.as_ptr(),
+            case.d_alpha.as_ptr(),
             d_sigma_out,
             d_rgb_out,
         )
     });
-
-    let triples =
-        |v: &[f32]| -> Vec<[f32; 3]> { v.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect() };
-    for r in 0..rays {
-        let span = offsets[r] as usize..offsets[r + 1] as usize;
-        let rgb_r = triples(&rgb[3 * span.start..3 * span.end]);
-        let background = [
-            backgrounds[3 * r],
-            backgrounds[3 * r + 1],
-            backgrounds[3 * r + 2],
-        ];
-        let cpu = composite(
-            &sigma[span.clone()],
-            &rgb_r,
-            &dt[span.clone()],
-            background,
-            threshold,
-        );
-        assert_close(
-            &format!("ray {r} colour"),
-            &color[3 * r..3 * r + 3],
-            &cpu.color,
-            1e-5,
-            1e-4,
-        );
-        assert_close(
-            &format!("ray {r} alpha"),
-            &alpha[r..r + 1],
-            &[cpu.alpha],
-            1e-5,
-            1e-4,
-        );
-        assert_eq!(used[r] as usize, cpu.used, "ray {r}: samples used");
-        let mut cpu_d_sigma = vec![0.0; span.len()];
-        let mut cpu_d_rgb = vec![[0.0; 3]; span.len()];
-        let dc = [d_color[3 * r], d_color[3 * r + 1], d_color[3 * r + 2]];
-        composite_backward(
-            &sigma[span.clone()],
-            &rgb_r,
-            &dt[span.clone()],
-            &cpu,
-            dc,
-            d_alpha[r],
-            &mut cpu_d_sigma,
-            &mut cpu_d_rgb,
-        );
-        assert_close(
-            &format!("ray {r} dσ"),
-            &d_sigma[span.clone()],
-            &cpu_d_sigma,
-            1e-5,
-            1e-3,
-        );
-        let cpu_d_rgb: Vec<f32> = cpu_d_rgb.into_iter().flatten().collect();
-        assert_close(
-            &format!("ray {r} drgb"),
-            &d_rgb[3 * span.start..3 * span.end],
-            &cpu_d_rgb,
-            1e-6,
-            1e-4,
-        );
-    }
+    case.check(&CompositeResult {
+        color: &color,
+        alpha: &alpha,
+        used: &used,
+        d_sigma: &d_sigma,
+        d_rgb: &d_rgb,
+    });
 }
 
 /// The occupancy update's 2³ max pooling, the merge with the old grid (with its block sum of
@@ -1066,27 +988,11 @@ fn occupancy_kernels_match_the_cpu() {
 #[test]
 fn training_march_kernels_match_the_cpu() {
     let Some(emulator) = emulator() else { return };
-    let mut rng = Pcg64::seed_from_u64(11);
-    let config = ModelConfig::tiny();
-    let occupancy = head_occupancy(&config);
-    let settings = MarchSettings::training(&config);
-    let (intrinsics, pose) = front_camera(&config, 64, 64);
-    let mut rays: Vec<Ray> = random_rays(&intrinsics, &pose, 150, &mut rng);
-    // A ray parallel to an axis, and one that misses the box.
-    rays.push(Ray {
-        origin: [0.0, 0.0, 0.5],
-        direction: [0.0, 0.0, -1.0],
-    });
-    rays.push(Ray {
-        origin: [0.0, 0.5, 0.5],
-        direction: [0.0, 0.0, -1.0],
-    });
-    let n = rays.len();
-    let jitters = random(&mut rng, n, 0.0, 1.0);
-    let cpu = RaySamples::march(&config, &settings, &occupancy, &rays, &jitters);
-    let origins: Vec<f32> = rays.iter().flat_map(|r| r.origin).collect();
-    let directions: Vec<f32> = rays.iter().flat_map(|r| r.direction).collect();
-    let march = MarchConfig::new(&config, &settings, occupancy.resolution);
+    let case = MarchCase::random(&mut Pcg64::seed_from_u64(11), 64, 150);
+    let n = case.rays.len();
+    let (origins, directions, jitters) = (case.origins(), case.directions(), &case.jitters);
+    let occupancy = &case.occupancy;
+    let march = MarchConfig::new(&case.config, &case.settings, occupancy.resolution);
 
     let mut counts = vec![u32::MAX; n];
     let counts_out = counts.as_mut_ptr();
@@ -1117,8 +1023,6 @@ fn training_march_kernels_match_the_cpu() {
             Some(*total)
         }))
         .collect();
-    let cpu_offsets: Vec<u32> = cpu.offsets.iter().map(|&o| o as u32).collect();
-    assert_eq!(offsets, cpu_offsets);
 
     let samples = offsets[n] as usize;
     let (mut positions, mut dts) = (vec![f32::NAN; 3 * samples], vec![f32::NAN; samples]);
@@ -1148,16 +1052,7 @@ fn training_march_kernels_match_the_cpu() {
             dts_out,
         )
     });
-    let cpu_positions: Vec<f32> = cpu.samples.iter().flat_map(|s| s.position).collect();
-    let cpu_dt: Vec<f32> = cpu.samples.iter().map(|s| s.dt).collect();
-    assert_close(
-        "march_write positions",
-        &positions,
-        &cpu_positions,
-        0.0,
-        0.0,
-    );
-    assert_close("march_write dt", &dts, &cpu_dt, 0.0, 0.0);
+    case.check(&offsets, &positions, &dts);
 }
 
 /// The ray losses (L1 colour and mask, α entropy) and their gradients, per ray; the host

@@ -1,13 +1,18 @@
 //! Helpers of the kernel tests (`cuda_conformance.rs` on a GPU, `kernels_on_cpu.rs` on the
-//! CPU): random inputs, a model with weights of the right scale, and the comparison with a
-//! CPU twin.
+//! CPU): random inputs, a model with weights of the right scale, the comparison with a CPU
+//! twin, and the cases both test files run with their CPU checks.
 #![allow(
     dead_code,
     reason = "each test binary includes this module and uses a different subset of it"
 )]
 
+use nerf_avatar::bench::scene::{front_camera, head_occupancy, random_rays};
+use nerf_avatar::camera::Ray;
+use nerf_avatar::composite::{composite, composite_backward};
 use nerf_avatar::config::ModelConfig;
-use nerf_avatar::field::Model;
+use nerf_avatar::field::{FieldOutput, Model};
+use nerf_avatar::march::{MarchSettings, RaySamples};
+use nerf_avatar::occupancy::OccupancyGrid;
 use nerf_avatar::params::{LayerShape, Params};
 use rand::Rng;
 use rand_pcg::Pcg64;
@@ -63,4 +68,176 @@ pub fn he_model(config: ModelConfig, rng: &mut Pcg64) -> (Model, Params<f32>) {
         }
     }
     (model, params)
+}
+
+/// Rays of 0 to 59 samples to composite, with the gradients to take back.
+pub struct CompositeCase {
+    /// Ray r owns samples `offsets[r]..offsets[r + 1]`.
+    pub offsets: Vec<u32>,
+    pub sigma: Vec<f32>,
+    pub rgb: Vec<f32>,
+    pub dt: Vec<f32>,
+    pub backgrounds: Vec<f32>,
+    pub d_color: Vec<f32>,
+    pub d_alpha: Vec<f32>,
+    pub threshold: f32,
+}
+
+/// What a compositing kernel pair gave for a [`CompositeCase`].
+pub struct CompositeResult<'a> {
+    pub color: &'a [f32],
+    pub alpha: &'a [f32],
+    pub used: &'a [u32],
+    pub d_sigma: &'a [f32],
+    pub d_rgb: &'a [f32],
+}
+
+impl CompositeCase {
+    /// `rays` random rays.
+    pub fn random(rng: &mut Pcg64, rays: usize) -> Self {
+        let mut offsets = vec![0u32];
+        for r in 0..rays {
+            offsets.push(offsets[r] + rng.random_range(0..60));
+        }
+        let samples = offsets[rays] as usize;
+        Self {
+            sigma: random(rng, samples, 0.0, 40.0),
+            rgb: random(rng, 3 * samples, 0.0, 1.0),
+            dt: random(rng, samples, 0.001, 0.01),
+            backgrounds: random(rng, 3 * rays, 0.0, 1.0),
+            d_color: random(rng, 3 * rays, -1.0, 1.0),
+            d_alpha: random(rng, rays, -1.0, 1.0),
+            threshold: 1e-4,
+            offsets,
+        }
+    }
+
+    /// Rays.
+    pub fn rays(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    /// Samples of all rays.
+    pub fn samples(&self) -> usize {
+        self.offsets[self.rays()] as usize
+    }
+
+    /// Asserts that `result` is the CPU's compositing and its backward, ray by ray.
+    #[track_caller]
+    pub fn check(&self, result: &CompositeResult<'_>) {
+        let triples = |v: &[f32]| -> Vec<[f32; 3]> {
+            v.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect()
+        };
+        for r in 0..self.rays() {
+            let span = self.offsets[r] as usize..self.offsets[r + 1] as usize;
+            let rgb = triples(&self.rgb[3 * span.start..3 * span.end]);
+            let b = &self.backgrounds[3 * r..3 * r + 3];
+            let (sigma, dt) = (&self.sigma[span.clone()], &self.dt[span.clone()]);
+            let cpu = composite(sigma, &rgb, dt, [b[0], b[1], b[2]], self.threshold);
+            let colour = &result.color[3 * r..3 * r + 3];
+            assert_close(&format!("ray {r} colour"), colour, &cpu.color, 1e-5, 1e-4);
+            let alpha = &result.alpha[r..r + 1];
+            assert_close(&format!("ray {r} alpha"), alpha, &[cpu.alpha], 1e-5, 1e-4);
+            assert_eq!(result.used[r] as usize, cpu.used, "ray {r}: samples used");
+            let mut d_sigma = vec![0.0; span.len()];
+            let mut d_rgb = vec![[0.0; 3]; span.len()];
+            let dc = &self.d_color[3 * r..3 * r + 3];
+            let d_alpha = self.d_alpha[r];
+            let gradients = (&mut d_sigma, &mut d_rgb);
+            composite_backward(
+                sigma,
+                &rgb,
+                dt,
+                &cpu,
+                [dc[0], dc[1], dc[2]],
+                d_alpha,
+                gradients.0,
+                gradients.1,
+            );
+            let kernel_d_sigma = &result.d_sigma[span.clone()];
+            assert_close(&format!("ray {r} dσ"), kernel_d_sigma, &d_sigma, 1e-5, 1e-3);
+            let d_rgb: Vec<f32> = d_rgb.into_iter().flatten().collect();
+            let kernel_d_rgb = &result.d_rgb[3 * span.start..3 * span.end];
+            assert_close(&format!("ray {r} drgb"), kernel_d_rgb, &d_rgb, 1e-6, 1e-4);
+        }
+    }
+}
+
+/// Asserts that the fused fp16 field's σ and RGB are the CPU's `cpu` within half precision:
+/// fp16 keeps 11 significant bits (relative rounding 2^-11 ≈ 4.9e-4) at each of up to six
+/// layers of sums over 64 inputs; σ = softplus has slope ≤ 1, RGB = sigmoid ≤ 1/4.
+#[track_caller]
+pub fn check_fused_field(what: &str, sigma: &[f32], rgb: &[f32], cpu: &FieldOutput<f32>) {
+    let cpu_rgb: Vec<f32> = cpu.rgb.iter().flatten().copied().collect();
+    assert_close(&format!("{what} σ"), sigma, &cpu.sigma, 3e-2, 2e-2);
+    assert_close(&format!("{what} rgb"), rgb, &cpu_rgb, 1e-2, 0.0);
+    let mean_error = |a: &[f32], b: &[f32]| {
+        a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len() as f32
+    };
+    let (sigma_error, rgb_error) = (mean_error(sigma, &cpu.sigma), mean_error(rgb, &cpu_rgb));
+    eprintln!("{what}: mean |kernel − CPU|: σ {sigma_error:.2e}, rgb {rgb_error:.2e}");
+    assert!(sigma_error < 4e-3 && rgb_error < 1e-3);
+}
+
+/// Training rays through the tiny preset's head box, with the occupancy grid of a head.
+pub struct MarchCase {
+    pub config: ModelConfig,
+    pub occupancy: OccupancyGrid,
+    pub settings: MarchSettings,
+    /// Random camera rays, one parallel to an axis and one that misses the box.
+    pub rays: Vec<Ray>,
+    pub jitters: Vec<f32>,
+}
+
+impl MarchCase {
+    /// `count` random rays of a `side` × `side` camera, and the two special ones.
+    pub fn random(rng: &mut Pcg64, side: u32, count: usize) -> Self {
+        let config = ModelConfig::tiny();
+        let (intrinsics, pose) = front_camera(&config, side, side);
+        let mut rays: Vec<Ray> = random_rays(&intrinsics, &pose, count, rng);
+        rays.push(Ray {
+            origin: [0.0, 0.0, 0.5],
+            direction: [0.0, 0.0, -1.0],
+        });
+        rays.push(Ray {
+            origin: [0.0, 0.5, 0.5],
+            direction: [0.0, 0.0, -1.0],
+        });
+        Self {
+            occupancy: head_occupancy(&config),
+            settings: MarchSettings::training(&config),
+            jitters: random(rng, rays.len(), 0.0, 1.0),
+            rays,
+            config,
+        }
+    }
+
+    /// Ray origins, flat.
+    pub fn origins(&self) -> Vec<f32> {
+        self.rays.iter().flat_map(|r| r.origin).collect()
+    }
+
+    /// Ray directions, flat.
+    pub fn directions(&self) -> Vec<f32> {
+        self.rays.iter().flat_map(|r| r.direction).collect()
+    }
+
+    /// Asserts that the kernels' offsets, positions and steps are the CPU marcher's, bit for
+    /// bit (both use explicitly rounded arithmetic).
+    #[track_caller]
+    pub fn check(&self, offsets: &[u32], positions: &[f32], dt: &[f32]) {
+        let cpu = RaySamples::march(
+            &self.config,
+            &self.settings,
+            &self.occupancy,
+            &self.rays,
+            &self.jitters,
+        );
+        let cpu_offsets: Vec<u32> = cpu.offsets.iter().map(|&o| o as u32).collect();
+        assert_eq!(offsets, cpu_offsets);
+        let cpu_positions: Vec<f32> = cpu.samples.iter().flat_map(|s| s.position).collect();
+        let cpu_dt: Vec<f32> = cpu.samples.iter().map(|s| s.dt).collect();
+        assert_close("positions", positions, &cpu_positions, 0.0, 0.0);
+        assert_close("dt", dt, &cpu_dt, 0.0, 0.0);
+    }
 }
