@@ -1,21 +1,21 @@
 // The training MLPs' layers on the tensor cores (mlp.rs `mlp_forward`, `mlp_backward` in
-// half precision; host: cuda::half_mlp): one strided product
-// C = out_scale · A · B, A and B read from fp32 buffers (the fp32 master weights, the kept
-// activations, the gradients) and rounded to f16 as they are loaded, summed in fp32 by
-// `mma.m16n8k16`. The strides give the three products of a layer: Y = X · Wᵀ, dX = dY · W
-// and dW += dYᵀ · X. The gradients are multiplied by a loss scale before the rounding (so
-// that small ones do not vanish in f16) and the products by its inverse; the host picks the
-// scale from the largest gradient (`max_abs`). Needs sm_80 (the kernel is empty below; the
-// host never launches it there); the product and the rounding are tensor_cores.cuh's.
+// half precision; host: cuda::half_mlp): one strided product C = A · B, A and B read from
+// fp32 buffers (the fp32 master weights, the kept activations, the gradients) and rounded to
+// f16 as they are loaded, summed in fp32 by `mma.m16n8k16`. The strides give the three
+// products of a layer: Y = X · Wᵀ, dX = dY · W and dW += dYᵀ · X. The gradients are
+// multiplied by a loss scale before the rounding (so that small ones do not vanish in f16)
+// and the products by its inverse; the scale comes from the largest gradient, measured on
+// the device (`max_abs`) and read there. Needs sm_80 (the kernel is empty below; the host
+// never launches it there); the product and the rounding are tensor_cores.cuh's.
 #include "common.cuh"
 #include "tensor_cores.cuh"
 
 #define MLP_FP16_WARPS 4
 
-// One product: C (m × n, row-major) = out_scale · (a_scale · A) · B over k, with A's element
-// (row, col) at a[row · a_row + col · a_col] and B's at b[row · b_row + col · b_col]. Slice
-// blockIdx.z takes k_per_slice values of k. With `accumulate`, each slice adds its part to C
-// (atomics); else C is written (ReLU when `relu`; one slice). Mirrored by
+// One product: C (m × n, row-major) = A · B over k, with A's element (row, col) at
+// a[row · a_row + col · a_col] and B's at b[row · b_row + col · b_col]. Slice blockIdx.z
+// takes k_per_slice values of k. With `accumulate`, each slice adds its part to C (atomics);
+// else C is written (ReLU when `relu`; one slice). Mirrored by
 // `cuda::half_mlp::ProductShape`.
 struct ProductShape {
     u32 m;
@@ -24,13 +24,20 @@ struct ProductShape {
     u32 k_per_slice;
     u32 accumulate;
     u32 relu;
-    float a_scale;
-    float out_scale;
     u64 a_row;
     u64 a_col;
     u64 b_row;
     u64 b_col;
 };
+
+// The loss scale for gradients whose largest magnitude is `largest` (half_mlp.rs
+// `loss_scale`): the power of two that brings it into [2^13, 2^14), 1 for zero, non-finite
+// or larger gradients.
+__device__ inline float loss_scale(float largest) {
+    if (!(largest > 0.0f) || isinf(largest)) return 1.0f;
+    const float exponent = fminf(fmaxf(ceilf(log2f(16384.0f / largest)) - 1.0f, 0.0f), 60.0f);
+    return exp2f(exponent);
+}
 
 // Element (row, col) of a strided matrix of rows × cols, 0 outside.
 __device__ inline float load_or_zero(const float* data, u64 row_stride, u64 col_stride, u32 row,
@@ -44,8 +51,13 @@ __device__ inline float load_or_zero(const float* data, u64 row_stride, u64 col_
 // 1, 2t + 8, 2t + 9 of the k tile; its B fragments rows 2t, 2t + 1, 2t + 8, 2t + 9 of
 // column group of each 8-column half; its results rows group and group + 8, columns 2t and
 // 2t + 1 of each half.
-extern "C" __global__ void mlp_layer_fp16(const float* a, const float* b, ProductShape p, float* c) {
+// `largest`, when not null, holds the bits of the largest |A| (`max_abs`): A is multiplied by
+// its loss scale before the rounding, the product by the inverse.
+extern "C" __global__ void mlp_layer_fp16(const float* a, const float* b, ProductShape p,
+                                          const u32* largest, float* c) {
 #if defined(NERF_AVATAR_ON_CPU) || __CUDA_ARCH__ >= 800
+    const float a_scale = largest ? loss_scale(__uint_as_float(*largest)) : 1.0f;
+    const float out_scale = 1.0f / a_scale;
     const u32 warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const u32 group = lane >> 2, t = lane & 3;
     const u32 row0 = (blockIdx.x * MLP_FP16_WARPS + warp) * 16;
@@ -58,8 +70,8 @@ extern "C" __global__ void mlp_layer_fp16(const float* a, const float* b, Produc
         for (u32 r = 0; r < 4; ++r) {
             const u32 row = row0 + group + 8 * (r & 1);
             const u32 col = k0 + 2 * t + 8 * (r >> 1);
-            av[2 * r] = p.a_scale * load_or_zero(a, p.a_row, p.a_col, row, col, p.m, k_end);
-            av[2 * r + 1] = p.a_scale * load_or_zero(a, p.a_row, p.a_col, row, col + 1, p.m, k_end);
+            av[2 * r] = a_scale * load_or_zero(a, p.a_row, p.a_col, row, col, p.m, k_end);
+            av[2 * r + 1] = a_scale * load_or_zero(a, p.a_row, p.a_col, row, col + 1, p.m, k_end);
         }
         const u32 fragment[4] = {pack_half2(av[0], av[1]), pack_half2(av[2], av[3]),
                                  pack_half2(av[4], av[5]), pack_half2(av[6], av[7])};
@@ -78,7 +90,7 @@ extern "C" __global__ void mlp_layer_fp16(const float* a, const float* b, Produc
             const u32 row = row0 + group + 8 * (e >> 1);
             const u32 col = col0 + 8 * half + 2 * t + (e & 1);
             if (row >= p.m || col >= p.n) continue;
-            const float value = p.out_scale * acc[half][e];
+            const float value = out_scale * acc[half][e];
             float* out = c + (u64)row * p.n + col;
             if (p.accumulate) {
                 atomicAdd(out, value);

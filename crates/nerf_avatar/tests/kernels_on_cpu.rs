@@ -730,21 +730,29 @@ fn sh_and_adam_kernels_match_the_cpu() {
     assert_close("adam_step v", &v, &adam.v, 1e-6, 1e-5);
 }
 
-/// Runs one `mlp_layer_fp16` product of `shape` into `c`.
-fn product_fp16(emulator: &Emulator, a: &[f32], b: &[f32], shape: &ProductShape, c: &mut [f32]) {
-    type Product = unsafe extern "C" fn(*const f32, *const f32, ProductShape, *mut f32);
+/// Runs one `mlp_layer_fp16` product of `shape` into `c`, loss-scaled by the largest |A|
+/// in `largest` (the bits `max_abs` wrote) when given.
+fn product_fp16(
+    emulator: &Emulator,
+    (a, b): (&[f32], &[f32]),
+    shape: &ProductShape,
+    largest: Option<&u32>,
+    c: &mut [f32],
+) {
+    type Product = unsafe extern "C" fn(*const f32, *const f32, ProductShape, *const u32, *mut f32);
     let kernel: Product = emulator.kernel("mlp_layer_fp16");
     let config = shape.launch_config();
     let c_out = c.as_mut_ptr();
+    let largest = largest.map_or(std::ptr::null(), |l| l as *const u32);
     emulator.run(
         [config.grid_dim.0, config.grid_dim.1, config.grid_dim.2],
         [config.block_dim.0, config.block_dim.1, config.block_dim.2],
-        || unsafe { kernel(a.as_ptr(), b.as_ptr(), *shape, c_out) },
+        || unsafe { kernel(a.as_ptr(), b.as_ptr(), *shape, largest, c_out) },
     );
 }
 
-/// The largest |value| by `max_abs`.
-fn max_abs(emulator: &Emulator, values: &[f32]) -> f32 {
+/// The bits of the largest |value| by `max_abs`.
+fn max_abs(emulator: &Emulator, values: &[f32]) -> u32 {
     type MaxAbs = unsafe extern "C" fn(*const f32, u64, *mut u32);
     let kernel: MaxAbs = emulator.kernel("max_abs");
     let mut result = [0u32];
@@ -752,7 +760,7 @@ fn max_abs(emulator: &Emulator, values: &[f32]) -> f32 {
     emulator.run_1d(values.len(), || unsafe {
         kernel(values.as_ptr(), values.len() as u64, result_out)
     });
-    f32::from_bits(result[0])
+    result[0]
 }
 
 /// `mlp_fp16.cu`: a layer's three products on the tensor cores against f64 sums, within
@@ -784,21 +792,17 @@ fn half_precision_layer_products_match_the_cpu() {
         })
         .collect();
     let mut y = vec![f32::NAN; rows * outputs];
-    product_fp16(
-        emulator,
-        &x,
-        &w,
-        &ProductShape::forward(shape, true).unwrap(),
-        &mut y,
-    );
+    let product = ProductShape::forward(shape, true).unwrap();
+    product_fp16(emulator, (&x, &w), &product, None, &mut y);
     assert_close("forward", &y, &expected, 4e-3, 2e-3);
 
     let largest = max_abs(emulator, &d_y);
-    assert_eq!(largest, d_y.iter().fold(0.0f32, |m, g| m.max(g.abs())));
-    let scale = loss_scale(largest);
+    let cpu_largest = d_y.iter().fold(0.0f32, |m, g| m.max(g.abs()));
+    assert_eq!(f32::from_bits(largest), cpu_largest);
+    let scale = loss_scale(cpu_largest);
     assert!(
         scale > 1e8,
-        "loss scale {scale} for gradients below {largest}"
+        "loss scale {scale} for gradients below {cpu_largest}"
     );
 
     let expected: Vec<f32> = (0..rows * inputs)
@@ -808,8 +812,8 @@ fn half_precision_layer_products_match_the_cpu() {
         })
         .collect();
     let mut d_x = vec![f32::NAN; rows * inputs];
-    let product = ProductShape::input_gradient(shape, scale).unwrap();
-    product_fp16(emulator, &d_y, &w, &product, &mut d_x);
+    let product = ProductShape::input_gradient(shape).unwrap();
+    product_fp16(emulator, (&d_y, &w), &product, Some(&largest), &mut d_x);
     assert_close("input gradient", &d_x, &expected, 4e-8, 2e-3);
 
     let start = random(&mut rng, outputs * inputs, -1e-4, 1e-4);
@@ -821,14 +825,14 @@ fn half_precision_layer_products_match_the_cpu() {
         .collect();
     let mut d_w = start.clone();
     // Slices of 32 rows: four blocks add into every weight.
-    let product = ProductShape::weight_gradient(shape, scale, 32).unwrap();
-    product_fp16(emulator, &d_y, &x, &product, &mut d_w);
+    let product = ProductShape::weight_gradient(shape, 32).unwrap();
+    product_fp16(emulator, (&d_y, &x), &product, Some(&largest), &mut d_w);
     assert_close("weight gradient", &d_w, &expected, 4e-8, 2e-3);
 
     // Without the loss scale the same gradients lose their smallest values to f16.
     let mut unscaled = vec![f32::NAN; rows * inputs];
-    let product = ProductShape::input_gradient(shape, 1.0).unwrap();
-    product_fp16(emulator, &d_y, &w, &product, &mut unscaled);
+    let product = ProductShape::input_gradient(shape).unwrap();
+    product_fp16(emulator, (&d_y, &w), &product, None, &mut unscaled);
     let error = |values: &[f32], expected: &[f32]| {
         values
             .iter()

@@ -4,7 +4,8 @@
 //! kernel: Y = X · Wᵀ, dX = dY · W and dW += dYᵀ · X. Gradients are multiplied by a loss scale
 //! before their rounding, so that small ones do not vanish in f16, and the products by its
 //! inverse: [`loss_scale`], a power of two that brings the largest gradient of the product
-//! near 2^14 (measured on the device each time, so it never overflows).
+//! near 2^14. The kernel measures that gradient (`max_abs`) and reads it on the device, so
+//! the scale never overflows and the host never waits for it.
 
 use cudarc::driver::{CudaSlice, CudaView, CudaViewMut, DeviceRepr, LaunchConfig};
 
@@ -41,9 +42,9 @@ const WARPS: u32 = 4;
 /// largest value (65504), its small values far from f16's smallest.
 const SCALED_MAX: f32 = 16384.0;
 
-/// One product of `mlp_layer_fp16`: C (m × n) = out_scale · (a_scale · A) · B over k, A's
-/// element (row, col) at `a[row · a_row + col · a_col]`, B's at `b[row · b_row + col · b_col]`
-/// (the struct of the same name in `kernels/mlp_fp16.cu`).
+/// One product of `mlp_layer_fp16`: C (m × n) = A · B over k, A's element (row, col) at
+/// `a[row · a_row + col · a_col]`, B's at `b[row · b_row + col · b_col]` (the struct of the
+/// same name in `kernels/mlp_fp16.cu`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ProductShape {
@@ -53,15 +54,13 @@ pub struct ProductShape {
     k_per_slice: u32,
     accumulate: u32,
     relu: u32,
-    a_scale: f32,
-    out_scale: f32,
     a_row: u64,
     a_col: u64,
     b_row: u64,
     b_col: u64,
 }
 
-// SAFETY: #[repr(C)] plain integers and floats, laid out as the struct in mlp_fp16.cu.
+// SAFETY: #[repr(C)] plain integers, laid out as the struct in mlp_fp16.cu.
 unsafe impl DeviceRepr for ProductShape {}
 
 impl ProductShape {
@@ -75,8 +74,6 @@ impl ProductShape {
             k_per_slice: as_u32("inputs", inputs)?,
             accumulate: 0,
             relu: u32::from(relu),
-            a_scale: 1.0,
-            out_scale: 1.0,
             a_row: inputs as u64,
             a_col: 1,
             b_row: 1,
@@ -84,11 +81,8 @@ impl ProductShape {
         })
     }
 
-    /// dX (rows × inputs) = dY (rows × outputs) · W, dY times `scale` before its rounding.
-    pub fn input_gradient(
-        [rows, inputs, outputs]: [usize; 3],
-        scale: f32,
-    ) -> Result<Self, CudaError> {
+    /// dX (rows × inputs) = dY (rows × outputs) · W.
+    pub fn input_gradient([rows, inputs, outputs]: [usize; 3]) -> Result<Self, CudaError> {
         Ok(Self {
             m: as_u32("rows", rows)?,
             n: as_u32("inputs", inputs)?,
@@ -96,8 +90,6 @@ impl ProductShape {
             k_per_slice: as_u32("outputs", outputs)?,
             accumulate: 0,
             relu: 0,
-            a_scale: scale,
-            out_scale: 1.0 / scale,
             a_row: outputs as u64,
             a_col: 1,
             b_row: inputs as u64,
@@ -106,10 +98,9 @@ impl ProductShape {
     }
 
     /// dW (outputs × inputs) += dYᵀ · X over the rows, in slices of `rows_per_slice` rows
-    /// (a multiple of 16), dY times `scale` before its rounding.
+    /// (a multiple of 16).
     pub fn weight_gradient(
         [rows, inputs, outputs]: [usize; 3],
-        scale: f32,
         rows_per_slice: usize,
     ) -> Result<Self, CudaError> {
         Ok(Self {
@@ -119,8 +110,6 @@ impl ProductShape {
             k_per_slice: as_u32("rows per slice", rows_per_slice)?,
             accumulate: 1,
             relu: 0,
-            a_scale: scale,
-            out_scale: 1.0 / scale,
             a_row: 1,
             a_col: outputs as u64,
             b_row: inputs as u64,
@@ -160,12 +149,13 @@ impl ProductShape {
 }
 
 /// C = `shape`'s product of `a` and `b` on the tensor cores (written, or added to C when
-/// the shape accumulates).
+/// the shape accumulates). With `largest` (written by [`max_abs`]), A is loss-scaled by
+/// [`loss_scale`] of the value it holds, and the product unscaled.
 pub fn product_fp16(
     device: &CudaDevice,
-    a: &CudaView<'_, f32>,
-    b: &CudaView<'_, f32>,
+    (a, b): (&CudaView<'_, f32>, &CudaView<'_, f32>),
     shape: &ProductShape,
+    largest: Option<&CudaSlice<u32>>,
     c: &mut CudaViewMut<'_, f32>,
 ) -> Result<(), CudaError> {
     MlpPrecision::Fp16.check(device.arch())?;
@@ -174,25 +164,37 @@ pub fn product_fp16(
     check_view("B", b, b_len)?;
     check_view("C", &c.as_view(), shape.m as usize * shape.n as usize)?;
     let config = shape.launch_config();
-    launch!(device, "mlp_layer_fp16", config, a, b, shape, c)
+    match largest {
+        Some(largest) => {
+            check_len("largest", largest, 1)?;
+            launch!(device, "mlp_layer_fp16", config, a, b, shape, largest, c)
+        }
+        None => {
+            let null: u64 = 0;
+            launch!(device, "mlp_layer_fp16", config, a, b, shape, &null, c)
+        }
+    }
 }
 
-/// The largest |value| of the first `count` values (NaN are passed over).
+/// Writes the bits of the largest |value| of the first `count` values into `largest` (NaN
+/// are passed over), for [`product_fp16`] to read on the device.
 pub fn max_abs(
     device: &CudaDevice,
     values: &CudaSlice<f32>,
     count: usize,
-) -> Result<f32, CudaError> {
+    largest: &mut CudaSlice<u32>,
+) -> Result<(), CudaError> {
     check_len("values", values, count)?;
-    let mut result = device.zeros::<u32>(1)?;
+    check_len("largest", largest, 1)?;
+    device.clear(largest)?;
     let n = count as u64;
     debug_assert_eq!(BLOCK, 256, "max_abs sizes its shared array for 256 threads");
-    launch!(device, "max_abs", grid_1d(count), values, &n, &mut result)?;
-    Ok(f32::from_bits(device.download(&result, 1)?[0]))
+    launch!(device, "max_abs", grid_1d(count), values, &n, largest)
 }
 
 /// The loss scale for gradients whose largest magnitude is `largest`: a power of two that
-/// brings it into [2^13, 2^14) (1 for zero, non-finite or huge gradients).
+/// brings it into [2^13, 2^14) (1 for zero, non-finite or larger gradients); the CPU twin of
+/// `loss_scale` in `kernels/mlp_fp16.cu`.
 pub fn loss_scale(largest: f32) -> f32 {
     if !largest.is_finite() || largest <= 0.0 {
         return 1.0;

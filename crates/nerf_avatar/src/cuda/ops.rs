@@ -6,7 +6,7 @@ use cudarc::driver::{CudaSlice, CudaView, DeviceRepr, LaunchConfig};
 
 use super::CudaError;
 use super::device::{CudaDevice, grid_1d, launch};
-use super::half_mlp::{MlpPrecision, ProductShape, loss_scale, max_abs, product_fp16};
+use super::half_mlp::{MlpPrecision, ProductShape, max_abs, product_fp16};
 use crate::camera::{Intrinsics, Pose};
 use crate::config::ModelConfig;
 use crate::hashgrid::HashGridLayout;
@@ -270,7 +270,8 @@ pub fn mlp_forward(
             MlpPrecision::Fp32 => dense_layer(device, &x.slice(..), &w, shape, relu, y)?,
             MlpPrecision::Fp16 => {
                 let product = ProductShape::forward(shape, relu)?;
-                product_fp16(device, &x.slice(..), &w, &product, &mut y.slice_mut(..))?;
+                let factors = (&x.slice(..), &w);
+                product_fp16(device, factors, &product, None, &mut y.slice_mut(..))?;
             }
         }
     }
@@ -379,6 +380,7 @@ pub fn mlp_backward(
     let rows_per_slice = ROWS_PER_SLICE;
     let slices = as_u32("row slices", n.div_ceil(ROWS_PER_SLICE as usize).max(1))?;
     let mut d_y = d_output;
+    let mut largest = device.zeros::<u32>(1)?;
     let activation = |i: usize| {
         activations
             .get(i)
@@ -395,10 +397,9 @@ pub fn mlp_backward(
         let x = if i == 0 { input } else { activation(i - 1)? };
         check_len("layer input", x, n * layer.inputs)?;
         let shape = [n, layer.inputs, layer.outputs];
-        let scale = match precision {
-            MlpPrecision::Fp32 => 1.0,
-            MlpPrecision::Fp16 => loss_scale(max_abs(device, &d_y, n * layer.outputs)?),
-        };
+        if precision == MlpPrecision::Fp16 {
+            max_abs(device, &d_y, n * layer.outputs, &mut largest)?;
+        }
         {
             let mut d_w = d_params.slice_mut(layer.range());
             match precision {
@@ -422,9 +423,9 @@ pub fn mlp_backward(
                     )?;
                 }
                 MlpPrecision::Fp16 => {
-                    let product =
-                        ProductShape::weight_gradient(shape, scale, ROWS_PER_SLICE as usize)?;
-                    product_fp16(device, &d_y.slice(..), &x.slice(..), &product, &mut d_w)?;
+                    let product = ProductShape::weight_gradient(shape, ROWS_PER_SLICE as usize)?;
+                    let factors = (&d_y.slice(..), &x.slice(..));
+                    product_fp16(device, factors, &product, Some(&largest), &mut d_w)?;
                 }
             }
         }
@@ -436,9 +437,15 @@ pub fn mlp_backward(
                     dense_layer_input_gradient(device, &d_y.slice(..), &w, shape, &mut d_x)?;
                 }
                 MlpPrecision::Fp16 => {
-                    let product = ProductShape::input_gradient(shape, scale)?;
-                    let d_y = d_y.slice(..);
-                    product_fp16(device, &d_y, &w, &product, &mut d_x.slice_mut(..))?;
+                    let product = ProductShape::input_gradient(shape)?;
+                    let factors = (&d_y.slice(..), &w);
+                    product_fp16(
+                        device,
+                        factors,
+                        &product,
+                        Some(&largest),
+                        &mut d_x.slice_mut(..),
+                    )?;
                 }
             }
             d_y = d_x;
