@@ -4,7 +4,7 @@
 //! kernel: Y = X · Wᵀ, dX = dY · W and dW += dYᵀ · X. Gradients are multiplied by a loss scale
 //! before their rounding, so that small ones do not vanish in f16, and the products by its
 //! inverse: [`loss_scale`], a power of two that brings the largest gradient of the product
-//! near 2^14. The kernel measures that gradient (`max_abs`) and reads it on the device, so
+//! near 2^14. `max_abs` measures that gradient and the product reads it on the device, so
 //! the scale never overflows and the host never waits for it.
 
 use cudarc::driver::{CudaSlice, CudaView, CudaViewMut, DeviceRepr, LaunchConfig};
