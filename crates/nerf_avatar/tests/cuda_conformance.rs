@@ -21,7 +21,7 @@ use nerf_avatar::cuda::render::{CudaRenderer, FieldPrecision};
 use nerf_avatar::cuda::{CudaError, open_default_device};
 use nerf_avatar::field::Model;
 use nerf_avatar::hashgrid::{HashGridLayout, blend_tables, blend_tables_backward};
-use nerf_avatar::metrics::lpips::patch::{self, ConvGeometry, PatchLpips, PoolGeometry};
+use nerf_avatar::metrics::lpips::patch::{ConvGeometry, Extent, PatchLpips, PoolGeometry};
 use nerf_avatar::metrics::lpips::{Backbone, LpipsError};
 use nerf_avatar::mlp::{mlp_backward, mlp_forward};
 use nerf_avatar::occupancy::{OccupancyGrid, max_pool_2};
@@ -37,7 +37,8 @@ use rand_pcg::Pcg64;
 
 mod kernel_support;
 use kernel_support::{
-    CompositeCase, CompositeResult, MarchCase, assert_close, check_fused_field, he_model, random,
+    CompositeCase, CompositeResult, LpipsKernels, MarchCase, assert_close, check_fused_field,
+    check_lpips_kernels, he_model, random,
 };
 
 /// The GPU, or `None` (with the reason printed) where none can be used.
@@ -886,169 +887,130 @@ fn fused_fp16_frames_match_the_cpus_render_image() {
     }
 }
 
-/// The layer geometries of patch LPIPS: AlexNet's first convolution (11×11, stride 4,
-/// padding 2), VGG's 3×3 ones and an unpadded 2×2 stride-2 one.
-const LPIPS_CONVS: [(usize, usize, usize); 3] = [(11, 4, 2), (3, 1, 1), (2, 2, 0)];
+/// `kernels/lpips.cu` on the GPU, through the host functions of `cuda::lpips`.
+struct GpuLpips<'a>(&'a CudaDevice);
 
-#[test]
-fn lpips_layers_match_the_cpu() {
-    let Some(device) = gpu() else { return };
-    let mut rng = Pcg64::seed_from_u64(21);
-    let (images, extent) = (3, [19, 17, 5]);
-    let input = random(
-        &mut rng,
-        images * extent.iter().product::<usize>(),
-        -1.0,
-        1.0,
-    );
-    let d_input_len = input.len();
-    let gpu_input = device.upload(&input).unwrap();
+impl GpuLpips<'_> {
+    fn upload<T: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits>(
+        &self,
+        values: &[T],
+    ) -> CudaSlice<T> {
+        self.0.upload(values).unwrap()
+    }
+}
 
-    let rgb = random(&mut rng, 3 * 40, 0.0, 1.0);
-    let mut cpu_scaled = vec![0.0; rgb.len()];
-    patch::scale_input(&rgb, &mut cpu_scaled);
-    let mut scaled = device.zeros::<f32>(rgb.len()).unwrap();
-    let gpu_rgb = device.upload(&rgb).unwrap();
-    cuda_lpips::scale_input(&device, &gpu_rgb.slice(..), &mut scaled.slice_mut(..)).unwrap();
-    assert_close(
-        "scale_input",
-        &download(&device, &scaled, rgb.len()),
-        &cpu_scaled,
-        0.0,
-        0.0,
-    );
-    let start = random(&mut rng, rgb.len(), -1.0, 1.0);
-    let mut cpu_d_rgb = start.clone();
-    patch::scale_input_backward(&cpu_scaled, 0.7, &mut cpu_d_rgb);
-    let mut d_rgb = device.upload(&start).unwrap();
-    cuda_lpips::scale_input_backward(&device, &scaled, 0.7, &mut d_rgb).unwrap();
-    let gpu_d_rgb = download(&device, &d_rgb, rgb.len());
-    assert_close("scale_input_backward", &gpu_d_rgb, &cpu_d_rgb, 1e-6, 1e-6);
-
-    for (kernel, stride, padding) in LPIPS_CONVS {
-        let conv = ConvGeometry {
-            in_channels: extent[2],
-            out_channels: 4,
-            kernel,
-            stride,
-            padding,
-        };
-        let what = format!("{kernel}×{kernel} / {stride}, padding {padding}");
-        let output = conv.output(extent);
-        let len = images * output[0] * output[1] * conv.columns();
-        let mut cpu_cols = vec![0.0; len];
-        patch::im2col(&input, images, extent, &conv, &mut cpu_cols);
-        let mut cols = device.zeros::<f32>(len).unwrap();
-        cuda_lpips::im2col(&device, &gpu_input, images, extent, &conv, &mut cols).unwrap();
-        assert_close(
-            &format!("im2col {what}"),
-            &download(&device, &cols, len),
-            &cpu_cols,
-            0.0,
-            0.0,
-        );
-
-        let d_cols = random(&mut rng, len, -1.0, 1.0);
-        let mut cpu_d_input = vec![0.0; d_input_len];
-        patch::col2im(&d_cols, images, extent, &conv, &mut cpu_d_input);
-        let mut d_input = device.zeros::<f32>(d_input_len).unwrap();
-        let gpu_d_cols = device.upload(&d_cols).unwrap();
-        cuda_lpips::col2im(&device, &gpu_d_cols, images, extent, &conv, &mut d_input).unwrap();
-        let gpu_d_input = download(&device, &d_input, d_input_len);
-        assert_close(
-            &format!("col2im {what}"),
-            &gpu_d_input,
-            &cpu_d_input,
-            1e-6,
-            1e-6,
-        );
+impl LpipsKernels for GpuLpips<'_> {
+    fn scale_input(&self, rgb: &[f32]) -> Vec<f32> {
+        let mut scaled = self.0.zeros::<f32>(rgb.len()).unwrap();
+        let rgb_gpu = self.upload(rgb);
+        cuda_lpips::scale_input(self.0, &rgb_gpu.slice(..), &mut scaled.slice_mut(..)).unwrap();
+        download(self.0, &scaled, rgb.len())
     }
 
-    for (size, stride) in [(2, 2), (3, 2)] {
-        let pool = PoolGeometry { size, stride };
-        let output = pool.output(extent);
-        let len = images * output.iter().product::<usize>();
-        let (mut cpu_out, mut cpu_argmax) = (vec![0.0; len], vec![0u32; len]);
-        patch::max_pool(&input, images, extent, &pool, &mut cpu_out, &mut cpu_argmax);
-        let (mut out, mut argmax) = (device.zeros(len).unwrap(), device.zeros(len).unwrap());
-        cuda_lpips::max_pool(
-            &device,
-            &gpu_input,
-            images,
-            extent,
-            &pool,
-            &mut out,
-            &mut argmax,
-        )
-        .unwrap();
-        let what = format!("max_pool {size} / {stride}");
-        assert_close(&what, &download(&device, &out, len), &cpu_out, 0.0, 0.0);
-        assert_eq!(device.download(&argmax, len).unwrap(), cpu_argmax, "{what}");
+    fn scale_input_backward(&self, d_scaled: &[f32], weight: f32, d_images: &[f32]) -> Vec<f32> {
+        let mut d = self.upload(d_images);
+        cuda_lpips::scale_input_backward(self.0, &self.upload(d_scaled), weight, &mut d).unwrap();
+        download(self.0, &d, d_images.len())
+    }
 
-        let d_out = random(&mut rng, len, -1.0, 1.0);
-        let mut cpu_d_input = vec![0.0; d_input_len];
-        patch::max_pool_backward(&d_out, &cpu_argmax, images, extent, &pool, &mut cpu_d_input);
-        let mut d_input = device.zeros::<f32>(d_input_len).unwrap();
-        let gpu_d_out = device.upload(&d_out).unwrap();
-        cuda_lpips::max_pool_backward(
-            &device,
-            &gpu_d_out,
-            &argmax,
+    fn im2col(
+        &self,
+        input: &[f32],
+        images: usize,
+        extent: Extent,
+        conv: &ConvGeometry,
+    ) -> Vec<f32> {
+        let output = conv.output(extent);
+        let len = images * output[0] * output[1] * conv.columns();
+        let mut cols = self.0.zeros::<f32>(len).unwrap();
+        cuda_lpips::im2col(self.0, &self.upload(input), images, extent, conv, &mut cols).unwrap();
+        download(self.0, &cols, len)
+    }
+
+    fn col2im(
+        &self,
+        d_cols: &[f32],
+        images: usize,
+        extent: Extent,
+        conv: &ConvGeometry,
+    ) -> Vec<f32> {
+        let len = images * extent.iter().product::<usize>();
+        let mut d_input = self.0.zeros::<f32>(len).unwrap();
+        cuda_lpips::col2im(
+            self.0,
+            &self.upload(d_cols),
             images,
             extent,
-            &pool,
+            conv,
             &mut d_input,
         )
         .unwrap();
-        let gpu_d_input = download(&device, &d_input, d_input_len);
-        assert_close(
-            &format!("{what} backward"),
-            &gpu_d_input,
-            &cpu_d_input,
-            1e-6,
-            1e-6,
-        );
+        download(self.0, &d_input, len)
+    }
+
+    fn max_pool(
+        &self,
+        input: &[f32],
+        images: usize,
+        extent: Extent,
+        pool: &PoolGeometry,
+    ) -> (Vec<f32>, Vec<u32>) {
+        let len = images * pool.output(extent).iter().product::<usize>();
+        let (mut out, mut argmax) = (self.0.zeros(len).unwrap(), self.0.zeros(len).unwrap());
+        let input = self.upload(input);
+        cuda_lpips::max_pool(self.0, &input, images, extent, pool, &mut out, &mut argmax).unwrap();
+        (
+            download(self.0, &out, len),
+            self.0.download(&argmax, len).unwrap(),
+        )
+    }
+
+    fn max_pool_backward(
+        &self,
+        d_out: &[f32],
+        argmax: &[u32],
+        images: usize,
+        extent: Extent,
+        pool: &PoolGeometry,
+    ) -> Vec<f32> {
+        let len = images * extent.iter().product::<usize>();
+        let mut d_input = self.0.zeros::<f32>(len).unwrap();
+        let (d_out, argmax) = (self.upload(d_out), self.upload(argmax));
+        cuda_lpips::max_pool_backward(self.0, &d_out, &argmax, images, extent, pool, &mut d_input)
+            .unwrap();
+        download(self.0, &d_input, len)
+    }
+
+    fn compare_features(
+        &self,
+        features: &[f32],
+        (pairs, extent): (usize, Extent),
+        head: &[f32],
+        d_a: &[f32],
+    ) -> (Vec<f32>, Vec<f32>) {
+        let pixels = pairs * extent[0] * extent[1];
+        let mut distances = self.0.zeros::<f32>(pixels).unwrap();
+        let mut d = self.upload(d_a);
+        let features = self.upload(features);
+        cuda_lpips::compare_features(
+            self.0,
+            (&features, pairs, extent),
+            &self.upload(head),
+            &mut distances.slice_mut(..),
+            &mut d,
+        )
+        .unwrap();
+        (
+            download(self.0, &distances, pixels),
+            download(self.0, &d, d_a.len()),
+        )
     }
 }
 
 #[test]
-fn lpips_comparison_matches_the_cpu() {
+fn lpips_layers_match_the_cpu() {
     let Some(device) = gpu() else { return };
-    let mut rng = Pcg64::seed_from_u64(22);
-    for (pairs, extent) in [(1, [8, 8, 64]), (2, [2, 3, 512]), (3, [5, 4, 3])] {
-        let len = pairs * extent.iter().product::<usize>();
-        // ReLU features: non-negative, some pixels all zero.
-        let mut features = random(&mut rng, 2 * len, -0.5, 1.0);
-        features.iter_mut().for_each(|f| *f = f.max(0.0));
-        features[..extent[2]].fill(0.0);
-        let head = random(&mut rng, extent[2], 0.0, 0.2);
-        let start = random(&mut rng, len, -1.0, 1.0);
-        let mut cpu_d_a = start.clone();
-        let cpu_distance = patch::compare_features(&features, pairs, extent, &head, &mut cpu_d_a);
-
-        let pixels = pairs * extent[0] * extent[1];
-        let mut distances = device.zeros::<f32>(pixels).unwrap();
-        let mut d_a = device.upload(&start).unwrap();
-        let gpu_features = device.upload(&features).unwrap();
-        cuda_lpips::compare_features(
-            &device,
-            (&gpu_features, pairs, extent),
-            &device.upload(&head).unwrap(),
-            &mut distances.slice_mut(..),
-            &mut d_a,
-        )
-        .unwrap();
-        let gpu_distance: f32 = download(&device, &distances, pixels).iter().sum();
-        let what = format!("compare {pairs} × {extent:?}");
-        assert_close(&what, &[gpu_distance], &[cpu_distance], 1e-7, 1e-5);
-        assert_close(
-            &format!("{what} d_a"),
-            &download(&device, &d_a, len),
-            &cpu_d_a,
-            1e-6,
-            1e-4,
-        );
-    }
+    check_lpips_kernels(&GpuLpips(&device), &mut Pcg64::seed_from_u64(21));
 }
 
 /// Patches cut from a smooth random picture, so the distances are those of images.

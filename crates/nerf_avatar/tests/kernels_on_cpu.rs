@@ -27,7 +27,7 @@ use nerf_avatar::cuda::lpips::LayerGeometry;
 use nerf_avatar::cuda::ops::{MarchConfig, pack_levels};
 
 use nerf_avatar::hashgrid::{HashGridLayout, blend_tables, blend_tables_backward};
-use nerf_avatar::metrics::lpips::patch::{self, ConvGeometry, PoolGeometry};
+use nerf_avatar::metrics::lpips::patch::{ConvGeometry, Extent, PoolGeometry};
 use nerf_avatar::occupancy::{DENSITY_DECAY, OCCUPANCY_THRESHOLD, OccupancyGrid, max_pool_2};
 use nerf_avatar::sh::sh_encode;
 use nerf_avatar::tiles::dense_layer;
@@ -39,7 +39,8 @@ use rand_pcg::Pcg64;
 
 mod kernel_support;
 use kernel_support::{
-    CompositeCase, CompositeResult, MarchCase, assert_close, check_fused_field, he_model, random,
+    CompositeCase, CompositeResult, LpipsKernels, MarchCase, assert_close, check_fused_field,
+    check_lpips_kernels, he_model, random,
 };
 
 /// The kernel files compiled here: every one.
@@ -355,141 +356,123 @@ fn loss_reductions_match_the_cpu() {
     assert_eq!(count[0], 4);
 }
 
-#[test]
-fn lpips_kernels_match_the_cpu() {
-    let Some(emulator) = emulator() else { return };
-    let mut rng = Pcg64::seed_from_u64(4);
-    let (images, extent) = (3, [19, 17, 5]);
-    let input = random(
-        &mut rng,
-        images * extent.iter().product::<usize>(),
-        -1.0,
-        1.0,
-    );
+/// `kernels/lpips.cu` in the emulator.
+struct EmulatedLpips<'a>(&'a Emulator);
 
-    let rgb = random(&mut rng, 3 * 40, 0.0, 1.0);
-    let mut cpu_scaled = vec![0.0; rgb.len()];
-    patch::scale_input(&rgb, &mut cpu_scaled);
-    let mut scaled = vec![f32::NAN; rgb.len()];
-    type Scale = unsafe extern "C" fn(*const f32, u64, *mut f32);
-    let kernel: Scale = emulator.kernel("lpips_scale_input");
-    let scaled_out = scaled.as_mut_ptr();
-    emulator.run_1d(rgb.len(), || unsafe {
-        kernel(rgb.as_ptr(), rgb.len() as u64, scaled_out)
-    });
-    assert_close("lpips_scale_input", &scaled, &cpu_scaled, 0.0, 0.0);
-    let start = random(&mut rng, rgb.len(), -1.0, 1.0);
-    let mut cpu_d_rgb = start.clone();
-    patch::scale_input_backward(&cpu_scaled, 0.7, &mut cpu_d_rgb);
-    let mut d_rgb = start.clone();
-    type ScaleBackward = unsafe extern "C" fn(*const f32, u64, f32, *mut f32);
-    let kernel: ScaleBackward = emulator.kernel("lpips_scale_input_backward");
-    let d_rgb_out = d_rgb.as_mut_ptr();
-    emulator.run_1d(rgb.len(), || unsafe {
-        kernel(cpu_scaled.as_ptr(), rgb.len() as u64, 0.7, d_rgb_out)
-    });
-    assert_close("lpips_scale_input_backward", &d_rgb, &cpu_d_rgb, 1e-6, 1e-6);
+type Columns = unsafe extern "C" fn(*const f32, LayerGeometry, *mut f32);
 
-    type Columns = unsafe extern "C" fn(*const f32, LayerGeometry, *mut f32);
-    let im2col: Columns = emulator.kernel("lpips_im2col");
-    let col2im: Columns = emulator.kernel("lpips_col2im");
-    for (kernel, stride, padding) in [(11, 4, 2), (3, 1, 1), (2, 2, 0)] {
-        let conv = ConvGeometry {
-            in_channels: extent[2],
-            out_channels: 4,
-            kernel,
-            stride,
-            padding,
-        };
+impl LpipsKernels for EmulatedLpips<'_> {
+    fn scale_input(&self, rgb: &[f32]) -> Vec<f32> {
+        let mut scaled = vec![f32::NAN; rgb.len()];
+        let out = scaled.as_mut_ptr();
+        type Scale = unsafe extern "C" fn(*const f32, u64, *mut f32);
+        let kernel: Scale = self.0.kernel("lpips_scale_input");
+        self.0.run_1d(rgb.len(), || unsafe {
+            kernel(rgb.as_ptr(), rgb.len() as u64, out)
+        });
+        scaled
+    }
+
+    fn scale_input_backward(&self, d_scaled: &[f32], weight: f32, d_images: &[f32]) -> Vec<f32> {
+        let mut d = d_images.to_vec();
+        let out = d.as_mut_ptr();
+        type Backward = unsafe extern "C" fn(*const f32, u64, f32, *mut f32);
+        let kernel: Backward = self.0.kernel("lpips_scale_input_backward");
+        let n = d_scaled.len();
+        self.0.run_1d(n, || unsafe {
+            kernel(d_scaled.as_ptr(), n as u64, weight, out)
+        });
+        d
+    }
+
+    fn im2col(
+        &self,
+        input: &[f32],
+        images: usize,
+        extent: Extent,
+        conv: &ConvGeometry,
+    ) -> Vec<f32> {
+        let geometry = LayerGeometry::conv(images, extent, conv).unwrap();
         let output = conv.output(extent);
-        let geometry = LayerGeometry::conv(images, extent, &conv).unwrap();
-        let what = format!("{kernel}×{kernel} / {stride}, padding {padding}");
-        let len = images * output[0] * output[1] * conv.columns();
-        let mut cpu_cols = vec![0.0; len];
-        patch::im2col(&input, images, extent, &conv, &mut cpu_cols);
-        let mut cols = vec![f32::NAN; len];
-        let cols_out = cols.as_mut_ptr();
-        emulator.run_1d(len, || unsafe {
-            im2col(input.as_ptr(), geometry, cols_out)
-        });
-        assert_close(&format!("lpips_im2col {what}"), &cols, &cpu_cols, 0.0, 0.0);
-
-        let d_cols = random(&mut rng, len, -1.0, 1.0);
-        let mut cpu_d_input = vec![0.0; input.len()];
-        patch::col2im(&d_cols, images, extent, &conv, &mut cpu_d_input);
-        let mut d_input = vec![f32::NAN; input.len()];
-        let d_input_out = d_input.as_mut_ptr();
-        emulator.run_1d(input.len(), || unsafe {
-            col2im(d_cols.as_ptr(), geometry, d_input_out)
-        });
-        assert_close(
-            &format!("lpips_col2im {what}"),
-            &d_input,
-            &cpu_d_input,
-            0.0,
-            0.0,
-        );
+        let mut cols = vec![f32::NAN; images * output[0] * output[1] * conv.columns()];
+        let (len, out) = (cols.len(), cols.as_mut_ptr());
+        let kernel: Columns = self.0.kernel("lpips_im2col");
+        self.0
+            .run_1d(len, || unsafe { kernel(input.as_ptr(), geometry, out) });
+        cols
     }
 
-    type Pool = unsafe extern "C" fn(*const f32, LayerGeometry, *mut f32, *mut u32);
-    type PoolBackward = unsafe extern "C" fn(*const f32, *const u32, LayerGeometry, *mut f32);
-    let pool_kernel: Pool = emulator.kernel("lpips_max_pool");
-    let pool_backward: PoolBackward = emulator.kernel("lpips_max_pool_backward");
-    for (size, stride) in [(2, 2), (3, 2)] {
-        let pool = PoolGeometry { size, stride };
-        let output = pool.output(extent);
-        let geometry = LayerGeometry::pool(images, extent, &pool).unwrap();
-        let len = images * output.iter().product::<usize>();
-        let (mut cpu_out, mut cpu_argmax) = (vec![0.0; len], vec![0u32; len]);
-        patch::max_pool(&input, images, extent, &pool, &mut cpu_out, &mut cpu_argmax);
+    fn col2im(
+        &self,
+        d_cols: &[f32],
+        images: usize,
+        extent: Extent,
+        conv: &ConvGeometry,
+    ) -> Vec<f32> {
+        let geometry = LayerGeometry::conv(images, extent, conv).unwrap();
+        let mut d_input = vec![f32::NAN; images * extent.iter().product::<usize>()];
+        let (len, out) = (d_input.len(), d_input.as_mut_ptr());
+        let kernel: Columns = self.0.kernel("lpips_col2im");
+        self.0
+            .run_1d(len, || unsafe { kernel(d_cols.as_ptr(), geometry, out) });
+        d_input
+    }
+
+    fn max_pool(
+        &self,
+        input: &[f32],
+        images: usize,
+        extent: Extent,
+        pool: &PoolGeometry,
+    ) -> (Vec<f32>, Vec<u32>) {
+        let geometry = LayerGeometry::pool(images, extent, pool).unwrap();
+        let len = images * pool.output(extent).iter().product::<usize>();
         let (mut out, mut argmax) = (vec![f32::NAN; len], vec![u32::MAX; len]);
-        let out_out = out.as_mut_ptr();
-        let argmax_out = argmax.as_mut_ptr();
-        emulator.run_1d(len, || unsafe {
-            pool_kernel(input.as_ptr(), geometry, out_out, argmax_out)
+        let (out_ptr, argmax_ptr) = (out.as_mut_ptr(), argmax.as_mut_ptr());
+        type Pool = unsafe extern "C" fn(*const f32, LayerGeometry, *mut f32, *mut u32);
+        let kernel: Pool = self.0.kernel("lpips_max_pool");
+        self.0.run_1d(len, || unsafe {
+            kernel(input.as_ptr(), geometry, out_ptr, argmax_ptr)
         });
-        let what = format!("lpips_max_pool {size} / {stride}");
-        assert_close(&what, &out, &cpu_out, 0.0, 0.0);
-        assert_eq!(argmax, cpu_argmax, "{what}");
-
-        let d_out = random(&mut rng, len, -1.0, 1.0);
-        let mut cpu_d_input = vec![0.0; input.len()];
-        patch::max_pool_backward(&d_out, &cpu_argmax, images, extent, &pool, &mut cpu_d_input);
-        let mut d_input = vec![f32::NAN; input.len()];
-        let d_input_out = d_input.as_mut_ptr();
-        emulator.run_1d(input.len(), || unsafe {
-            pool_backward(d_out.as_ptr(), argmax.as_ptr(), geometry, d_input_out)
-        });
-        assert_close(
-            &format!("{what} backward"),
-            &d_input,
-            &cpu_d_input,
-            1e-6,
-            1e-6,
-        );
+        (out, argmax)
     }
 
-    type Compare =
-        unsafe extern "C" fn(*const f32, u32, u32, u32, *const f32, f32, *mut f32, *mut f32);
-    let compare: Compare = emulator.kernel("lpips_compare");
-    for (pairs, extent) in [(1, [8, 8, 64]), (2, [2, 3, 512]), (3, [5, 4, 3])] {
-        let len = pairs * extent.iter().product::<usize>();
-        // ReLU features: non-negative, some pixels all zero.
-        let mut features = random(&mut rng, 2 * len, -0.5, 1.0);
-        features.iter_mut().for_each(|f| *f = f.max(0.0));
-        features[..extent[2]].fill(0.0);
-        let head = random(&mut rng, extent[2], 0.0, 0.2);
-        let start = random(&mut rng, len, -1.0, 1.0);
-        let mut cpu_d_a = start.clone();
-        let cpu_distance = patch::compare_features(&features, pairs, extent, &head, &mut cpu_d_a);
+    fn max_pool_backward(
+        &self,
+        d_out: &[f32],
+        argmax: &[u32],
+        images: usize,
+        extent: Extent,
+        pool: &PoolGeometry,
+    ) -> Vec<f32> {
+        let geometry = LayerGeometry::pool(images, extent, pool).unwrap();
+        let mut d_input = vec![f32::NAN; images * extent.iter().product::<usize>()];
+        let (len, out) = (d_input.len(), d_input.as_mut_ptr());
+        type Backward = unsafe extern "C" fn(*const f32, *const u32, LayerGeometry, *mut f32);
+        let kernel: Backward = self.0.kernel("lpips_max_pool_backward");
+        self.0.run_1d(len, || unsafe {
+            kernel(d_out.as_ptr(), argmax.as_ptr(), geometry, out)
+        });
+        d_input
+    }
+
+    fn compare_features(
+        &self,
+        features: &[f32],
+        (pairs, extent): (usize, Extent),
+        head: &[f32],
+        d_a: &[f32],
+    ) -> (Vec<f32>, Vec<f32>) {
         let pixels = extent[0] * extent[1];
         let mut distances = vec![f32::NAN; pairs * pixels];
-        let mut d_a = start.clone();
+        let mut d = d_a.to_vec();
+        let (distances_out, d_out) = (distances.as_mut_ptr(), d.as_mut_ptr());
         let scale = 1.0 / (pairs * pixels) as f32;
-        let distances_out = distances.as_mut_ptr();
-        let d_a_out = d_a.as_mut_ptr();
-        emulator.run_1d(pairs * pixels, || unsafe {
-            compare(
+        type Compare =
+            unsafe extern "C" fn(*const f32, u32, u32, u32, *const f32, f32, *mut f32, *mut f32);
+        let kernel: Compare = self.0.kernel("lpips_compare");
+        self.0.run_1d(pairs * pixels, || unsafe {
+            kernel(
                 features.as_ptr(),
                 pairs as u32,
                 pixels as u32,
@@ -497,14 +480,17 @@ fn lpips_kernels_match_the_cpu() {
                 head.as_ptr(),
                 scale,
                 distances_out,
-                d_a_out,
+                d_out,
             )
         });
-        let what = format!("lpips_compare {pairs} × {extent:?}");
-        let distance: f32 = distances.iter().sum();
-        assert_close(&what, &[distance], &[cpu_distance], 1e-7, 1e-5);
-        assert_close(&format!("{what} d_a"), &d_a, &cpu_d_a, 1e-6, 1e-4);
+        (distances, d)
     }
+}
+
+#[test]
+fn lpips_kernels_match_the_cpu() {
+    let Some(emulator) = emulator() else { return };
+    check_lpips_kernels(&EmulatedLpips(emulator), &mut Pcg64::seed_from_u64(4));
 }
 
 /// `field_fp16.cu`, the whole field on the tensor cores, against the CPU's field within

@@ -12,6 +12,7 @@ use nerf_avatar::composite::{composite, composite_backward};
 use nerf_avatar::config::ModelConfig;
 use nerf_avatar::field::{FieldOutput, Model};
 use nerf_avatar::march::{MarchSettings, RaySamples};
+use nerf_avatar::metrics::lpips::patch::{self, ConvGeometry, Extent, PoolGeometry};
 use nerf_avatar::occupancy::OccupancyGrid;
 use nerf_avatar::params::{LayerShape, Params};
 use rand::Rng;
@@ -239,5 +240,145 @@ impl MarchCase {
         let cpu_dt: Vec<f32> = cpu.samples.iter().map(|s| s.dt).collect();
         assert_close("positions", positions, &cpu_positions, 0.0, 0.0);
         assert_close("dt", dt, &cpu_dt, 0.0, 0.0);
+    }
+}
+
+/// The LPIPS layer kernels (`kernels/lpips.cu`) as a test runs them, on a GPU or in the
+/// emulator: host data in, the kernel's output back.
+pub trait LpipsKernels {
+    /// `lpips_scale_input`.
+    fn scale_input(&self, rgb: &[f32]) -> Vec<f32>;
+    /// `lpips_scale_input_backward`: `d_images` after the kernel added to it.
+    fn scale_input_backward(&self, d_scaled: &[f32], weight: f32, d_images: &[f32]) -> Vec<f32>;
+    /// `lpips_im2col`.
+    fn im2col(&self, input: &[f32], images: usize, extent: Extent, conv: &ConvGeometry)
+    -> Vec<f32>;
+    /// `lpips_col2im`.
+    fn col2im(
+        &self,
+        d_cols: &[f32],
+        images: usize,
+        extent: Extent,
+        conv: &ConvGeometry,
+    ) -> Vec<f32>;
+    /// `lpips_max_pool`: the pooled values and their maxima's pixels.
+    fn max_pool(
+        &self,
+        input: &[f32],
+        images: usize,
+        extent: Extent,
+        pool: &PoolGeometry,
+    ) -> (Vec<f32>, Vec<u32>);
+    /// `lpips_max_pool_backward`.
+    fn max_pool_backward(
+        &self,
+        d_out: &[f32],
+        argmax: &[u32],
+        images: usize,
+        extent: Extent,
+        pool: &PoolGeometry,
+    ) -> Vec<f32>;
+    /// `lpips_compare` of a layer of `(pairs, extent)`: the per-pixel distances, and `d_a`
+    /// after the kernel added to it.
+    fn compare_features(
+        &self,
+        features: &[f32],
+        layer: (usize, Extent),
+        head: &[f32],
+        d_a: &[f32],
+    ) -> (Vec<f32>, Vec<f32>);
+}
+
+/// Checks every LPIPS layer kernel of `kernels` against its CPU twin (`metrics::lpips::patch`)
+/// on random inputs: AlexNet's 11×11 / 4, VGG's 3×3 and an unpadded 2×2 / 2 convolution,
+/// both poolings (VGG's 2 / 2, AlexNet's overlapping 3 / 2), and the comparison of ReLU
+/// features with all-zero pixels. Exact where the CPU's arithmetic is the kernel's.
+pub fn check_lpips_kernels(kernels: &impl LpipsKernels, rng: &mut Pcg64) {
+    let (images, extent) = (3, [19, 17, 5]);
+    let input = random(rng, images * extent.iter().product::<usize>(), -1.0, 1.0);
+
+    let rgb = random(rng, 3 * 40, 0.0, 1.0);
+    let mut cpu_scaled = vec![0.0; rgb.len()];
+    patch::scale_input(&rgb, &mut cpu_scaled);
+    assert_close(
+        "scale_input",
+        &kernels.scale_input(&rgb),
+        &cpu_scaled,
+        0.0,
+        0.0,
+    );
+    let start = random(rng, rgb.len(), -1.0, 1.0);
+    let mut cpu_d_rgb = start.clone();
+    patch::scale_input_backward(&cpu_scaled, 0.7, &mut cpu_d_rgb);
+    let d_rgb = kernels.scale_input_backward(&cpu_scaled, 0.7, &start);
+    assert_close("scale_input_backward", &d_rgb, &cpu_d_rgb, 1e-6, 1e-6);
+
+    for (kernel, stride, padding) in [(11, 4, 2), (3, 1, 1), (2, 2, 0)] {
+        let conv = ConvGeometry {
+            in_channels: extent[2],
+            out_channels: 4,
+            kernel,
+            stride,
+            padding,
+        };
+        let what = format!("{kernel}×{kernel} / {stride}, padding {padding}");
+        let output = conv.output(extent);
+        let len = images * output[0] * output[1] * conv.columns();
+        let mut cpu_cols = vec![0.0; len];
+        patch::im2col(&input, images, extent, &conv, &mut cpu_cols);
+        let cols = kernels.im2col(&input, images, extent, &conv);
+        assert_close(&format!("im2col {what}"), &cols, &cpu_cols, 0.0, 0.0);
+
+        let d_cols = random(rng, len, -1.0, 1.0);
+        let mut cpu_d_input = vec![0.0; input.len()];
+        patch::col2im(&d_cols, images, extent, &conv, &mut cpu_d_input);
+        let d_input = kernels.col2im(&d_cols, images, extent, &conv);
+        assert_close(
+            &format!("col2im {what}"),
+            &d_input,
+            &cpu_d_input,
+            1e-6,
+            1e-6,
+        );
+    }
+
+    for (size, stride) in [(2, 2), (3, 2)] {
+        let pool = PoolGeometry { size, stride };
+        let len = images * pool.output(extent).iter().product::<usize>();
+        let (mut cpu_out, mut cpu_argmax) = (vec![0.0; len], vec![0u32; len]);
+        patch::max_pool(&input, images, extent, &pool, &mut cpu_out, &mut cpu_argmax);
+        let (out, argmax) = kernels.max_pool(&input, images, extent, &pool);
+        let what = format!("max_pool {size} / {stride}");
+        assert_close(&what, &out, &cpu_out, 0.0, 0.0);
+        assert_eq!(argmax, cpu_argmax, "{what}");
+
+        let d_out = random(rng, len, -1.0, 1.0);
+        let mut cpu_d_input = vec![0.0; input.len()];
+        patch::max_pool_backward(&d_out, &cpu_argmax, images, extent, &pool, &mut cpu_d_input);
+        let d_input = kernels.max_pool_backward(&d_out, &argmax, images, extent, &pool);
+        assert_close(
+            &format!("{what} backward"),
+            &d_input,
+            &cpu_d_input,
+            1e-6,
+            1e-6,
+        );
+    }
+
+    for (pairs, extent) in [(1, [8, 8, 64]), (2, [2, 3, 512]), (3, [5, 4, 3])] {
+        let len = pairs * extent.iter().product::<usize>();
+        // ReLU features: non-negative, some pixels all zero.
+        let mut features = random(rng, 2 * len, -0.5, 1.0);
+        features.iter_mut().for_each(|f| *f = f.max(0.0));
+        features[..extent[2]].fill(0.0);
+        let head = random(rng, extent[2], 0.0, 0.2);
+        let start = random(rng, len, -1.0, 1.0);
+        let mut cpu_d_a = start.clone();
+        let cpu_distance = patch::compare_features(&features, pairs, extent, &head, &mut cpu_d_a);
+        let (distances, d_a) = kernels.compare_features(&features, (pairs, extent), &head, &start);
+        let what = format!("compare {pairs} × {extent:?}");
+        let distance: f32 = distances.iter().sum();
+        assert_close(&what, &[distance], &[cpu_distance], 1e-7, 1e-5);
+        assert_close(&format!("{what} d_a"), &d_a, &cpu_d_a, 1e-6, 1e-4);
     }
 }
