@@ -141,7 +141,7 @@ extern "C" __global__ void field_forward_fused(const float* table, const u32* le
                                                const Fragment* weights, FusedLayers layers,
                                                const float* positions, const float* directions,
                                                u32 n, float* sigma, float* rgb) {
-#if defined(NERF_AVATAR_ON_CPU) || __CUDA_ARCH__ >= 800
+#if TENSOR_CORES
     __shared__ float staged[FUSED_WARPS][16][STAGE_STRIDE];
     const u32 warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const u32 g = lane >> 2, tig = lane & 3;

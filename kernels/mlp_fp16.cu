@@ -55,7 +55,7 @@ __device__ inline float load_or_zero(const float* data, u64 row_stride, u64 col_
 // its loss scale before the rounding, the product by the inverse.
 extern "C" __global__ void mlp_layer_fp16(const float* a, const float* b, ProductShape p,
                                           const u32* largest, float* c) {
-#if defined(NERF_AVATAR_ON_CPU) || __CUDA_ARCH__ >= 800
+#if TENSOR_CORES
     const float a_scale = largest ? loss_scale(__uint_as_float(*largest)) : 1.0f;
     const float out_scale = 1.0f / a_scale;
     const u32 warp = threadIdx.x / 32, lane = threadIdx.x % 32;

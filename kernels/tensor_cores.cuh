@@ -3,6 +3,14 @@
 // emulator's.
 #pragma once
 
+// 1 where the tensor cores' product runs (sm_80 and later, or the CPU emulator): the fp16
+// kernels are empty elsewhere, and the host never launches them there.
+#if defined(NERF_AVATAR_ON_CPU) || __CUDA_ARCH__ >= 800
+#define TENSOR_CORES 1
+#else
+#define TENSOR_CORES 0
+#endif
+
 // Two floats as an f16 pair, `lo` in the low half (round to nearest even).
 __device__ inline u32 pack_half2(float lo, float hi) {
 #ifdef NERF_AVATAR_ON_CPU

@@ -18,13 +18,16 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use cudarc::driver::LaunchConfig;
 use libloading::Library;
 use nerf_avatar::composite::Composited;
 use nerf_avatar::config::{HashGridConfig, ModelConfig};
-use nerf_avatar::cuda::fused::{FusedLayers, pack_mlps};
+use nerf_avatar::cuda::device::grid_1d;
+use nerf_avatar::cuda::fused::{FusedLayers, launch_config, pack_mlps};
 use nerf_avatar::cuda::half_mlp::{ProductShape, loss_scale};
+use nerf_avatar::cuda::kernels::KERNEL_SOURCES;
 use nerf_avatar::cuda::lpips::LayerGeometry;
-use nerf_avatar::cuda::ops::{MarchConfig, pack_levels};
+use nerf_avatar::cuda::ops::{MarchConfig, pack_levels, tile_grid};
 
 use nerf_avatar::hashgrid::{HashGridLayout, blend_tables, blend_tables_backward};
 use nerf_avatar::metrics::lpips::patch::{ConvGeometry, Extent, PoolGeometry};
@@ -43,29 +46,6 @@ use kernel_support::{
     check_lpips_kernels, he_model, random,
 };
 
-/// The kernel files compiled here: every one.
-const KERNEL_FILES: [&str; 14] = [
-    "blend",
-    "hashgrid",
-    "mlp",
-    "sh",
-    "field",
-    "composite",
-    "march",
-    "render",
-    "occupancy",
-    "adam",
-    "loss",
-    "lpips",
-    "field_fp16",
-    "mlp_fp16",
-];
-
-/// Threads per block of the one-dimensional kernels (`cuda::device::BLOCK`).
-const BLOCK: u32 = 256;
-/// Side of the MLP kernels' tiles (`TILE` in `kernels/mlp.cu`).
-const TILE: u32 = 16;
-
 /// The kernels compiled into a library, with the emulator.
 struct Emulator {
     library: Library,
@@ -83,9 +63,11 @@ extern "C" fn call_body<F: Fn()>(data: *mut c_void) {
 }
 
 impl Emulator {
-    /// Runs `body` (which calls one kernel) on every thread of `grid` blocks of `block`
-    /// threads.
-    fn run<F: Fn()>(&self, grid: [u32; 3], block: [u32; 3], body: F) {
+    /// Runs `body` (which calls one kernel) on every thread of the launch `config` (the host
+    /// side's own).
+    fn run<F: Fn()>(&self, config: LaunchConfig, body: F) {
+        let grid = [config.grid_dim.0, config.grid_dim.1, config.grid_dim.2];
+        let block = [config.block_dim.0, config.block_dim.1, config.block_dim.2];
         // SAFETY: emulate_grid's signature in emulator.cpp; `body` lives across the call.
         let deadlocked = unsafe {
             let emulate = self.library.get::<EmulateGrid>(b"emulate_grid").unwrap();
@@ -99,10 +81,9 @@ impl Emulator {
         assert_eq!(deadlocked, 0, "a block never reached its barrier");
     }
 
-    /// A one-dimensional launch over `n` threads.
+    /// A one-dimensional launch over `n` threads ([`grid_1d`]).
     fn run_1d<F: Fn()>(&self, n: usize, body: F) {
-        let blocks = (n as u32).div_ceil(BLOCK).max(1);
-        self.run([blocks, 1, 1], [BLOCK, 1, 1], body);
+        self.run(grid_1d(n), body);
     }
 
     /// The kernel `name`, as a function of type `T`.
@@ -146,7 +127,7 @@ fn build() -> Result<Emulator, String> {
         .arg(&library)
         .arg(support.join("emulator.cpp"))
         .args(["-x", "c++"])
-        .args(KERNEL_FILES.map(|name| kernels.join(format!("{name}.cu"))));
+        .args(KERNEL_SOURCES.map(|source| kernels.join(format!("{}.cu", source.name))));
     let output = command
         .output()
         .map_err(|e| format!("no C++ compiler (`{compiler}`: {e})"))?;
@@ -214,22 +195,14 @@ fn mlp_layer_kernels_match_the_cpu() {
     let (n, inputs, outputs) = (37usize, 21usize, 19usize);
     let x = random(&mut rng, n * inputs, -1.0, 1.0);
     let w = random(&mut rng, outputs * inputs, -1.0, 1.0);
-    let tiles = |rows: usize, cols: usize| {
-        [
-            rows.div_ceil(TILE as usize) as u32,
-            cols.div_ceil(TILE as usize) as u32,
-        ]
-    };
-    let block = [TILE, TILE, 1];
 
     let mut cpu_y = vec![0.0; n * outputs];
     dense_layer(&x, &w, [n, inputs, outputs], true, &mut cpu_y);
     let mut y = vec![f32::NAN; n * outputs];
     type Forward = unsafe extern "C" fn(*const f32, *const f32, u32, u32, u32, u32, *mut f32);
     let forward: Forward = emulator.kernel("mlp_forward_layer");
-    let [rows, cols] = tiles(n, outputs);
     let y_out = y.as_mut_ptr();
-    emulator.run([rows, cols, 1], block, || unsafe {
+    emulator.run(tile_grid(n, outputs, 1).unwrap(), || unsafe {
         forward(
             x.as_ptr(),
             w.as_ptr(),
@@ -265,9 +238,8 @@ fn mlp_layer_kernels_match_the_cpu() {
     let mut d_x = vec![f32::NAN; n * inputs];
     type Input = unsafe extern "C" fn(*const f32, *const f32, u32, u32, u32, *mut f32);
     let input: Input = emulator.kernel("mlp_backward_layer_input");
-    let [rows, cols] = tiles(n, inputs);
     let d_x_out = d_x.as_mut_ptr();
-    emulator.run([rows, cols, 1], block, || unsafe {
+    emulator.run(tile_grid(n, inputs, 1).unwrap(), || unsafe {
         input(
             d_y.as_ptr(),
             w.as_ptr(),
@@ -293,9 +265,8 @@ fn mlp_layer_kernels_match_the_cpu() {
     let weights: Weights = emulator.kernel("mlp_backward_layer_weights");
     let rows_per_slice = 16u32;
     let slices = (n as u32).div_ceil(rows_per_slice);
-    let [input_tiles, output_tiles] = tiles(inputs, outputs);
     let d_w_out = d_w.as_mut_ptr();
-    emulator.run([input_tiles, output_tiles, slices], block, || unsafe {
+    emulator.run(tile_grid(inputs, outputs, slices).unwrap(), || unsafe {
         weights(
             d_y.as_ptr(),
             x.as_ptr(),
@@ -535,28 +506,21 @@ fn fused_fp16_field_matches_the_cpu_within_half_precision() {
             *mut f32,
         );
         let kernel: Fused = emulator.kernel("field_forward_fused");
-        // FUSED_WARPS warps of 16 samples per block.
-        let warps = 4u32;
-        let groups = (n as u32).div_ceil(16);
-        emulator.run(
-            [groups.div_ceil(warps), 1, 1],
-            [32 * warps, 1, 1],
-            || unsafe {
-                kernel(
-                    table.as_ptr(),
-                    levels.as_ptr(),
-                    model.grid.levels.len() as u32,
-                    model.grid.features as u32,
-                    fragments.as_ptr(),
-                    layers,
-                    positions.as_ptr().cast(),
-                    directions.as_ptr().cast(),
-                    n as u32,
-                    sigma_out,
-                    rgb_out,
-                )
-            },
-        );
+        emulator.run(launch_config(n), || unsafe {
+            kernel(
+                table.as_ptr(),
+                levels.as_ptr(),
+                model.grid.levels.len() as u32,
+                model.grid.features as u32,
+                fragments.as_ptr(),
+                layers,
+                positions.as_ptr().cast(),
+                directions.as_ptr().cast(),
+                n as u32,
+                sigma_out,
+                rgb_out,
+            )
+        });
         check_fused_field(&format!("{:?}", model.config.grid), &sigma, &rgb, &cpu);
     }
 }
@@ -727,14 +691,11 @@ fn product_fp16(
 ) {
     type Product = unsafe extern "C" fn(*const f32, *const f32, ProductShape, *const u32, *mut f32);
     let kernel: Product = emulator.kernel("mlp_layer_fp16");
-    let config = shape.launch_config();
     let c_out = c.as_mut_ptr();
     let largest = largest.map_or(std::ptr::null(), |l| l as *const u32);
-    emulator.run(
-        [config.grid_dim.0, config.grid_dim.1, config.grid_dim.2],
-        [config.block_dim.0, config.block_dim.1, config.block_dim.2],
-        || unsafe { kernel(a.as_ptr(), b.as_ptr(), *shape, largest, c_out) },
-    );
+    emulator.run(shape.launch_config(), || unsafe {
+        kernel(a.as_ptr(), b.as_ptr(), *shape, largest, c_out)
+    });
 }
 
 /// The bits of the largest |value| by `max_abs`.

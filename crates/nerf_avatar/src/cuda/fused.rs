@@ -207,6 +207,17 @@ impl FusedField {
     }
 }
 
+/// The launch of `field_forward_fused` for `n` samples: blocks of [`WARPS`] warps, each warp
+/// 16 samples at a time.
+pub fn launch_config(n: usize) -> LaunchConfig {
+    let groups = n.div_ceil(16) as u64;
+    LaunchConfig {
+        grid_dim: (groups.div_ceil(u64::from(WARPS)).max(1) as u32, 1, 1),
+        block_dim: (32 * WARPS, 1, 1),
+        shared_mem_bytes: 0,
+    }
+}
+
 /// σ (n) and RGB (n × 3) of `n` samples at `positions` (unit cube, n × 3) seen along
 /// `directions` (n × 3), from the blended `table`: [`super::field::field_forward`] in half
 /// precision, in one launch.
@@ -230,12 +241,7 @@ pub fn field_forward_fused(
     check_len("sigma", sigma, n)?;
     check_len("rgb", rgb, 3 * n)?;
     let n32 = as_u32("samples", n)?;
-    let groups = n.div_ceil(16) as u64;
-    let config = LaunchConfig {
-        grid_dim: (groups.div_ceil(u64::from(WARPS)).max(1) as u32, 1, 1),
-        block_dim: (32 * WARPS, 1, 1),
-        shared_mem_bytes: 0,
-    };
+    let config = launch_config(n);
     launch!(
         device,
         "field_forward_fused",

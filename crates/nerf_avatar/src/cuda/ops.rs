@@ -226,7 +226,7 @@ pub fn sh_encode(
 
 /// The launch of the tiled MLP kernels: one block of `TILE × TILE` threads per tile of a
 /// `rows × cols` matrix, `slices` deep.
-fn tile_grid(rows: usize, cols: usize, slices: u32) -> Result<LaunchConfig, CudaError> {
+pub fn tile_grid(rows: usize, cols: usize, slices: u32) -> Result<LaunchConfig, CudaError> {
     let t = TILE as usize;
     Ok(LaunchConfig {
         grid_dim: (
