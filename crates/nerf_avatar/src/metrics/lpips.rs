@@ -193,15 +193,11 @@ impl Lpips {
         width: usize,
         height: usize,
     ) -> Result<f32, LpipsError> {
-        self.check_size(width, height)?;
+        check_size(self.network.backbone, width, height)?;
         let batch_a = image_batch(&[a], "a", width, height)?;
         let batch_b = image_batch(&[b], "b", width, height)?;
         let distances = self.network.distances(&batch_a, &batch_b)?;
         Ok(distances.to_vec1::<f32>()?[0])
-    }
-
-    fn check_size(&self, width: usize, height: usize) -> Result<(), LpipsError> {
-        check_size(self.network.backbone, width, height)
     }
 }
 
