@@ -98,20 +98,6 @@ __device__ inline void fused_layer(const Fragment* w, u32 n_tiles, u32 k_tiles,
     }
 }
 
-// The A fragment of input tile `kt` from output tiles 2kt and 2kt + 1 (ReLU when `relu`).
-__device__ inline void tiles_to_fragment(const float left[4], const float right[4], bool relu,
-                                         u32 a[4]) {
-    float v[8] = {left[0], left[1], left[2], left[3], right[0], right[1], right[2], right[3]};
-    if (relu) {
-#pragma unroll
-        for (int i = 0; i < 8; ++i) v[i] = fmaxf(v[i], 0.0f);
-    }
-    a[0] = pack_half2(v[0], v[1]);
-    a[1] = pack_half2(v[2], v[3]);
-    a[2] = pack_half2(v[4], v[5]);
-    a[3] = pack_half2(v[6], v[7]);
-}
-
 // The next layer's input from a hidden layer's output (ReLU).
 __device__ inline void hidden_to_input(const float c[MAX_N_TILES][4], u32 a[MAX_K_TILES][4]) {
 #pragma unroll

@@ -1,4 +1,5 @@
-// The tensor cores' product and the f16 rounding, shared by field_fp16.cu and mlp_fp16.cu.
+// The tensor cores' product, the f16 rounding and the fragment layout shared by field_fp16.cu
+// and mlp_fp16.cu.
 // Both need sm_80; on the CPU (kernels_on_cpu.rs, `NERF_AVATAR_ON_CPU`) they are the
 // emulator's.
 #pragma once
@@ -35,4 +36,20 @@ __device__ inline void mma_16x8x16(float c[4], const u32 a[4], u32 b_lo, u32 b_h
         : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b_lo), "r"(b_hi));
 #endif
+}
+
+// The A fragment of input tile `kt` from output tiles 2kt and 2kt + 1 (ReLU when `relu`): a
+// 16 × 8 result's lane values (rows group and group + 8, columns 2t and 2t + 1) are where
+// the next product's A fragment wants them.
+__device__ inline void tiles_to_fragment(const float left[4], const float right[4], bool relu,
+                                         u32 a[4]) {
+    float v[8] = {left[0], left[1], left[2], left[3], right[0], right[1], right[2], right[3]};
+    if (relu) {
+#pragma unroll
+        for (int i = 0; i < 8; ++i) v[i] = fmaxf(v[i], 0.0f);
+    }
+    a[0] = pack_half2(v[0], v[1]);
+    a[1] = pack_half2(v[2], v[3]);
+    a[2] = pack_half2(v[4], v[5]);
+    a[3] = pack_half2(v[6], v[7]);
 }

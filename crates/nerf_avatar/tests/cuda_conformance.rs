@@ -13,8 +13,9 @@ use nerf_avatar::config::{HashGridConfig, ModelConfig};
 use nerf_avatar::cuda::device::CudaDevice;
 use nerf_avatar::cuda::field::{DeviceFieldTape, field_backward, field_forward};
 use nerf_avatar::cuda::fused::{FusedField, field_forward_fused};
-use nerf_avatar::cuda::half_mlp::MlpPrecision;
+use nerf_avatar::cuda::half_mlp::{FUSED_MAX_WIDTH, MlpPrecision};
 use nerf_avatar::cuda::lpips::{self as cuda_lpips, CudaLpips};
+use nerf_avatar::cuda::mlp::{self, MlpTape};
 use nerf_avatar::cuda::occupancy::merge_densities;
 use nerf_avatar::cuda::ops::{self, CompositeBuffers, DeviceGrid, MarchConfig, RayLossGradients};
 use nerf_avatar::cuda::render::{CudaRenderer, FieldPrecision};
@@ -174,6 +175,7 @@ fn mlp_forward_and_backward_match_the_cpu() {
     let Some(device) = gpu() else { return };
     check_mlp(
         &device,
+        &[37, 64, 48, 5],
         MlpPrecision::Fp32,
         [1e-4, 1e-4],
         [1e-3, 1e-3],
@@ -181,34 +183,41 @@ fn mlp_forward_and_backward_match_the_cpu() {
     );
 }
 
-/// The MLPs' products on the tensor cores (`mlp_fp16.cu`): f16 inputs, fp32 sums, the
-/// gradients loss-scaled.
+/// The MLPs on the tensor cores (`mlp_fp16.cu`): f16 inputs, fp32 sums, the gradients
+/// loss-scaled; layers of at most 80 in the fused kernels, a wider network one product per
+/// layer.
 #[test]
 fn half_precision_mlp_matches_the_cpu() {
     let Some(device) = gpu_with_fp16_mma() else {
         return;
     };
-    check_mlp(
-        &device,
-        MlpPrecision::Fp16,
-        [3e-2, 2e-2],
-        [1e-1, 2e-2],
-        [3e-2, 2e-2],
-    );
+    for widths in [[37, 64, 48, 5], [37, 96, 48, 5]] {
+        let fused = widths.iter().all(|&w| w <= FUSED_MAX_WIDTH);
+        eprintln!("widths {widths:?}, fused kernels: {fused}");
+        check_mlp(
+            &device,
+            &widths,
+            MlpPrecision::Fp16,
+            [3e-2, 2e-2],
+            [1e-1, 2e-2],
+            [3e-2, 2e-2],
+        );
+    }
 }
 
 /// An MLP's forward and backward in `precision` against the CPU's, within (absolute,
 /// relative) tolerances for the activations, the weight gradients and the input gradient.
+/// `widths` are the network's input, hidden and output widths.
 fn check_mlp(
     device: &CudaDevice,
+    widths: &[usize],
     precision: MlpPrecision,
     [layer_abs, layer_rel]: [f32; 2],
     [weight_abs, weight_rel]: [f32; 2],
     [input_abs, input_rel]: [f32; 2],
 ) {
     let mut rng = Pcg64::seed_from_u64(4);
-    // Widths that are not multiples of the 16-wide tiles, and a row count that is not either.
-    let widths = [37, 64, 48, 5];
+    // A row count that is not a multiple of the tiles.
     let mut offset = 3;
     let layers: Vec<LayerShape> = widths
         .windows(2)
@@ -228,19 +237,19 @@ fn check_mlp(
     let cpu = mlp_forward(&layers, &params, &input, n);
     let d_params_dev = device.upload(&params).unwrap();
     let d_input = device.upload(&input).unwrap();
-    let mut activations = Vec::new();
-    ops::mlp_forward(
+    let mut tape = MlpTape::default();
+    mlp::mlp_forward(
         device,
         &layers,
         &d_params_dev,
         &d_input,
         n,
-        &mut activations,
+        &mut tape,
         precision,
     )
     .unwrap();
-    for (i, layer) in layers.iter().enumerate() {
-        let gpu = download(device, activations[i].as_ref().unwrap(), n * layer.outputs);
+    for i in 0..layers.len() {
+        let gpu = device.download_view(&tape.layer(i).unwrap()).unwrap();
         assert_close(
             &format!("layer {i}"),
             &gpu,
@@ -250,7 +259,7 @@ fn check_mlp(
         );
     }
 
-    let d_output = random(&mut rng, n * widths[3], -1.0, 1.0);
+    let d_output = random(&mut rng, n * widths[widths.len() - 1], -1.0, 1.0);
     let mut cpu_grads = vec![0.0; params.len()];
     let cpu_input_grad = mlp_backward(
         &layers,
@@ -264,13 +273,13 @@ fn check_mlp(
     )
     .unwrap();
     let mut grads = device.zeros::<f32>(params.len()).unwrap();
-    let gpu_input_grad = ops::mlp_backward(
+    let gpu_input_grad = mlp::mlp_backward(
         device,
         &layers,
         &d_params_dev,
         &d_input,
         n,
-        &activations,
+        &tape,
         device.upload(&d_output).unwrap(),
         &mut grads,
         true,

@@ -24,14 +24,17 @@ use nerf_avatar::composite::Composited;
 use nerf_avatar::config::{HashGridConfig, ModelConfig};
 use nerf_avatar::cuda::device::grid_1d;
 use nerf_avatar::cuda::fused::{FusedLayers, launch_config, pack_mlps};
-use nerf_avatar::cuda::half_mlp::{ProductShape, loss_scale};
+use nerf_avatar::cuda::half_mlp::{FusedMlp, ProductShape, loss_scale};
 use nerf_avatar::cuda::kernels::KERNEL_SOURCES;
 use nerf_avatar::cuda::lpips::LayerGeometry;
-use nerf_avatar::cuda::ops::{MarchConfig, pack_levels, tile_grid};
+use nerf_avatar::cuda::mlp::tile_grid;
+use nerf_avatar::cuda::ops::{MarchConfig, pack_levels};
 
 use nerf_avatar::hashgrid::{HashGridLayout, blend_tables, blend_tables_backward};
 use nerf_avatar::metrics::lpips::patch::{ConvGeometry, Extent, PoolGeometry};
+use nerf_avatar::mlp::{MlpActivations, mlp_backward, mlp_forward};
 use nerf_avatar::occupancy::{DENSITY_DECAY, OCCUPANCY_THRESHOLD, OccupancyGrid, max_pool_2};
+use nerf_avatar::params::LayerShape;
 use nerf_avatar::sh::sh_encode;
 use nerf_avatar::tiles::dense_layer;
 use nerf_avatar::train::adam::{Adam, AdamSettings};
@@ -795,6 +798,167 @@ fn half_precision_layer_products_match_the_cpu() {
         })
         .collect();
     assert!(error(&unscaled, &exact) > 10.0 * error(&d_x, &exact));
+}
+
+/// Layers of `widths` (input, hidden, output) after three unused parameters, and the
+/// parameters: weights drawn like He initialisation (uniform, ±√(6 / inputs)).
+fn he_network(rng: &mut Pcg64, widths: &[usize]) -> (Vec<LayerShape>, Vec<f32>) {
+    let mut params = vec![0.0f32; 3];
+    let layers = widths
+        .windows(2)
+        .map(|w| {
+            let layer = LayerShape {
+                inputs: w[0],
+                outputs: w[1],
+                offset: params.len(),
+            };
+            let bound = (6.0 / w[0] as f32).sqrt();
+            params.extend(random(rng, w[0] * w[1], -bound, bound));
+            layer
+        })
+        .collect();
+    (layers, params)
+}
+
+/// `mlp_forward_fused` and `mlp_backward_fused`, then the weight-gradient products the host
+/// runs after them (`cuda::mlp`), against the CPU's `mlp_forward` and `mlp_backward`, for the
+/// paper's density network (64 → 4 × 64 → 65) and colour network (80 → 64 → 3) on 100 rows
+/// (the last warp's 16 rows partly outside). The gradients are as small as training's get
+/// (1e-7), but one warp's are 10^11 times larger: each warp's loss scale is its own, so both
+/// keep f16's precision (one scale for all would leave the small ones subnormal). The forward pass also equals a chain of `mlp_layer_fp16` products
+/// bit for bit (the same products in the same order, without the round trips).
+#[test]
+fn fused_half_precision_mlps_match_the_cpu() {
+    let Some(emulator) = emulator() else { return };
+    type Forward = unsafe extern "C" fn(*const f32, *const f32, FusedMlp, u32, *mut f32);
+    type Backward =
+        unsafe extern "C" fn(*const f32, FusedMlp, u32, *const f32, *const f32, *mut f32, *mut f32);
+    let forward: Forward = emulator.kernel("mlp_forward_fused");
+    let backward: Backward = emulator.kernel("mlp_backward_fused");
+    let mut rng = Pcg64::seed_from_u64(9);
+    let n = 100usize;
+    for widths in [vec![64, 64, 64, 64, 64, 65], vec![80, 64, 3]] {
+        let (layers, params) = he_network(&mut rng, &widths);
+        let mlp = FusedMlp::new(&layers)
+            .unwrap()
+            .expect("the layers fit the fused kernels");
+        let config = FusedMlp::launch_config(n);
+        let input = random(&mut rng, n * widths[0], -1.0, 1.0);
+        let starts: Vec<usize> = layers
+            .iter()
+            .scan(0, |end, layer| {
+                let start = *end;
+                *end += n * layer.outputs;
+                Some(start)
+            })
+            .collect();
+        let tape_len = starts[layers.len() - 1] + n * layers[layers.len() - 1].outputs;
+        let mut outputs = vec![f32::NAN; tape_len];
+        let outputs_out = outputs.as_mut_ptr();
+        emulator.run(config, || unsafe {
+            forward(input.as_ptr(), params.as_ptr(), mlp, n as u32, outputs_out)
+        });
+        let cpu = mlp_forward(&layers, &params, &input, n);
+        for (l, layer) in layers.iter().enumerate() {
+            let fused = &outputs[starts[l]..starts[l] + n * layer.outputs];
+            assert_close(
+                &format!("{widths:?} layer {l}"),
+                fused,
+                &cpu.layers[l],
+                2e-2,
+                2e-2,
+            );
+            let x = match l {
+                0 => &input[..],
+                _ => &outputs[starts[l - 1]..starts[l]],
+            };
+            let shape = [n, layer.inputs, layer.outputs];
+            let product = ProductShape::forward(shape, l + 1 < layers.len()).unwrap();
+            let mut chained = vec![f32::NAN; n * layer.outputs];
+            let w = &params[layer.range()];
+            product_fp16(emulator, (x, w), &product, None, &mut chained);
+            assert_eq!(
+                fused,
+                &chained[..],
+                "{widths:?} layer {l}: fused and chained differ"
+            );
+        }
+
+        let out_width = widths[widths.len() - 1];
+        let mut d_output = random(&mut rng, n * out_width, -1e-7, 1e-7);
+        for g in &mut d_output[16 * out_width..32 * out_width] {
+            *g *= 1e11;
+        }
+        let mut d_outputs = vec![f32::NAN; tape_len];
+        let mut d_input = vec![f32::NAN; n * widths[0]];
+        let (d_outputs_out, d_input_out) = (d_outputs.as_mut_ptr(), d_input.as_mut_ptr());
+        emulator.run(config, || unsafe {
+            backward(
+                params.as_ptr(),
+                mlp,
+                n as u32,
+                outputs.as_ptr(),
+                d_output.as_ptr(),
+                d_outputs_out,
+                d_input_out,
+            )
+        });
+        let mut d_params = vec![0.0f32; params.len()];
+        for (l, layer) in layers.iter().enumerate() {
+            let d_y = &d_outputs[starts[l]..starts[l] + n * layer.outputs];
+            let x = match l {
+                0 => &input[..],
+                _ => &outputs[starts[l - 1]..starts[l]],
+            };
+            let largest = max_abs(emulator, d_y);
+            let shape = [n, layer.inputs, layer.outputs];
+            let product = ProductShape::weight_gradient(shape, 32).unwrap();
+            let d_w = &mut d_params[layer.range()];
+            product_fp16(emulator, (d_y, x), &product, Some(&largest), d_w);
+        }
+        // The CPU's backward through the kernel's own activations: where an activation is
+        // near zero, f16 may put it on the other side of the ReLU than the CPU's forward did,
+        // and the comparison is of the backward pass alone.
+        let kept = MlpActivations {
+            layers: (0..layers.len())
+                .map(|l| outputs[starts[l]..starts[l] + n * layers[l].outputs].to_vec())
+                .collect(),
+        };
+        let mut cpu_params = vec![0.0f32; params.len()];
+        let cpu_input = mlp_backward(
+            &layers,
+            &params,
+            &input,
+            n,
+            &kept,
+            d_output.clone(),
+            &mut cpu_params,
+            true,
+        )
+        .unwrap();
+        // Each warp's rows within f16's precision of that warp's own gradients.
+        let row_width = widths[0];
+        for (tile, (fused, cpu)) in d_input
+            .chunks(16 * row_width)
+            .zip(cpu_input.chunks(16 * row_width))
+            .enumerate()
+        {
+            let largest = cpu.iter().fold(0.0f32, |m, g| m.max(g.abs()));
+            assert!(
+                largest > 0.0,
+                "{widths:?}: rows of tile {tile} have no gradient"
+            );
+            let what = format!("{widths:?} input gradient, rows {}..", 16 * tile);
+            assert_close(&what, fused, cpu, 2e-2 * largest, 2e-2);
+        }
+        for layer in &layers {
+            let (fused, cpu) = (&d_params[layer.range()], &cpu_params[layer.range()]);
+            let largest = cpu.iter().fold(0.0f32, |m, g| m.max(g.abs()));
+            let what = format!("{widths:?} weight gradient at {}", layer.offset);
+            assert_close(&what, fused, cpu, 2e-2 * largest, 2e-2);
+        }
+        assert_eq!(d_params[..3], [0.0; 3], "outside the layers untouched");
+    }
 }
 
 /// Compositing (a ray per thread, early termination) and its backward pass.

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use cudarc::driver::{
-    CudaContext, CudaFunction, CudaSlice, CudaStream, DeviceRepr, DriverError, LaunchConfig,
-    ValidAsZeroBits, sys::cudaError_enum,
+    CudaContext, CudaFunction, CudaSlice, CudaStream, CudaView, DeviceRepr, DriverError,
+    LaunchConfig, ValidAsZeroBits, sys::cudaError_enum,
 };
 use cudarc::nvrtc::Ptx;
 
@@ -57,6 +57,8 @@ pub const KERNEL_FUNCTIONS: &[(&str, &str)] = &[
     ("lpips", "lpips_compare"),
     ("mlp_fp16", "mlp_layer_fp16"),
     ("mlp_fp16", "max_abs"),
+    ("mlp_fp16", "mlp_forward_fused"),
+    ("mlp_fp16", "mlp_backward_fused"),
 ];
 
 /// Threads per block of the one-dimensional kernels (the reductions in `occupancy.cu` and
@@ -232,9 +234,17 @@ impl CudaDevice {
         slice: &CudaSlice<T>,
         len: usize,
     ) -> Result<Vec<T>, CudaError> {
-        let mut out = vec![T::default(); len.min(slice.len())];
+        self.download_view(&slice.slice(..len.min(slice.len())))
+    }
+
+    /// Every value of `view`, copied to the host.
+    pub fn download_view<T: DeviceRepr + Default + Clone>(
+        &self,
+        view: &CudaView<'_, T>,
+    ) -> Result<Vec<T>, CudaError> {
+        let mut out = vec![T::default(); view.len()];
         self.stream
-            .memcpy_dtoh(&slice.slice(..out.len()), &mut out)
+            .memcpy_dtoh(view, &mut out)
             .map_err(driver_error("copying from the GPU"))?;
         Ok(out)
     }

@@ -8,9 +8,9 @@ use cudarc::driver::CudaSlice;
 use super::CudaError;
 use super::device::{CudaDevice, grid_1d, launch};
 use super::half_mlp::MlpPrecision;
+use super::mlp::{MlpTape, mlp_backward, mlp_forward};
 use super::ops::{
-    DeviceGrid, as_u32, check_len, encode_backward_points, encode_points, ensure_len, mlp_backward,
-    mlp_forward,
+    DeviceGrid, as_u32, check_len, encode_backward_points, encode_points, ensure_len,
 };
 use crate::field::Model;
 
@@ -19,12 +19,12 @@ use crate::field::Model;
 pub struct DeviceFieldTape {
     /// Hash encodings (`n × L·F`).
     pub encoding: Option<CudaSlice<f32>>,
-    /// Density MLP activations, per layer.
-    pub density: Vec<Option<CudaSlice<f32>>>,
+    /// Density MLP activations.
+    pub density: MlpTape,
     /// Colour MLP input (`n × (16 + geometry features)`).
     pub color_input: Option<CudaSlice<f32>>,
-    /// Colour MLP activations, per layer.
-    pub color: Vec<Option<CudaSlice<f32>>>,
+    /// Colour MLP activations.
+    pub color: MlpTape,
     /// How both MLPs' products are computed, forward and backward.
     pub precision: MlpPrecision,
 }
@@ -38,13 +38,6 @@ fn buffer<'a>(
             "field tape has no {what} (run the forward pass first)"
         ))
     })
-}
-
-fn last<'a>(
-    layers: &'a [Option<CudaSlice<f32>>],
-    what: &str,
-) -> Result<&'a CudaSlice<f32>, CudaError> {
-    buffer(layers.last().unwrap_or(&None), what)
 }
 
 /// σ (n) and RGB (n × 3) of `n` samples at `positions` (unit cube, n × 3) seen along
@@ -72,7 +65,7 @@ pub fn field_forward(
     let density_width = model.config.density_output_width();
     let color_width = model.config.color_input_width();
     ensure_len(device, &mut tape.color_input, n * color_width)?;
-    let density_out = last(&tape.density, "density output")?;
+    let density_out = tape.density.output()?;
     let color_input = tape
         .color_input
         .as_mut()
@@ -86,7 +79,7 @@ pub fn field_forward(
         device,
         "field_color_input",
         grid_1d(n),
-        density_out,
+        &density_out,
         directions,
         &n32,
         &dw,
@@ -104,8 +97,8 @@ pub fn field_forward(
         &mut tape.color,
         tape.precision,
     )?;
-    let color_out = last(&tape.color, "colour output")?;
-    launch!(device, "field_rgb", grid_1d(3 * n), color_out, &n32, rgb)
+    let color_out = tape.color.output()?;
+    launch!(device, "field_rgb", grid_1d(3 * n), &color_out, &n32, rgb)
 }
 
 /// Back-propagates `d_sigma` (n) and `d_rgb` (n × 3): adds the MLP weight gradients to
@@ -130,13 +123,13 @@ pub fn field_backward(
     check_len("d_sigma", d_sigma, n)?;
     check_len("d_rgb", d_rgb, 3 * n)?;
     let n32 = as_u32("samples", n)?;
-    let color_out = last(&tape.color, "colour output")?;
+    let color_out = tape.color.output()?;
     let mut d_color_out = device.zeros::<f32>(3 * n)?;
     launch!(
         device,
         "field_rgb_backward",
         grid_1d(3 * n),
-        color_out,
+        &color_out,
         d_rgb,
         &n32,
         &mut d_color_out
@@ -161,13 +154,13 @@ pub fn field_backward(
         as_u32("density width", density_width)?,
         as_u32("colour width", color_width)?,
     );
-    let density_out = last(&tape.density, "density output")?;
+    let density_out = tape.density.output()?;
     let mut d_density_out = device.zeros::<f32>(n * density_width)?;
     launch!(
         device,
         "field_density_backward",
         grid_1d(n),
-        density_out,
+        &density_out,
         &d_color_input,
         d_sigma,
         &n32,
@@ -240,14 +233,14 @@ pub fn density_max(
 ) -> Result<(), CudaError> {
     check_len("fresh", fresh, n)?;
     encode_and_density(device, model, grid, (params, table), positions, n, tape)?;
-    let density_out = last(&tape.density, "density output")?;
+    let density_out = tape.density.output()?;
     let n32 = as_u32("samples", n)?;
     let dw = as_u32("density width", model.config.density_output_width())?;
     launch!(
         device,
         "density_max",
         grid_1d(n),
-        density_out,
+        &density_out,
         &n32,
         &dw,
         fresh

@@ -1,11 +1,16 @@
-//! The training MLPs' products on the tensor cores (`kernels/mlp_fp16.cu`), as tiny-cuda-nn
-//! trains: the fp32 master weights and the kept fp32 activations are rounded to f16 as the
-//! kernel loads them, the sums are fp32. The three products of a layer are one strided
-//! kernel: Y = X · Wᵀ, dX = dY · W and dW += dYᵀ · X. Gradients are multiplied by a loss scale
-//! before their rounding, so that small ones do not vanish in f16, and the products by its
-//! inverse: [`loss_scale`], a power of two that brings the largest gradient of the product
-//! near 2^14. `max_abs` measures that gradient and the product reads it on the device, so
-//! the scale never overflows and the host never waits for it.
+//! The training MLPs on the tensor cores (`kernels/mlp_fp16.cu`), as tiny-cuda-nn trains: the
+//! fp32 master weights, the kept fp32 activations and the gradients are rounded to f16 as the
+//! kernels load them, and the sums are fp32. Gradients are multiplied by a loss scale before
+//! their rounding, so that small ones do not vanish in f16, and the products by its inverse:
+//! [`loss_scale`], a power of two that brings the largest gradient near 2^14.
+//!
+//! A network whose layers are at most [`FUSED_MAX_WIDTH`] wide ([`FusedMlp`]) runs its whole
+//! forward pass in one launch ([`fused_forward`]) and its chain of input gradients in another
+//! ([`fused_backward`], the loss scale taken per warp of 16 rows): each layer's result stays in
+//! registers as the next product's input. Otherwise one strided kernel ([`product_fp16`]) does
+//! each product of a layer: Y = X · Wᵀ and dX = dY · W. The weight gradients dW += dYᵀ · X are
+//! that kernel in both cases, loss-scaled by the layer's largest gradient, which `max_abs`
+//! measures and the product reads on the device, so the host never waits for it.
 
 use cudarc::driver::{CudaSlice, CudaView, CudaViewMut, DeviceRepr, LaunchConfig};
 
@@ -13,6 +18,8 @@ use super::CudaError;
 use super::device::{BLOCK, CudaDevice, grid_1d, launch};
 use super::kernels::Arch;
 use super::ops::{as_u32, check_len, check_view};
+use crate::config::limits;
+use crate::params::LayerShape;
 
 /// How the GPU computes the training MLPs' products.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -180,16 +187,180 @@ pub fn product_fp16(
 /// are passed over), for [`product_fp16`] to read on the device.
 pub fn max_abs(
     device: &CudaDevice,
-    values: &CudaSlice<f32>,
+    values: &CudaView<'_, f32>,
     count: usize,
     largest: &mut CudaSlice<u32>,
 ) -> Result<(), CudaError> {
-    check_len("values", values, count)?;
+    check_view("values", values, count)?;
     check_len("largest", largest, 1)?;
     device.clear(largest)?;
     let n = count as u64;
     debug_assert_eq!(BLOCK, 256, "max_abs sizes its shared array for 256 threads");
     launch!(device, "max_abs", grid_1d(count), values, &n, largest)
+}
+
+/// Most layers of a network of the fused kernels (`FUSED_MAX_LAYERS`): the most hidden
+/// layers a configuration allows, and the output layer.
+const FUSED_MAX_LAYERS: usize = limits::MAX_MLP_LAYERS as usize + 1;
+/// The widest layer input or output of the fused kernels: five 16-wide input tiles
+/// (`FUSED_K_TILES`), ten 8-wide output tiles (`FUSED_N_TILES`). The presets' widest is the
+/// colour MLP's input, 16 SH values and 64 geometry features.
+pub const FUSED_MAX_WIDTH: usize = 80;
+
+/// A network for `mlp_forward_fused` and `mlp_backward_fused` (the struct of the same name in
+/// `kernels/mlp_fp16.cu`): layer l's weights at `weights[l]` in the parameters, its widths.
+/// Their kept values are [`super::mlp::MlpTape`]'s layout.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FusedMlp {
+    weights: [u64; FUSED_MAX_LAYERS],
+    inputs: [u32; FUSED_MAX_LAYERS],
+    outputs: [u32; FUSED_MAX_LAYERS],
+    layers: u32,
+}
+
+// SAFETY: #[repr(C)] plain integers, laid out as the struct in mlp_fp16.cu.
+unsafe impl DeviceRepr for FusedMlp {}
+
+impl FusedMlp {
+    /// `layers` for the fused kernels, or `None` where they do not fit them (no layers, more
+    /// than [`FUSED_MAX_LAYERS`], or one wider than [`FUSED_MAX_WIDTH`]).
+    pub fn new(layers: &[LayerShape]) -> Result<Option<Self>, CudaError> {
+        let fits = |l: &LayerShape| l.inputs <= FUSED_MAX_WIDTH && l.outputs <= FUSED_MAX_WIDTH;
+        if layers.is_empty() || layers.len() > FUSED_MAX_LAYERS || !layers.iter().all(fits) {
+            return Ok(None);
+        }
+        let mut mlp = Self {
+            weights: [0; FUSED_MAX_LAYERS],
+            inputs: [0; FUSED_MAX_LAYERS],
+            outputs: [0; FUSED_MAX_LAYERS],
+            layers: as_u32("layers", layers.len())?,
+        };
+        for (l, layer) in layers.iter().enumerate() {
+            mlp.weights[l] = layer.offset as u64;
+            mlp.inputs[l] = as_u32("inputs", layer.inputs)?;
+            mlp.outputs[l] = as_u32("outputs", layer.outputs)?;
+        }
+        Ok(Some(mlp))
+    }
+
+    /// The layers' shapes.
+    fn layers(&self) -> impl Iterator<Item = LayerShape> + '_ {
+        (0..self.layers as usize).map(|l| LayerShape {
+            inputs: self.inputs[l] as usize,
+            outputs: self.outputs[l] as usize,
+            offset: self.weights[l] as usize,
+        })
+    }
+
+    /// Values the parameters must hold, those a tape of `rows` rows holds, and the input's and
+    /// the output's widths.
+    fn extents(&self, rows: usize) -> (usize, usize, usize, usize) {
+        let params = self.layers().map(|l| l.range().end).max().unwrap_or(0);
+        let tape = self.layers().map(|l| rows * l.outputs).sum();
+        let last = self.layers as usize - 1;
+        (
+            params,
+            tape,
+            self.inputs[0] as usize,
+            self.outputs[last] as usize,
+        )
+    }
+
+    /// The launch over `rows` rows: a warp per 16 rows, [`WARPS`] warps per block.
+    pub fn launch_config(rows: usize) -> LaunchConfig {
+        LaunchConfig {
+            grid_dim: ((rows.div_ceil(16 * WARPS as usize).max(1)) as u32, 1, 1),
+            block_dim: (32 * WARPS, 1, 1),
+            shared_mem_bytes: 0,
+        }
+    }
+}
+
+/// The network `mlp` on `rows` rows of `input`: every layer's output (hidden ones after ReLU)
+/// into `outputs`, laid out as [`super::mlp::MlpTape`] (`mlp_forward_fused`).
+pub fn fused_forward(
+    device: &CudaDevice,
+    mlp: &FusedMlp,
+    params: &CudaSlice<f32>,
+    input: &CudaSlice<f32>,
+    rows: usize,
+    outputs: &mut CudaSlice<f32>,
+) -> Result<(), CudaError> {
+    MlpPrecision::Fp16.check(device.arch())?;
+    let (params_len, tape_len, input_width, _) = mlp.extents(rows);
+    check_len("parameters", params, params_len)?;
+    check_len("MLP input", input, rows * input_width)?;
+    check_len("MLP outputs", outputs, tape_len)?;
+    let rows32 = as_u32("rows", rows)?;
+    let config = FusedMlp::launch_config(rows);
+    launch!(
+        device,
+        "mlp_forward_fused",
+        config,
+        input,
+        params,
+        mlp,
+        &rows32,
+        outputs
+    )
+}
+
+/// Back-propagates `d_output` through `mlp` from the outputs [`fused_forward`] kept: the
+/// gradient at every layer's output (after ReLU's mask) into `d_outputs` (the same layout),
+/// and the gradient at the input into `d_input` where given (`mlp_backward_fused`).
+pub fn fused_backward(
+    device: &CudaDevice,
+    mlp: &FusedMlp,
+    params: &CudaSlice<f32>,
+    rows: usize,
+    outputs: &CudaSlice<f32>,
+    (d_output, d_outputs, d_input): (
+        &CudaSlice<f32>,
+        &mut CudaSlice<f32>,
+        Option<&mut CudaSlice<f32>>,
+    ),
+) -> Result<(), CudaError> {
+    MlpPrecision::Fp16.check(device.arch())?;
+    let (params_len, tape_len, input_width, output_width) = mlp.extents(rows);
+    check_len("parameters", params, params_len)?;
+    check_len("MLP outputs", outputs, tape_len)?;
+    check_len("d_output", d_output, rows * output_width)?;
+    check_len("MLP output gradients", d_outputs, tape_len)?;
+    let rows32 = as_u32("rows", rows)?;
+    let config = FusedMlp::launch_config(rows);
+    match d_input {
+        Some(d_input) => {
+            check_len("d_input", d_input, rows * input_width)?;
+            launch!(
+                device,
+                "mlp_backward_fused",
+                config,
+                params,
+                mlp,
+                &rows32,
+                outputs,
+                d_output,
+                d_outputs,
+                d_input
+            )
+        }
+        None => {
+            let null: u64 = 0;
+            launch!(
+                device,
+                "mlp_backward_fused",
+                config,
+                params,
+                mlp,
+                &rows32,
+                outputs,
+                d_output,
+                d_outputs,
+                &null
+            )
+        }
+    }
 }
 
 /// The loss scale for gradients whose largest magnitude is `largest`: a power of two that

@@ -1,5 +1,5 @@
 //! Patch LPIPS on the GPU: [`PatchLpips`] step by step on the device (`kernels/lpips.cu`),
-//! its dense layers on the tiled kernels of `kernels/mlp.cu` ([`ops::dense_layer`]). One
+//! its dense layers on the tiled kernels of `kernels/mlp.cu` ([`mlp::dense_layer`]). One
 //! host function per CPU twin of `metrics::lpips::patch`, with the same name; the training
 //! loop's patch loss never leaves the device but for one download of the distances.
 
@@ -7,7 +7,8 @@ use cudarc::driver::{CudaSlice, CudaView, CudaViewMut, DeviceRepr};
 
 use super::CudaError;
 use super::device::{CudaDevice, grid_1d, launch};
-use super::ops::{self, as_u32, check_len, check_view};
+use super::mlp;
+use super::ops::{as_u32, check_len, check_view};
 use crate::metrics::lpips::Backbone;
 use crate::metrics::lpips::patch::{ConvGeometry, Extent, PatchLpips, PatchStep, PoolGeometry};
 
@@ -132,7 +133,7 @@ impl CudaLpips {
                     let mut values = device.zeros(rows * extent[2])?;
                     let shape = [rows, geometry.columns(), geometry.out_channels];
                     let (x, w) = (cols.slice(..), weights.slice(..));
-                    ops::dense_layer(device, &x, &w, shape, true, &mut values)?;
+                    mlp::dense_layer(device, &x, &w, shape, true, &mut values.slice_mut(..))?;
                     DeviceLayer {
                         extent,
                         values,
@@ -191,12 +192,12 @@ impl CudaLpips {
                     let layer = layers.pop().expect("one layer per convolution");
                     let below = layers.last().expect("the input is below every step");
                     let count = gradient.len();
-                    ops::relu_backward(device, &mut gradient, &layer.values, count)?;
+                    mlp::relu_backward(device, &mut gradient, &layer.values.slice(..), count)?;
                     let rows = gradient.len() / geometry.out_channels;
                     let mut d_cols = device.zeros(rows * geometry.columns())?;
                     let shape = [rows, geometry.columns(), geometry.out_channels];
                     let (d_y, w) = (gradient.slice(..), weights.slice(..));
-                    ops::dense_layer_input_gradient(device, &d_y, &w, shape, &mut d_cols)?;
+                    mlp::dense_layer_input_gradient(device, &d_y, &w, shape, &mut d_cols)?;
                     gradient = device.zeros(pairs * below.extent.iter().product::<usize>())?;
                     col2im(
                         device,

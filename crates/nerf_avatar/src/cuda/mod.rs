@@ -24,6 +24,7 @@ pub mod half_mlp;
 pub mod kernels;
 pub mod libraries;
 pub mod lpips;
+pub mod mlp;
 pub mod occupancy;
 pub mod ops;
 pub mod render;

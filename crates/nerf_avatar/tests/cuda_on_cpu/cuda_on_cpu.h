@@ -2,7 +2,7 @@
 // become ordinary C++, the built-in indices are thread-local globals the emulator
 // (emulator.cpp) sets for the thread it runs, and the intrinsics are their plain operations.
 // Each thread of a block is a coroutine; `__syncthreads` and the warp-wide operations (votes,
-// `__syncwarp`, the tensor-core product) suspend it until its block (or warp) has arrived. Threads run one at a time, so atomics are plain
+// shuffles, `__syncwarp`, the tensor-core product) suspend it until its block (or warp) has arrived. Threads run one at a time, so atomics are plain
 // read-modify-writes.
 #pragma once
 
@@ -32,6 +32,9 @@ void __syncthreads();
 void __syncwarp(unsigned mask = 0xffffffffu);
 // The bits of the lanes of the calling thread's warp whose `predicate` is non-zero.
 unsigned __ballot_sync(unsigned mask, int predicate);
+// The `value` of the lane whose index is the calling lane's xor `lane_mask` (all 32 lanes
+// take part).
+float __shfl_xor_sync(unsigned mask, float value, int lane_mask);
 // `mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32` for the calling lane: c += a · b over
 // the warp, with the PTX fragment layouts (a: four f16 pairs of the 16 × 16 A tile, b: two
 // f16 pairs of the 16 × 8 B tile, c: four floats of the 16 × 8 accumulator).

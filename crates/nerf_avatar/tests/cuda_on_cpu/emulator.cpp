@@ -22,12 +22,14 @@ enum class State { Runnable, AtBlockBarrier, AtWarpOperation, Finished };
 
 // A warp-wide operation: every lane of the warp waits for the others, then it is done once
 // for all of them.
-enum class WarpOperation { Sync, Vote, Mma };
+enum class WarpOperation { Sync, Vote, Shuffle, Mma };
 
 // What a lane brings to a warp-wide operation, and what it gets back.
 struct Lane {
     WarpOperation operation;
     int vote;
+    unsigned shuffled;
+    unsigned lane_mask;
     unsigned a[4];
     unsigned b[2];
     float c[4];
@@ -110,6 +112,15 @@ void warp_mma(Thread* lanes) {
     }
 }
 
+// Each lane gets the value of the lane whose index is its own xor its `lane_mask`.
+void warp_shuffle_xor(Thread* lanes) {
+    unsigned values[WARP];
+    for (size_t l = 0; l < WARP; ++l) values[l] = lanes[l].lane.shuffled;
+    for (size_t l = 0; l < WARP; ++l) {
+        lanes[l].lane.shuffled = values[(l ^ lanes[l].lane.lane_mask) % WARP];
+    }
+}
+
 // Does the operation the lanes of warp `w` wait at, when all of its live lanes do.
 bool release_warp(size_t w) {
     const size_t first = WARP * w, end = std::min(first + WARP, block.threads.size());
@@ -127,14 +138,18 @@ bool release_warp(size_t w) {
         any = true;
     }
     if (!any) return false;
-    if (operation == WarpOperation::Mma) {
+    if (operation == WarpOperation::Mma || operation == WarpOperation::Shuffle) {
         for (size_t i = first; i < first + WARP; ++i) {
             if (i >= end || block.threads[i].state != State::AtWarpOperation) {
-                std::fprintf(stderr, "warp %zu: a tensor-core product needs all 32 lanes\n", w);
+                std::fprintf(stderr, "warp %zu: this warp-wide operation needs all 32 lanes\n", w);
                 std::abort();
             }
         }
-        warp_mma(&block.threads[first]);
+        if (operation == WarpOperation::Mma) {
+            warp_mma(&block.threads[first]);
+        } else {
+            warp_shuffle_xor(&block.threads[first]);
+        }
     }
     unsigned ballot = 0;
     for (size_t i = first; i < end; ++i) {
@@ -203,6 +218,13 @@ unsigned __ballot_sync(unsigned mask, int predicate) {
     block.threads[block.current].lane.vote = predicate != 0;
     const Lane& lane = warp_operation(WarpOperation::Vote);
     return lane.ballot & mask;
+}
+
+float __shfl_xor_sync(unsigned, float value, int lane_mask) {
+    Lane& lane = block.threads[block.current].lane;
+    lane.shuffled = __float_as_uint(value);
+    lane.lane_mask = (unsigned)lane_mask;
+    return __uint_as_float(warp_operation(WarpOperation::Shuffle).shuffled);
 }
 
 void emulated_mma_16x8x16(float c[4], const unsigned a[4], unsigned b_lo, unsigned b_hi) {
