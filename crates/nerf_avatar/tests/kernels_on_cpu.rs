@@ -3,9 +3,9 @@
 //! `kernels/*.cu` are compiled as C++ by the system's compiler (`$CXX`, else `c++`) behind
 //! `tests/cuda_on_cpu/cuda_on_cpu.h`, and each grid is run by `tests/cuda_on_cpu/emulator.cpp`:
 //! blocks one after the other, each block's threads as coroutines switched at `__syncthreads`
-//! and the warp-wide operations (votes, `__syncwarp`, the tensor cores' `mma.m16n8k16`, done
-//! for the whole warp with the PTX fragment layouts), so barriers, shared memory, reductions
-//! and warp-level products keep their CUDA meaning. This checks what the kernels compute
+//! and the warp-wide operations (votes, shuffles, `__syncwarp`, the tensor cores'
+//! `mma.m16n8k16`, done for the whole warp with the PTX fragment layouts), so barriers, shared
+//! memory, reductions and warp-level products keep their CUDA meaning. This checks what the kernels compute
 //! (indexing, tiling, barriers, reductions, fragments) on every CI run; `cuda_conformance.rs`
 //! checks the same kernels on a GPU, through the host code, in the GPU's arithmetic.
 //!
