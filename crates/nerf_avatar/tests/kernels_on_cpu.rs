@@ -20,6 +20,7 @@ use std::sync::OnceLock;
 
 use cudarc::driver::LaunchConfig;
 use libloading::Library;
+use nerf_avatar::bench::scene::{front_camera, head_occupancy};
 use nerf_avatar::composite::Composited;
 use nerf_avatar::config::{HashGridConfig, ModelConfig};
 use nerf_avatar::cuda::device::grid_1d;
@@ -28,13 +29,16 @@ use nerf_avatar::cuda::half_mlp::{FusedMlp, ProductShape, loss_scale};
 use nerf_avatar::cuda::kernels::KERNEL_SOURCES;
 use nerf_avatar::cuda::lpips::LayerGeometry;
 use nerf_avatar::cuda::mlp::tile_grid;
-use nerf_avatar::cuda::ops::{MarchConfig, pack_levels};
+use nerf_avatar::cuda::ops::{CameraParams, MarchConfig, pack_levels};
 
+use nerf_avatar::field::FieldTape;
 use nerf_avatar::hashgrid::{HashGridLayout, blend_tables, blend_tables_backward};
+use nerf_avatar::march::MarchSettings;
 use nerf_avatar::metrics::lpips::patch::{ConvGeometry, Extent, PoolGeometry};
 use nerf_avatar::mlp::{MlpActivations, mlp_backward, mlp_forward};
 use nerf_avatar::occupancy::{DENSITY_DECAY, OCCUPANCY_THRESHOLD, OccupancyGrid, max_pool_2};
 use nerf_avatar::params::LayerShape;
+use nerf_avatar::render::{Background, RenderedImage, render_image};
 use nerf_avatar::sh::sh_encode;
 use nerf_avatar::tiles::dense_layer;
 use nerf_avatar::train::adam::{Adam, AdamSettings};
@@ -1168,6 +1172,251 @@ fn training_march_kernels_match_the_cpu() {
         )
     });
     case.check(&offsets, &positions, &dts);
+}
+
+/// The inference renderer's kernels (`render.cu`) in the loop `CudaRenderer` runs them in,
+/// with the CPU's field between marching and compositing, against the CPU's `render_image`:
+/// a 40 × 32 frame of a tiny He-initialised avatar and a head-shaped occupancy grid, 4
+/// samples per ray and round and 100 rays per batch (so rays go on through several rounds and
+/// batches, and the live list is compacted between rounds), over a solid background and a
+/// per-pixel one, then packed to RGBA8. Rays stop early (T < 0.01) on both sides.
+#[test]
+fn render_kernels_match_the_cpus_render_image() {
+    let Some(emulator) = emulator() else { return };
+    let mut rng = Pcg64::seed_from_u64(13);
+    let (model, mut params) = he_model(ModelConfig::tiny(), &mut rng);
+    // Density logits (the density MLP's output 0) 1000 times larger: dense enough inside the
+    // head for rays to become opaque.
+    let last = *params.layout.density_layers.last().unwrap();
+    for w in &mut params.data[last.offset..last.offset + last.inputs] {
+        *w *= 1000.0;
+    }
+    let config = &model.config;
+    let occupancy = head_occupancy(config);
+    let (mut intrinsics, pose) = front_camera(config, 40, 32);
+    // A wider view than the bench's: the corners miss the head box.
+    intrinsics.fx *= 0.4;
+    intrinsics.fy *= 0.4;
+    let weights = [0.3f32, 0.7];
+    let pixels = (intrinsics.width * intrinsics.height) as usize;
+    let (per_round, batch_rays) = (4u32, 100usize);
+    let camera = CameraParams::new(&intrinsics, &pose);
+    let settings = MarchSettings::inference(config);
+    let march = MarchConfig::new(config, &settings, occupancy.resolution);
+    let mut table = vec![0.0; model.layout.table_len];
+    blend_tables(params.tables(), &weights, &mut table);
+
+    let mut marchers = vec![0u32; 9 * pixels];
+    let (mut color, mut transmittance) = (vec![f32::NAN; 3 * pixels], vec![f32::NAN; pixels]);
+    let mut live = [vec![u32::MAX; pixels], vec![u32::MAX; pixels]];
+    let mut live_count = [0u32; 2];
+    type Init = unsafe extern "C" fn(
+        CameraParams,
+        MarchConfig,
+        *mut u32,
+        *mut f32,
+        *mut f32,
+        *mut u32,
+        *mut u32,
+    );
+    let init: Init = emulator.kernel("render_init");
+    let (marchers_out, color_out, transmittance_out) = (
+        marchers.as_mut_ptr(),
+        color.as_mut_ptr(),
+        transmittance.as_mut_ptr(),
+    );
+    let (live_out, live_count_out) = (live[0].as_mut_ptr(), &mut live_count[0] as *mut u32);
+    emulator.run_1d(pixels, || unsafe {
+        init(
+            camera,
+            march,
+            marchers_out,
+            color_out,
+            transmittance_out,
+            live_out,
+            live_count_out,
+        )
+    });
+    assert!(
+        live_count[0] > 0 && (live_count[0] as usize) < pixels,
+        "some rays, not all, hit the head box: {}",
+        live_count[0]
+    );
+
+    type March = unsafe extern "C" fn(
+        *const u32,
+        u32,
+        u32,
+        u32,
+        MarchConfig,
+        *const u8,
+        *mut u32,
+        *mut f32,
+        *mut f32,
+        *mut f32,
+        *mut u32,
+        *mut u32,
+        *mut u32,
+    );
+    type Composite = unsafe extern "C" fn(
+        *const u32,
+        u32,
+        u32,
+        u32,
+        *const u32,
+        *const u32,
+        *const f32,
+        *const f32,
+        *const f32,
+        f32,
+        *mut f32,
+        *mut f32,
+        *mut u32,
+        *mut u32,
+    );
+    let render_march: March = emulator.kernel("render_march");
+    let render_composite: Composite = emulator.kernel("render_composite");
+    let capacity = batch_rays * per_round as usize;
+    let (mut positions, mut directions) = (vec![0.0f32; 3 * capacity], vec![0.0f32; 3 * capacity]);
+    let mut dts = vec![0.0f32; capacity];
+    let (mut sample_base, mut sample_taken) = (vec![0u32; batch_rays], vec![0u32; batch_rays]);
+    let (mut sigma, mut rgb) = (vec![0.0f32; capacity], vec![[0.0f32; 3]; capacity]);
+    let mut tape = FieldTape::default();
+    let (mut current, mut rounds) = (0, 0);
+    while live_count[current] > 0 {
+        let next = 1 - current;
+        live_count[next] = 0;
+        let count_now = live_count[current] as usize;
+        for first in (0..count_now).step_by(batch_rays) {
+            let count = batch_rays.min(count_now - first);
+            let mut taken_total = 0u32;
+            let live_now = live[current].as_ptr();
+            let out = (
+                marchers.as_mut_ptr(),
+                positions.as_mut_ptr(),
+                directions.as_mut_ptr(),
+                dts.as_mut_ptr(),
+                sample_base.as_mut_ptr(),
+                sample_taken.as_mut_ptr(),
+                &mut taken_total as *mut u32,
+            );
+            emulator.run_1d(count, || unsafe {
+                render_march(
+                    live_now,
+                    first as u32,
+                    count as u32,
+                    per_round,
+                    march,
+                    occupancy.bitfield.as_ptr(),
+                    out.0,
+                    out.1,
+                    out.2,
+                    out.3,
+                    out.4,
+                    out.5,
+                    out.6,
+                )
+            });
+            let n = taken_total as usize;
+            let as_triples = |flat: &[f32]| -> Vec<[f32; 3]> {
+                flat.chunks(3).map(|c| [c[0], c[1], c[2]]).collect()
+            };
+            model.field_forward_into(
+                &params.data,
+                &table,
+                &as_triples(&positions[..3 * n]),
+                &as_triples(&directions[..3 * n]),
+                (&mut sigma[..n], &mut rgb[..n]),
+                &mut tape,
+            );
+            let flat_rgb: Vec<f32> = rgb.iter().flatten().copied().collect();
+            let (live_next, next_count) =
+                (live[next].as_mut_ptr(), &mut live_count[next] as *mut u32);
+            let (color_out, transmittance_out) = (color.as_mut_ptr(), transmittance.as_mut_ptr());
+            emulator.run_1d(count, || unsafe {
+                render_composite(
+                    live_now,
+                    first as u32,
+                    count as u32,
+                    per_round,
+                    sample_base.as_ptr(),
+                    sample_taken.as_ptr(),
+                    sigma.as_ptr(),
+                    flat_rgb.as_ptr(),
+                    dts.as_ptr(),
+                    march.transmittance_threshold(),
+                    color_out,
+                    transmittance_out,
+                    live_next,
+                    next_count,
+                )
+            });
+        }
+        current = next;
+        rounds += 1;
+    }
+    assert!(rounds > 2, "the rays took {rounds} rounds");
+
+    type Finish =
+        unsafe extern "C" fn(*const f32, *const f32, u32, f32, f32, f32, *const f32, *mut f32);
+    type Pack = unsafe extern "C" fn(*const f32, u32, *mut u32);
+    let finish: Finish = emulator.kernel("render_finish");
+    let pack: Pack = emulator.kernel("pack_rgba8");
+    let solid = [0.2f32, 0.5, 0.9];
+    let image: Vec<[f32; 3]> = (0..pixels)
+        .map(|_| [0; 3].map(|_| rng.random_range(0.0..1.0)))
+        .collect();
+    let flat_image: Vec<f32> = image.iter().flatten().copied().collect();
+    for (background, image_ptr) in [
+        (Background::Solid(solid), std::ptr::null()),
+        (Background::Image(&image), flat_image.as_ptr()),
+    ] {
+        let mut rgba = vec![f32::NAN; 4 * pixels];
+        let rgba_out = rgba.as_mut_ptr();
+        emulator.run_1d(pixels, || unsafe {
+            finish(
+                color.as_ptr(),
+                transmittance.as_ptr(),
+                pixels as u32,
+                solid[0],
+                solid[1],
+                solid[2],
+                image_ptr,
+                rgba_out,
+            )
+        });
+        let cpu = render_image(
+            &model,
+            &params,
+            &weights,
+            &occupancy,
+            &intrinsics,
+            &pose,
+            background,
+        );
+        let cpu_rgba: Vec<f32> = cpu
+            .rgb
+            .iter()
+            .zip(&cpu.alpha)
+            .flat_map(|(c, a)| [c[0], c[1], c[2], *a])
+            .collect();
+        assert_close("render_finish", &rgba, &cpu_rgba, 1e-5, 1e-5);
+        let opaque = cpu.alpha.iter().filter(|&&a| a > 0.99).count();
+        assert!(opaque > 10, "only {opaque} rays became opaque");
+
+        let mut packed = vec![0u32; pixels];
+        let packed_out = packed.as_mut_ptr();
+        emulator.run_1d(pixels, || unsafe {
+            pack(rgba.as_ptr(), pixels as u32, packed_out)
+        });
+        let bytes: Vec<u8> = packed.iter().flat_map(|p| p.to_le_bytes()).collect();
+        let rgba_image = RenderedImage {
+            rgb: rgba.chunks(4).map(|p| [p[0], p[1], p[2]]).collect(),
+            alpha: rgba.chunks(4).map(|p| p[3]).collect(),
+            ..cpu
+        };
+        assert_eq!(bytes, rgba_image.to_rgba8_bytes(), "pack_rgba8");
+    }
 }
 
 /// The ray losses (L1 colour and mask, α entropy) and their gradients, per ray; the host
