@@ -1,17 +1,21 @@
 //! GPU benchmarks beside the CPU reference, in one run: the table blend (against the device's
-//! measured copy bandwidth) and whole frames of the benchmark scene at 512×512 and 1920×1080,
+//! measured copy bandwidth), whole frames of the benchmark scene at 512×512 and 1920×1080,
 //! end to end into a host RGBA8 buffer, with the fp32 field kernels and with the fused fp16
-//! one (against the CPU's `render_image` at 512×512).
+//! one (against the CPU's `render_image` at 512×512), the field alone, and the field's
+//! training pass (forward and backward) with the MLPs in fp32 and in half precision.
 
 use std::sync::Arc;
+
+use cudarc::driver::CudaSlice;
 
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 
 use super::CudaError;
 use super::device::CudaDevice;
-use super::field::{DeviceFieldTape, field_forward};
+use super::field::{DeviceFieldTape, field_backward, field_forward};
 use super::fused::{FusedField, field_forward_fused};
+use super::half_mlp::MlpPrecision;
 use super::ops::{DeviceGrid, blend_tables};
 use super::render::{CudaRenderer, FieldPrecision};
 use crate::bench::roofline::best_seconds;
@@ -29,6 +33,8 @@ const SEED: u64 = 2022;
 const FRAME_GOAL_MS: f64 = 5.0;
 /// Samples of the field-alone lines.
 const FIELD_SAMPLES: usize = 1 << 20;
+/// Samples of the training-pass lines (a training batch holds about 85k).
+const TRAINING_SAMPLES: usize = 1 << 17;
 
 fn line(name: &str, value: f64, unit: &str) -> BenchLine {
     BenchLine {
@@ -146,6 +152,9 @@ pub fn run_cuda_suite(
     lines.extend(field_lines(
         &device, &model, &params, &table, &mut rng, repeats,
     )?);
+    lines.extend(training_field_lines(
+        &device, &model, &params, &table, &mut rng, repeats,
+    )?);
     if cpu_frames {
         let (intrinsics, pose) = front_camera(config, 512, 512);
         let seconds = best_seconds(repeats.min(2), || {
@@ -173,21 +182,14 @@ fn field_lines(
     device: &CudaDevice,
     model: &Model,
     params: &Params<f32>,
-    table: &cudarc::driver::CudaSlice<f32>,
+    table: &CudaSlice<f32>,
     rng: &mut Pcg64,
     repeats: usize,
 ) -> Result<Vec<BenchLine>, CudaError> {
     let n = FIELD_SAMPLES;
-    let positions: Vec<f32> = (0..3 * n).map(|_| rng.random_range(0.0..1.0)).collect();
-    let directions: Vec<f32> = (0..n)
-        .flat_map(|i| {
-            let a = i as f32 * 0.001;
-            [0.6 * a.cos(), 0.8, 0.6 * a.sin()]
-        })
-        .collect();
     let grid = DeviceGrid::new(device, &model.grid)?;
     let device_params = device.upload(&params.data)?;
-    let (positions, directions) = (device.upload(&positions)?, device.upload(&directions)?);
+    let (positions, directions) = random_samples(device, rng, n)?;
     let mut sigma = device.zeros::<f32>(n)?;
     let mut rgb = device.zeros::<f32>(3 * n)?;
     let mut tape = DeviceFieldTape::default();
@@ -243,6 +245,103 @@ fn field_lines(
                 "Msamples/s",
             )
         });
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(lines),
+    }
+}
+
+/// `n` random positions in the unit cube and unit directions, on the device.
+fn random_samples(
+    device: &CudaDevice,
+    rng: &mut Pcg64,
+    n: usize,
+) -> Result<(CudaSlice<f32>, CudaSlice<f32>), CudaError> {
+    let positions: Vec<f32> = (0..3 * n).map(|_| rng.random_range(0.0..1.0)).collect();
+    let directions: Vec<f32> = (0..n)
+        .flat_map(|i| {
+            let a = i as f32 * 0.001;
+            [0.6 * a.cos(), 0.8, 0.6 * a.sin()]
+        })
+        .collect();
+    Ok((device.upload(&positions)?, device.upload(&directions)?))
+}
+
+/// A training step's field pass on [`TRAINING_SAMPLES`] random samples: forward, then backward
+/// into the parameter and table gradients, with the MLPs in fp32 and in half precision (where
+/// the GPU has the tensor cores' product), in samples per second; the half-precision line
+/// gives its speed-up over fp32 in the same run (`train --gpu-mlp`).
+fn training_field_lines(
+    device: &CudaDevice,
+    model: &Model,
+    params: &Params<f32>,
+    table: &CudaSlice<f32>,
+    rng: &mut Pcg64,
+    repeats: usize,
+) -> Result<Vec<BenchLine>, CudaError> {
+    let n = TRAINING_SAMPLES;
+    let grid = DeviceGrid::new(device, &model.grid)?;
+    let device_params = device.upload(&params.data)?;
+    let (positions, directions) = random_samples(device, rng, n)?;
+    let d_sigma: Vec<f32> = (0..n).map(|_| rng.random_range(-1e-4..1e-4)).collect();
+    let d_rgb: Vec<f32> = (0..3 * n).map(|_| rng.random_range(-1e-4..1e-4)).collect();
+    let (d_sigma, d_rgb) = (device.upload(&d_sigma)?, device.upload(&d_rgb)?);
+    let mut d_params = device.zeros::<f32>(params.data.len())?;
+    let mut d_table = device.zeros::<f32>(table.len())?;
+    let mut sigma = device.zeros::<f32>(n)?;
+    let mut rgb = device.zeros::<f32>(3 * n)?;
+    let mut failure = None;
+    let mut lines = Vec::new();
+    let mut fp32_seconds = None;
+    for precision in [MlpPrecision::Fp32, MlpPrecision::Fp16] {
+        if precision.check(device.arch()).is_err() {
+            continue;
+        }
+        let mut tape = DeviceFieldTape {
+            precision,
+            ..DeviceFieldTape::default()
+        };
+        let seconds = best_seconds(repeats, || {
+            let result = field_forward(
+                device,
+                model,
+                &grid,
+                &device_params,
+                table,
+                &positions,
+                &directions,
+                n,
+                (&mut sigma, &mut rgb),
+                &mut tape,
+            )
+            .and_then(|()| {
+                field_backward(
+                    device,
+                    model,
+                    &grid,
+                    &device_params,
+                    &positions,
+                    n,
+                    &tape,
+                    &d_sigma,
+                    &d_rgb,
+                    &mut d_params,
+                    &mut d_table,
+                )
+            })
+            .and_then(|()| device.synchronize());
+            failure = failure.take().or(result.err());
+        });
+        let name = format!("GPU training field pass ({n} samples), {precision:?} MLPs");
+        let speed_up = fp32_seconds.map(|fp32: f64| fp32 / seconds);
+        lines.push(BenchLine {
+            compared_to: speed_up.map_or(String::new(), |_| "the Fp32 MLPs' line".into()),
+            ratio: speed_up,
+            ratio_meaning: speed_up.map_or(String::new(), |_| "fp32 time / this time".into()),
+            ..line(&name, n as f64 / seconds / 1e6, "Msamples/s")
+        });
+        fp32_seconds.get_or_insert(seconds);
     }
     match failure {
         Some(e) => Err(e),
