@@ -1174,6 +1174,167 @@ fn training_march_kernels_match_the_cpu() {
     case.check(&offsets, &positions, &dts);
 }
 
+/// `field.cu`, the glue between the field's MLPs, in place of the CPU's own glue: the
+/// kernels' σ, colour input and RGB from the CPU's MLP outputs equal the CPU field's, the
+/// occupancy query's running maximum is σ's, and a backward pass of the CPU's MLPs and hash
+/// encoding joined by the backward kernels gives the CPU field's gradients (the paper's
+/// widths on the tiny preset's grid, He-scaled weights).
+#[test]
+fn field_glue_kernels_match_the_cpu_field() {
+    let Some(emulator) = emulator() else { return };
+    let mut rng = Pcg64::seed_from_u64(14);
+    let config = ModelConfig {
+        density_mlp: ModelConfig::paper().density_mlp,
+        color_mlp: ModelConfig::paper().color_mlp,
+        ..ModelConfig::tiny()
+    };
+    let (model, params) = he_model(config, &mut rng);
+    let positions = points(&mut rng, 300);
+    let n = positions.len();
+    let directions: Vec<[f32; 3]> = (0..n)
+        .map(|i| {
+            let a = i as f32 * 0.1;
+            [0.6 * a.cos(), 0.8, 0.6 * a.sin()]
+        })
+        .collect();
+    let table = random(&mut rng, model.layout.table_len, -1.0, 1.0);
+    let (cpu, tape) = model.field_forward(&params.data, &table, &positions, &directions);
+    let (density_width, color_width) = (
+        model.config.density_output_width() as u32,
+        model.config.color_input_width() as u32,
+    );
+    let density_out = tape.density.output();
+    let flat_directions: Vec<f32> = directions.iter().flatten().copied().collect();
+
+    let (mut sigma, mut color_input) = (vec![f32::NAN; n], vec![f32::NAN; tape.color_input.len()]);
+    let (sigma_out, color_input_out) = (sigma.as_mut_ptr(), color_input.as_mut_ptr());
+    type ColorInput =
+        unsafe extern "C" fn(*const f32, *const f32, u32, u32, u32, *mut f32, *mut f32);
+    let kernel: ColorInput = emulator.kernel("field_color_input");
+    emulator.run_1d(n, || unsafe {
+        kernel(
+            density_out.as_ptr(),
+            flat_directions.as_ptr(),
+            n as u32,
+            density_width,
+            color_width,
+            sigma_out,
+            color_input_out,
+        )
+    });
+    assert_close("field_color_input σ", &sigma, &cpu.sigma, 0.0, 0.0);
+    assert_close(
+        "field_color_input",
+        &color_input,
+        &tape.color_input,
+        0.0,
+        0.0,
+    );
+
+    let color_out = tape.color.output();
+    let mut rgb = vec![f32::NAN; 3 * n];
+    let rgb_out = rgb.as_mut_ptr();
+    type Rgb = unsafe extern "C" fn(*const f32, u32, *mut f32);
+    let kernel: Rgb = emulator.kernel("field_rgb");
+    emulator.run_1d(3 * n, || unsafe {
+        kernel(color_out.as_ptr(), n as u32, rgb_out)
+    });
+    let cpu_rgb: Vec<f32> = cpu.rgb.iter().flatten().copied().collect();
+    assert_close("field_rgb", &rgb, &cpu_rgb, 0.0, 0.0);
+
+    let start = random(&mut rng, n, 0.0, 2.0);
+    let mut fresh = start.clone();
+    let fresh_out = fresh.as_mut_ptr();
+    type DensityMax = unsafe extern "C" fn(*const f32, u32, u32, *mut f32);
+    let kernel: DensityMax = emulator.kernel("density_max");
+    emulator.run_1d(n, || unsafe {
+        kernel(density_out.as_ptr(), n as u32, density_width, fresh_out)
+    });
+    let expected: Vec<f32> = start
+        .iter()
+        .zip(&cpu.sigma)
+        .map(|(f, s)| f.max(*s))
+        .collect();
+    assert_close("density_max", &fresh, &expected, 0.0, 0.0);
+
+    let d_sigma = random(&mut rng, n, -1.0, 1.0);
+    let d_rgb: Vec<[f32; 3]> = (0..n)
+        .map(|_| [0; 3].map(|_| rng.random_range(-1.0..1.0)))
+        .collect();
+    let mlp_params = model.mlp_params.clone();
+    let mut cpu_d_mlp = vec![0.0f32; mlp_params.len()];
+    let mut cpu_d_table = vec![0.0f32; table.len()];
+    let field_params = &params.data;
+    model.field_backward(
+        field_params,
+        &tape,
+        &d_sigma,
+        &d_rgb,
+        &mut cpu_d_mlp,
+        &mut cpu_d_table,
+    );
+
+    let flat_d_rgb: Vec<f32> = d_rgb.iter().flatten().copied().collect();
+    let mut d_color_out = vec![f32::NAN; 3 * n];
+    let d_color_out_ptr = d_color_out.as_mut_ptr();
+    type RgbBackward = unsafe extern "C" fn(*const f32, *const f32, u32, *mut f32);
+    let kernel: RgbBackward = emulator.kernel("field_rgb_backward");
+    emulator.run_1d(3 * n, || unsafe {
+        kernel(
+            color_out.as_ptr(),
+            flat_d_rgb.as_ptr(),
+            n as u32,
+            d_color_out_ptr,
+        )
+    });
+    let layout = &params.layout;
+    let mut d_params = vec![0.0f32; field_params.len()];
+    let d_color_input = mlp_backward(
+        &layout.color_layers,
+        field_params,
+        &tape.color_input,
+        n,
+        &tape.color,
+        d_color_out,
+        &mut d_params,
+        true,
+    )
+    .unwrap();
+    let mut d_density_out = vec![f32::NAN; density_out.len()];
+    let d_density_out_ptr = d_density_out.as_mut_ptr();
+    type DensityBackward =
+        unsafe extern "C" fn(*const f32, *const f32, *const f32, u32, u32, u32, *mut f32);
+    let kernel: DensityBackward = emulator.kernel("field_density_backward");
+    emulator.run_1d(n, || unsafe {
+        kernel(
+            density_out.as_ptr(),
+            d_color_input.as_ptr(),
+            d_sigma.as_ptr(),
+            n as u32,
+            density_width,
+            color_width,
+            d_density_out_ptr,
+        )
+    });
+    let d_encoding = mlp_backward(
+        &layout.density_layers,
+        field_params,
+        &tape.encoding,
+        n,
+        &tape.density,
+        d_density_out,
+        &mut d_params,
+        true,
+    )
+    .unwrap();
+    let mut d_table = vec![0.0f32; table.len()];
+    model
+        .grid
+        .encode_backward_points(&positions, &d_encoding, &mut d_table);
+    assert_close("MLP gradients", &d_params[mlp_params], &cpu_d_mlp, 0.0, 0.0);
+    assert_close("table gradient", &d_table, &cpu_d_table, 0.0, 0.0);
+}
+
 /// The inference renderer's kernels (`render.cu`) in the loop `CudaRenderer` runs them in,
 /// with the CPU's field between marching and compositing, against the CPU's `render_image`:
 /// a 40 × 32 frame of a tiny He-initialised avatar and a head-shaped occupancy grid, 4
