@@ -965,6 +965,29 @@ fn fused_half_precision_mlps_match_the_cpu() {
     }
 }
 
+/// `roofline.cu`'s tensor-rate kernel (the bench's roofline) does the products it counts:
+/// each lane's sum is 4 chains · 4 results · rounds · 16 · value².
+#[test]
+fn tensor_rate_kernel_does_the_products_it_counts() {
+    let Some(emulator) = emulator() else { return };
+    type Rate = unsafe extern "C" fn(u32, f32, *mut f32);
+    let kernel: Rate = emulator.kernel("tensor_rate");
+    let (rounds, value) = (3u32, 0.75f32);
+    let config = LaunchConfig {
+        grid_dim: (2, 1, 1),
+        block_dim: (64, 1, 1),
+        shared_mem_bytes: 0,
+    };
+    let mut sums = vec![f32::NAN; 128];
+    let sums_out = sums.as_mut_ptr();
+    emulator.run(config, || unsafe { kernel(rounds, value, sums_out) });
+    let expected = (16 * rounds * 16) as f32 * value * value;
+    assert!(
+        sums.iter().all(|&s| s == expected),
+        "{sums:?}, not {expected}"
+    );
+}
+
 /// Compositing (a ray per thread, early termination) and its backward pass.
 #[test]
 fn composite_kernels_match_the_cpu() {

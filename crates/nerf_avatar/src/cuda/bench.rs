@@ -1,18 +1,20 @@
-//! GPU benchmarks beside the CPU reference, in one run: the table blend (against the device's
-//! measured copy bandwidth), whole frames of the benchmark scene at 512×512 and 1920×1080,
+//! GPU benchmarks beside the CPU reference, in one run: the device's rooflines (its copy
+//! bandwidth and its tensor cores' rate), the table blend (against the copy bandwidth), whole
+//! frames of the benchmark scene at 512×512 and 1920×1080,
 //! end to end into a host RGBA8 buffer, with the fp32 field kernels and with the fused fp16
 //! one (against the CPU's `render_image` at 512×512), the field alone, and the field's
 //! training pass (forward and backward) with the MLPs in fp32 and in half precision.
 
 use std::sync::Arc;
 
-use cudarc::driver::CudaSlice;
+use cudarc::driver::sys::CUdevice_attribute;
+use cudarc::driver::{CudaSlice, LaunchConfig};
 
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 
 use super::CudaError;
-use super::device::CudaDevice;
+use super::device::{CudaDevice, launch};
 use super::field::{DeviceFieldTape, field_backward, field_forward};
 use super::fused::{FusedField, field_forward_fused};
 use super::half_mlp::MlpPrecision;
@@ -35,6 +37,11 @@ const FRAME_GOAL_MS: f64 = 5.0;
 const FIELD_SAMPLES: usize = 1 << 20;
 /// Samples of the training-pass lines (a training batch holds about 85k).
 const TRAINING_SAMPLES: usize = 1 << 17;
+/// Rounds of four products per warp of the tensor-rate kernel.
+const TENSOR_RATE_ROUNDS: u32 = 1024;
+/// Blocks per multiprocessor, and warps per block, of the tensor-rate kernel.
+const TENSOR_RATE_BLOCKS_PER_SM: u32 = 8;
+const TENSOR_RATE_WARPS: u32 = 4;
 
 fn line(name: &str, value: f64, unit: &str) -> BenchLine {
     BenchLine {
@@ -85,6 +92,8 @@ pub fn run_cuda_suite(
         bandwidth / 1e9,
         "GB/s",
     ));
+
+    lines.extend(tensor_rate_line(&device, repeats)?);
 
     // The blend reads K + 1 tables and writes one.
     let device_weights = device.upload(&weights)?;
@@ -347,4 +356,60 @@ fn training_field_lines(
         Some(e) => Err(e),
         None => Ok(lines),
     }
+}
+
+/// The tensor cores' rate (`tensor_rate`): every multiprocessor full of warps doing nothing
+/// but independent `mma.m16n8k16` products in f16 with f32 sums, the instruction of the fused
+/// kernels; the roofline of their MLP TFLOP/s. None before sm_80.
+fn tensor_rate_line(device: &CudaDevice, repeats: usize) -> Result<Option<BenchLine>, CudaError> {
+    if MlpPrecision::Fp16.check(device.arch()).is_err() {
+        return Ok(None);
+    }
+    let multiprocessors = device
+        .context()
+        .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
+        .map_err(super::device::driver_error(
+            "reading the multiprocessor count",
+        ))?;
+    let blocks = multiprocessors.max(1) as u32 * TENSOR_RATE_BLOCKS_PER_SM;
+    let threads = 32 * TENSOR_RATE_WARPS;
+    let mut sums = device.zeros::<f32>((blocks * threads) as usize)?;
+    let config = LaunchConfig {
+        grid_dim: (blocks, 1, 1),
+        block_dim: (threads, 1, 1),
+        shared_mem_bytes: 0,
+    };
+    let value = 0.5f32;
+    let mut failure = None;
+    let mut run = || -> Result<(), CudaError> {
+        launch!(
+            device,
+            "tensor_rate",
+            config,
+            &TENSOR_RATE_ROUNDS,
+            &value,
+            &mut sums
+        )?;
+        device.synchronize()
+    };
+    let seconds = best_seconds(repeats, || {
+        failure = failure.take().or(run().err());
+    });
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let expected = (16 * TENSOR_RATE_ROUNDS * 16) as f32 * value * value;
+    let first = device.download(&sums, 1)?;
+    if first.first() != Some(&expected) {
+        return Err(CudaError::Unsupported(format!(
+            "the tensor-rate kernel summed {first:?}, not {expected}"
+        )));
+    }
+    let products = f64::from(blocks * TENSOR_RATE_WARPS) * f64::from(TENSOR_RATE_ROUNDS) * 4.0;
+    let flop = products * 2.0 * 16.0 * 8.0 * 16.0;
+    Ok(Some(line(
+        "GPU tensor-core rate (mma.m16n8k16, f16 inputs, f32 sums)",
+        flop / seconds / 1e12,
+        "TFLOP/s",
+    )))
 }

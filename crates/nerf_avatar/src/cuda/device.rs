@@ -59,6 +59,7 @@ pub const KERNEL_FUNCTIONS: &[(&str, &str)] = &[
     ("mlp_fp16", "max_abs"),
     ("mlp_fp16", "mlp_forward_fused"),
     ("mlp_fp16", "mlp_backward_fused"),
+    ("roofline", "tensor_rate"),
 ];
 
 /// Threads per block of the one-dimensional kernels (the reductions in `occupancy.cu` and

@@ -28,7 +28,7 @@ macro_rules! kernel_sources {
 }
 
 /// Every kernel file, in dependency-free order (each compiles on its own).
-pub const KERNEL_SOURCES: [KernelSource; 14] = kernel_sources!(
+pub const KERNEL_SOURCES: [KernelSource; 15] = kernel_sources!(
     "blend",
     "hashgrid",
     "mlp",
@@ -43,6 +43,7 @@ pub const KERNEL_SOURCES: [KernelSource; 14] = kernel_sources!(
     "adam",
     "loss",
     "lpips",
+    "roofline",
 );
 
 /// Headers the kernel files may include, by the name they are included with.
