@@ -158,11 +158,12 @@ pub fn run_cuda_suite(
             )
         });
     }
+    let samples = FieldSamples::new(&device, &model, &params, &mut rng)?;
     lines.extend(field_lines(
-        &device, &model, &params, &table, &mut rng, repeats,
+        &device, &model, &params, &samples, &table, repeats,
     )?);
     lines.extend(training_field_lines(
-        &device, &model, &params, &table, &mut rng, repeats,
+        &device, &model, &samples, &table, &mut rng, repeats,
     )?);
     if cpu_frames {
         let (intrinsics, pose) = front_camera(config, 512, 512);
@@ -191,14 +192,17 @@ fn field_lines(
     device: &CudaDevice,
     model: &Model,
     params: &Params<f32>,
+    samples: &FieldSamples,
     table: &CudaSlice<f32>,
-    rng: &mut Pcg64,
     repeats: usize,
 ) -> Result<Vec<BenchLine>, CudaError> {
     let n = FIELD_SAMPLES;
-    let grid = DeviceGrid::new(device, &model.grid)?;
-    let device_params = device.upload(&params.data)?;
-    let (positions, directions) = random_samples(device, rng, n)?;
+    let FieldSamples {
+        grid,
+        params: device_params,
+        positions,
+        directions,
+    } = samples;
     let mut sigma = device.zeros::<f32>(n)?;
     let mut rgb = device.zeros::<f32>(3 * n)?;
     let mut tape = DeviceFieldTape::default();
@@ -220,21 +224,21 @@ fn field_lines(
                 Some(fused) if precision == FieldPrecision::F16 => field_forward_fused(
                     device,
                     fused,
-                    &grid,
+                    grid,
                     table,
-                    &positions,
-                    &directions,
+                    positions,
+                    directions,
                     n,
                     (&mut sigma, &mut rgb),
                 ),
                 _ => field_forward(
                     device,
                     model,
-                    &grid,
-                    &device_params,
+                    grid,
+                    device_params,
                     table,
-                    &positions,
-                    &directions,
+                    positions,
+                    directions,
                     n,
                     (&mut sigma, &mut rgb),
                     &mut tape,
@@ -261,20 +265,37 @@ fn field_lines(
     }
 }
 
-/// `n` random positions in the unit cube and unit directions, on the device.
-fn random_samples(
-    device: &CudaDevice,
-    rng: &mut Pcg64,
-    n: usize,
-) -> Result<(CudaSlice<f32>, CudaSlice<f32>), CudaError> {
-    let positions: Vec<f32> = (0..3 * n).map(|_| rng.random_range(0.0..1.0)).collect();
-    let directions: Vec<f32> = (0..n)
-        .flat_map(|i| {
-            let a = i as f32 * 0.001;
-            [0.6 * a.cos(), 0.8, 0.6 * a.sin()]
+/// The field benchmarks' inputs on the device: the parameters, the grid, and
+/// [`FIELD_SAMPLES`] random positions in the unit cube with unit directions.
+struct FieldSamples {
+    grid: DeviceGrid,
+    params: CudaSlice<f32>,
+    positions: CudaSlice<f32>,
+    directions: CudaSlice<f32>,
+}
+
+impl FieldSamples {
+    fn new(
+        device: &CudaDevice,
+        model: &Model,
+        params: &Params<f32>,
+        rng: &mut Pcg64,
+    ) -> Result<Self, CudaError> {
+        let n = FIELD_SAMPLES;
+        let positions: Vec<f32> = (0..3 * n).map(|_| rng.random_range(0.0..1.0)).collect();
+        let directions: Vec<f32> = (0..n)
+            .flat_map(|i| {
+                let a = i as f32 * 0.001;
+                [0.6 * a.cos(), 0.8, 0.6 * a.sin()]
+            })
+            .collect();
+        Ok(Self {
+            grid: DeviceGrid::new(device, &model.grid)?,
+            params: device.upload(&params.data)?,
+            positions: device.upload(&positions)?,
+            directions: device.upload(&directions)?,
         })
-        .collect();
-    Ok((device.upload(&positions)?, device.upload(&directions)?))
+    }
 }
 
 /// A training step's field pass on [`TRAINING_SAMPLES`] random samples: forward, then backward
@@ -284,19 +305,23 @@ fn random_samples(
 fn training_field_lines(
     device: &CudaDevice,
     model: &Model,
-    params: &Params<f32>,
+    samples: &FieldSamples,
     table: &CudaSlice<f32>,
     rng: &mut Pcg64,
     repeats: usize,
 ) -> Result<Vec<BenchLine>, CudaError> {
     let n = TRAINING_SAMPLES;
-    let grid = DeviceGrid::new(device, &model.grid)?;
-    let device_params = device.upload(&params.data)?;
-    let (positions, directions) = random_samples(device, rng, n)?;
+    let FieldSamples {
+        grid,
+        params: device_params,
+        positions,
+        directions,
+        ..
+    } = samples;
     let d_sigma: Vec<f32> = (0..n).map(|_| rng.random_range(-1e-4..1e-4)).collect();
     let d_rgb: Vec<f32> = (0..3 * n).map(|_| rng.random_range(-1e-4..1e-4)).collect();
     let (d_sigma, d_rgb) = (device.upload(&d_sigma)?, device.upload(&d_rgb)?);
-    let mut d_params = device.zeros::<f32>(params.data.len())?;
+    let mut d_params = device.zeros::<f32>(device_params.len())?;
     let mut d_table = device.zeros::<f32>(table.len())?;
     let mut sigma = device.zeros::<f32>(n)?;
     let mut rgb = device.zeros::<f32>(3 * n)?;
@@ -315,11 +340,11 @@ fn training_field_lines(
             let result = field_forward(
                 device,
                 model,
-                &grid,
-                &device_params,
+                grid,
+                device_params,
                 table,
-                &positions,
-                &directions,
+                positions,
+                directions,
                 n,
                 (&mut sigma, &mut rgb),
                 &mut tape,
@@ -328,9 +353,9 @@ fn training_field_lines(
                 field_backward(
                     device,
                     model,
-                    &grid,
-                    &device_params,
-                    &positions,
+                    grid,
+                    device_params,
+                    positions,
                     n,
                     &tape,
                     &d_sigma,
