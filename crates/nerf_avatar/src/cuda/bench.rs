@@ -199,9 +199,9 @@ fn field_lines(
     let n = FIELD_SAMPLES;
     let FieldSamples {
         grid,
-        params: device_params,
         positions,
         directions,
+        ..
     } = samples;
     let mut sigma = device.zeros::<f32>(n)?;
     let mut rgb = device.zeros::<f32>(3 * n)?;
@@ -231,14 +231,10 @@ fn field_lines(
                     n,
                     (&mut sigma, &mut rgb),
                 ),
-                _ => field_forward(
+                _ => samples.field_forward(
                     device,
                     model,
-                    grid,
-                    device_params,
                     table,
-                    positions,
-                    directions,
                     n,
                     (&mut sigma, &mut rgb),
                     &mut tape,
@@ -296,6 +292,30 @@ impl FieldSamples {
             directions: device.upload(&directions)?,
         })
     }
+
+    /// [`field_forward`] on the first `n` samples.
+    fn field_forward(
+        &self,
+        device: &CudaDevice,
+        model: &Model,
+        table: &CudaSlice<f32>,
+        n: usize,
+        outputs: (&mut CudaSlice<f32>, &mut CudaSlice<f32>),
+        tape: &mut DeviceFieldTape,
+    ) -> Result<(), CudaError> {
+        field_forward(
+            device,
+            model,
+            &self.grid,
+            &self.params,
+            table,
+            &self.positions,
+            &self.directions,
+            n,
+            outputs,
+            tape,
+        )
+    }
 }
 
 /// A training step's field pass on [`TRAINING_SAMPLES`] random samples: forward, then backward
@@ -315,7 +335,6 @@ fn training_field_lines(
         grid,
         params: device_params,
         positions,
-        directions,
         ..
     } = samples;
     let d_sigma: Vec<f32> = (0..n).map(|_| rng.random_range(-1e-4..1e-4)).collect();
@@ -337,34 +356,25 @@ fn training_field_lines(
             ..DeviceFieldTape::default()
         };
         let seconds = best_seconds(repeats, || {
-            let result = field_forward(
-                device,
-                model,
-                grid,
-                device_params,
-                table,
-                positions,
-                directions,
-                n,
-                (&mut sigma, &mut rgb),
-                &mut tape,
-            )
-            .and_then(|()| {
-                field_backward(
-                    device,
-                    model,
-                    grid,
-                    device_params,
-                    positions,
-                    n,
-                    &tape,
-                    &d_sigma,
-                    &d_rgb,
-                    &mut d_params,
-                    &mut d_table,
-                )
-            })
-            .and_then(|()| device.synchronize());
+            let outputs = (&mut sigma, &mut rgb);
+            let result = samples
+                .field_forward(device, model, table, n, outputs, &mut tape)
+                .and_then(|()| {
+                    field_backward(
+                        device,
+                        model,
+                        grid,
+                        device_params,
+                        positions,
+                        n,
+                        &tape,
+                        &d_sigma,
+                        &d_rgb,
+                        &mut d_params,
+                        &mut d_table,
+                    )
+                })
+                .and_then(|()| device.synchronize());
             failure = failure.take().or(result.err());
         });
         let name = format!("GPU training field pass ({n} samples), {precision:?} MLPs");
