@@ -14,6 +14,9 @@
 # scripts/setup.sh, not committed); they skip without it. With the device tool, carry it in a
 # call of its own before the binaries: the two do not fit in one 64 MiB transfer.
 #   PROFILE     when set, Nsight Compute's per-kernel times of one 512×512 frame
+#   PROFILE_TRAIN  when set, Nsight Compute's per-kernel times of training steps (the paper
+#               preset on DATASET, or on a small synthetic dataset made here), with the MLPs
+#               in fp32 and in half precision
 #   DATASET     a tracked dataset for the training benchmark (default: none, skipped)
 #   TRAIN_SECONDS  training time per backend (default 60)
 #   PRESET      model preset of the training benchmark (default fast)
@@ -108,6 +111,22 @@ if [[ -n ${PROFILE:-} ]]; then
         "$BIN/nerf-avatar" render "$out/profile.avatar.safetensors" --out "$out/profile.png" \
         --size 512x512 --backend cuda >"$out/profile.log" 2>&1
     grep -E "^  [a-z_0-9]+|gpu__time_duration" "$out/profile.log" | head -60
+fi
+
+if [[ -n ${PROFILE_TRAIN:-} ]]; then
+    # Per-kernel GPU time of training steps after the first ones: where a step's time goes.
+    ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu /usr/local/cuda/bin/ncu 2>/dev/null | head -1)
+    profile_data=${DATASET:-$out/profile-synth}
+    [[ -n ${DATASET:-} ]] || "$BIN/nerf-avatar" synth --out "$profile_data" --frames 40 --size 128 >/dev/null 2>&1
+    for mlp in fp32 fp16; do
+        step "profile training ($mlp MLPs)"
+        timeout 240 "$ncu" --clock-control none --metrics gpu__time_duration.sum --print-summary per-kernel \
+            --launch-skip 300 --launch-count 400 \
+            "$BIN/nerf-avatar" train "$profile_data" --out "$out/profile-train.avatar.safetensors" \
+            --preset paper --steps 40 --no-lpips --backend cuda --gpu-mlp "$mlp" \
+            >"$out/profile-train-$mlp.log" 2>&1
+        grep -E "^  [a-z_0-9]+|gpu__time_duration" "$out/profile-train-$mlp.log" | head -80
+    done
 fi
 
 if [[ -n ${DATASET:-} ]]; then
