@@ -1,6 +1,7 @@
 // The whole radiance field of inference in one kernel, its MLPs on the tensor cores in half
 // precision (field.rs `Model::field_forward_into`, fp16 weights and activations, fp32
-// accumulation, as tiny-cuda-nn's fully fused MLP): hash encoding → density MLP → σ, and
+// accumulation, as tiny-cuda-nn's fully fused MLP; the blended table in f16, half the bytes
+// of each of the hash encoding's gathers): hash encoding → density MLP → σ, and
 // SH(direction) ++ geometry feature → colour MLP → RGB.
 //
 // A warp owns 16 samples at a time. A layer is a chain of `mma.m16n8k16` products: the
@@ -39,41 +40,49 @@ struct alignas(8) Fragment {
     u32 hi;
 };
 
-// A table entry of 4 or 2 features, read in one load.
-struct alignas(16) Features4 {
-    float v[4];
-};
-struct alignas(8) Features2 {
-    float v[2];
+// A table entry of 4 features as two f16 pairs, read in one load.
+struct alignas(8) HalfFeatures4 {
+    u32 pairs[2];
 };
 
-// The trilinear sum of one level's F features over the 8 corners into `out`, with one vector
-// load per corner where F is 4 or 2.
-__device__ inline void gather_features(const float* table, const u32 entries[8],
-                                       const float w[8], u32 features, float* out) {
+// Value `index` of an f16 table stored as pairs.
+__device__ inline float table_half(const u32* table, u64 index) {
+    float lo, hi;
+    unpack_half2(table[index >> 1], lo, hi);
+    return (index & 1) ? hi : lo;
+}
+
+// The trilinear sum of one level's F features over the 8 corners into `out`, from the f16
+// table (`blend_tables_f16`), with one load per corner where F is 4 or 2.
+__device__ inline void gather_features(const u32* table, const u32 entries[8], const float w[8],
+                                       u32 features, float* out) {
     if (features == 4) {
         float sum[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll
         for (int c = 0; c < 8; ++c) {
-            const Features4 e = reinterpret_cast<const Features4*>(table)[entries[c]];
+            const HalfFeatures4 e = reinterpret_cast<const HalfFeatures4*>(table)[entries[c]];
+            float v[4];
+            unpack_half2(e.pairs[0], v[0], v[1]);
+            unpack_half2(e.pairs[1], v[2], v[3]);
 #pragma unroll
-            for (int f = 0; f < 4; ++f) sum[f] += w[c] * e.v[f];
+            for (int f = 0; f < 4; ++f) sum[f] += w[c] * v[f];
         }
         for (int f = 0; f < 4; ++f) out[f] = sum[f];
     } else if (features == 2) {
         float sum[2] = {0.0f, 0.0f};
 #pragma unroll
         for (int c = 0; c < 8; ++c) {
-            const Features2 e = reinterpret_cast<const Features2*>(table)[entries[c]];
-            sum[0] += w[c] * e.v[0];
-            sum[1] += w[c] * e.v[1];
+            float lo, hi;
+            unpack_half2(table[entries[c]], lo, hi);
+            sum[0] += w[c] * lo;
+            sum[1] += w[c] * hi;
         }
         out[0] = sum[0];
         out[1] = sum[1];
     } else {
         for (u32 f = 0; f < features; ++f) {
             float sum = 0.0f;
-            for (int c = 0; c < 8; ++c) sum += w[c] * table[(u64)entries[c] * features + f];
+            for (int c = 0; c < 8; ++c) sum += w[c] * table_half(table, (u64)entries[c] * features + f);
             out[f] = sum;
         }
     }
@@ -121,8 +130,9 @@ __device__ inline void staged_fragment(const float (*rows)[STAGE_STRIDE], u32 kt
 }
 
 // σ (n) and RGB (n × 3) of n samples at `positions` (unit cube) seen along `directions`, from
-// the blended `table`; `weights` holds every layer's packed fragments.
-extern "C" __global__ void field_forward_fused(const float* table, const u32* levels,
+// the blended `table` in f16 (`blend_tables_f16`); `weights` holds every layer's packed
+// fragments.
+extern "C" __global__ void field_forward_fused(const u32* table, const u32* levels,
                                                u32 level_count, u32 features,
                                                const Fragment* weights, FusedLayers layers,
                                                const float* positions, const float* directions,

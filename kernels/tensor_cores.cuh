@@ -1,7 +1,6 @@
-// The tensor cores' product, the f16 rounding and the fragment layout shared by field_fp16.cu
-// and mlp_fp16.cu.
-// Both need sm_80; on the CPU (kernels_on_cpu.rs, `NERF_AVATAR_ON_CPU`) they are the
-// emulator's.
+// The tensor cores' product, the f16 conversions and the fragment layout shared by
+// field_fp16.cu, mlp_fp16.cu and blend.cu's f16 table. The product and the f16 pair packing
+// need sm_80; on the CPU (kernels_on_cpu.rs, `NERF_AVATAR_ON_CPU`) they are the emulator's.
 #pragma once
 
 // 1 where the tensor cores' product runs (sm_80 and later, or the CPU emulator): the fp16
@@ -20,6 +19,18 @@ __device__ inline u32 pack_half2(float lo, float hi) {
     u32 packed;
     asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(packed) : "f"(hi), "f"(lo));
     return packed;
+#endif
+}
+
+// The two floats of an f16 pair (`lo` from the low half).
+__device__ inline void unpack_half2(u32 packed, float& lo, float& hi) {
+#ifdef NERF_AVATAR_ON_CPU
+    lo = emulated_half_to_float(packed & 0xffffu);
+    hi = emulated_half_to_float(packed >> 16);
+#else
+    asm("{.reg .b16 l, h;\n\tmov.b32 {l, h}, %2;\n\tcvt.f32.f16 %0, l;\n\tcvt.f32.f16 %1, h;\n\t}"
+        : "=f"(lo), "=f"(hi)
+        : "r"(packed));
 #endif
 }
 

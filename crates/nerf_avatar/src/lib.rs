@@ -21,6 +21,7 @@ pub mod config;
 pub mod cuda;
 pub mod dataset;
 pub mod expression;
+pub mod f16_pairs;
 pub mod field;
 pub mod frames;
 #[cfg(feature = "gpu")]

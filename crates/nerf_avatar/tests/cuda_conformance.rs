@@ -20,6 +20,7 @@ use nerf_avatar::cuda::occupancy::merge_densities;
 use nerf_avatar::cuda::ops::{self, CompositeBuffers, DeviceGrid, MarchConfig, RayLossGradients};
 use nerf_avatar::cuda::render::{CudaRenderer, FieldPrecision};
 use nerf_avatar::cuda::{CudaError, open_default_device};
+use nerf_avatar::f16_pairs::pack_f16_pairs;
 use nerf_avatar::field::Model;
 use nerf_avatar::hashgrid::{HashGridLayout, blend_tables, blend_tables_backward};
 use nerf_avatar::metrics::lpips::patch::{ConvGeometry, Extent, PatchLpips, PoolGeometry};
@@ -818,8 +819,13 @@ fn fused_fp16_field_matches_the_cpu_within_half_precision() {
             model.field_forward(&params.data, &table, &as_triples(&flat), &as_triples(&dirs));
 
         let grid = DeviceGrid::new(&device, &model.grid).unwrap();
-        let fused = FusedField::new(&device, &model, &params.data).unwrap();
+        let mut fused = FusedField::new(&device, &model, &params.data).unwrap();
+        // Blended with no blendshapes: the table itself, in f16.
         let d_table = device.upload(&table).unwrap();
+        let no_weights = device.zeros::<f32>(1).unwrap();
+        fused.blend(&device, &d_table, &no_weights, 0).unwrap();
+        let half_table = device.download(fused.table(), fused.table().len()).unwrap();
+        assert_eq!(half_table, pack_f16_pairs(&table), "blend_tables_f16");
         let (d_points, d_dirs) = (device.upload(&flat).unwrap(), device.upload(&dirs).unwrap());
         // NaN everywhere first: assert_close then fails on any output left unwritten.
         let mut sigma = device.upload(&vec![f32::NAN; n]).unwrap();
@@ -828,7 +834,6 @@ fn fused_fp16_field_matches_the_cpu_within_half_precision() {
             &device,
             &fused,
             &grid,
-            &d_table,
             &d_points,
             &d_dirs,
             n,

@@ -31,6 +31,7 @@ use nerf_avatar::cuda::lpips::LayerGeometry;
 use nerf_avatar::cuda::mlp::tile_grid;
 use nerf_avatar::cuda::ops::{CameraParams, MarchConfig, pack_levels};
 
+use nerf_avatar::f16_pairs::pack_f16_pairs;
 use nerf_avatar::field::FieldTape;
 use nerf_avatar::hashgrid::{HashGridLayout, blend_tables, blend_tables_backward};
 use nerf_avatar::march::MarchSettings;
@@ -153,7 +154,8 @@ fn build() -> Result<Emulator, String> {
 fn blend_kernels_match_the_cpu() {
     let Some(emulator) = emulator() else { return };
     let mut rng = Pcg64::seed_from_u64(1);
-    let (k, len) = (4, 1000);
+    // An odd length: the f16 blend pads its last pair.
+    let (k, len) = (4, 1001);
     let tables = random(&mut rng, (k + 1) * len, -1.0, 1.0);
     let mut weights = random(&mut rng, k, -0.5, 1.5);
     weights[1] = 0.0;
@@ -173,6 +175,21 @@ fn blend_kernels_match_the_cpu() {
         )
     });
     assert_close("blend_tables", &blended, &cpu, 0.0, 0.0);
+
+    let mut half = vec![u32::MAX; len.div_ceil(2)];
+    type BlendF16 = unsafe extern "C" fn(*const f32, *const f32, u32, u64, *mut u32);
+    let kernel: BlendF16 = emulator.kernel("blend_tables_f16");
+    let half_out = half.as_mut_ptr();
+    emulator.run_1d(half.len(), || unsafe {
+        kernel(
+            tables.as_ptr(),
+            weights.as_ptr(),
+            k as u32,
+            len as u64,
+            half_out,
+        )
+    });
+    assert_eq!(half, pack_f16_pairs(&cpu), "blend_tables_f16");
 
     let d_blended = random(&mut rng, len, -1.0, 1.0);
     let start = random(&mut rng, (k + 1) * len, -1.0, 1.0);
@@ -494,13 +511,15 @@ fn fused_fp16_field_matches_the_cpu_within_half_precision() {
             })
             .collect();
         let (cpu, _) = model.field_forward(&params.data, &table, &positions, &directions);
+        // The table as `blend_tables_f16` leaves it (checked against this packing above).
+        let half_table = pack_f16_pairs(&table);
         let (fragments, layers) = pack_mlps(&model, &params.data).unwrap();
         let levels = pack_levels(&model.grid);
         let mut sigma = vec![f32::NAN; n];
         let mut rgb = vec![f32::NAN; 3 * n];
         let (sigma_out, rgb_out) = (sigma.as_mut_ptr(), rgb.as_mut_ptr());
         type Fused = unsafe extern "C" fn(
-            *const f32,
+            *const u32,
             *const u32,
             u32,
             u32,
@@ -515,7 +534,7 @@ fn fused_fp16_field_matches_the_cpu_within_half_precision() {
         let kernel: Fused = emulator.kernel("field_forward_fused");
         emulator.run(launch_config(n), || unsafe {
             kernel(
-                table.as_ptr(),
+                half_table.as_ptr(),
                 levels.as_ptr(),
                 model.grid.levels.len() as u32,
                 model.grid.features as u32,

@@ -186,8 +186,9 @@ pub fn run_cuda_suite(
     }
 }
 
-/// The field alone on [`FIELD_SAMPLES`] random samples of the head box (blended `table`): the
-/// fp32 kernels and the fused fp16 one, in samples per second and MLP TFLOP/s.
+/// The field alone on [`FIELD_SAMPLES`] random samples of the head box (blended `table`, in
+/// f16 for the fused kernel): the fp32 kernels and the fused fp16 one, in samples per second
+/// and MLP TFLOP/s.
 fn field_lines(
     device: &CudaDevice,
     model: &Model,
@@ -208,7 +209,10 @@ fn field_lines(
     let mut tape = DeviceFieldTape::default();
     // A GPU before sm_80 or a model the kernel does not take has no fused line.
     let fused = match FusedField::new(device, model, &params.data) {
-        Ok(fused) => Some(fused),
+        Ok(mut fused) => {
+            fused.blend(device, table, &device.zeros(1)?, 0)?;
+            Some(fused)
+        }
         Err(CudaError::Unsupported(_)) => None,
         Err(e) => return Err(e),
     };
@@ -225,7 +229,6 @@ fn field_lines(
                     device,
                     fused,
                     grid,
-                    table,
                     positions,
                     directions,
                     n,

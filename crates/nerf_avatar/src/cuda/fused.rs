@@ -14,8 +14,9 @@ use cudarc::driver::{CudaSlice, DeviceRepr, LaunchConfig};
 use half::f16;
 
 use super::CudaError;
-use super::device::{CudaDevice, launch};
+use super::device::{CudaDevice, grid_1d, launch};
 use super::ops::{DeviceGrid, as_u32, check_len};
+use crate::f16_pairs::f16_pair;
 use crate::field::Model;
 use crate::params::LayerShape;
 use crate::sh::SH_COEFFICIENTS;
@@ -76,11 +77,6 @@ fn hidden_tiles(outputs: usize) -> usize {
     2 * outputs.div_ceil(16)
 }
 
-/// An f16 pair as the kernel reads it: `lo` in the low half.
-fn half_pair(lo: f32, hi: f32) -> u32 {
-    u32::from(f16::from_f32(lo).to_bits()) | (u32::from(f16::from_f32(hi).to_bits()) << 16)
-}
-
 /// Appends one layer's B fragments to `out`: `row_of(n)` is the weight row feeding output
 /// column `n` (none for padding).
 fn pack_layer(
@@ -99,8 +95,8 @@ fn pack_layer(
         for kt in 0..k_tiles {
             for lane in 0..32 {
                 let (n, k) = (8 * nt + lane / 4, 16 * kt + 2 * (lane % 4));
-                out.push(half_pair(at(n, k), at(n, k + 1)));
-                out.push(half_pair(at(n, k + 8), at(n, k + 9)));
+                out.push(f16_pair(at(n, k), at(n, k + 1)));
+                out.push(f16_pair(at(n, k + 8), at(n, k + 9)));
             }
         }
     }
@@ -168,10 +164,13 @@ pub fn pack_mlps(model: &Model, params: &[f32]) -> Result<(Vec<u32>, FusedLayers
     Ok((fragments, layers))
 }
 
-/// A model's MLPs on the device, packed for the fused kernel.
+/// A model's MLPs on the device, packed for the fused kernel, and its blended table in f16.
 pub struct FusedField {
     fragments: CudaSlice<u32>,
     layers: FusedLayers,
+    /// The blended table as f16 pairs ([`FusedField::blend`]).
+    table: CudaSlice<u32>,
+    table_len: usize,
 }
 
 impl FusedField {
@@ -187,10 +186,45 @@ impl FusedField {
             )));
         }
         let (fragments, layers) = pack_mlps(model, params)?;
+        let table_len = model.layout.table_len;
         Ok(Self {
             fragments: device.upload(&fragments)?,
             layers,
+            table: device.zeros(table_len.div_ceil(2))?,
+            table_len,
         })
+    }
+
+    /// Blends the table the kernel reads, in f16: the first of the K + 1 `tables` plus the
+    /// others times their `weights` (`blend_tables_f16`, the twin of
+    /// [`crate::hashgrid::blend_tables`] rounded to f16 pairs as
+    /// [`crate::f16_pairs::pack_f16_pairs`] packs them).
+    pub fn blend(
+        &mut self,
+        device: &CudaDevice,
+        tables: &CudaSlice<f32>,
+        weights: &CudaSlice<f32>,
+        k: usize,
+    ) -> Result<(), CudaError> {
+        check_len("tables", tables, (k + 1) * self.table_len)?;
+        check_len("weights", weights, k)?;
+        let k32 = as_u32("blendshapes", k)?;
+        let table_len = self.table_len as u64;
+        launch!(
+            device,
+            "blend_tables_f16",
+            grid_1d(self.table_len.div_ceil(2)),
+            tables,
+            weights,
+            &k32,
+            &table_len,
+            &mut self.table
+        )
+    }
+
+    /// The table the last [`FusedField::blend`] made, as f16 pairs.
+    pub fn table(&self) -> &CudaSlice<u32> {
+        &self.table
     }
 
     /// Repacks the MLPs of new parameters (same model).
@@ -219,23 +253,23 @@ pub fn launch_config(n: usize) -> LaunchConfig {
 }
 
 /// σ (n) and RGB (n × 3) of `n` samples at `positions` (unit cube, n × 3) seen along
-/// `directions` (n × 3), from the blended `table`: [`super::field::field_forward`] in half
-/// precision, in one launch.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the twin of Model::field_forward_into"
-)]
+/// `directions` (n × 3), from the table [`FusedField::blend`] made:
+/// [`super::field::field_forward`] in half precision, in one launch.
 pub fn field_forward_fused(
     device: &CudaDevice,
     field: &FusedField,
     grid: &DeviceGrid,
-    table: &CudaSlice<f32>,
     positions: &CudaSlice<f32>,
     directions: &CudaSlice<f32>,
     n: usize,
     (sigma, rgb): (&mut CudaSlice<f32>, &mut CudaSlice<f32>),
 ) -> Result<(), CudaError> {
-    check_len("table", table, grid.table_len)?;
+    if grid.table_len != field.table_len {
+        return Err(CudaError::Unsupported(format!(
+            "a hash grid of {} table values for a fused field of {}",
+            grid.table_len, field.table_len
+        )));
+    }
     check_len("positions", positions, 3 * n)?;
     check_len("directions", directions, 3 * n)?;
     check_len("sigma", sigma, n)?;
@@ -246,7 +280,7 @@ pub fn field_forward_fused(
         device,
         "field_forward_fused",
         config,
-        table,
+        &field.table,
         &grid.levels,
         &grid.level_count,
         &grid.features,

@@ -333,8 +333,13 @@ impl CudaRenderer {
         if k > 0 {
             device.write(weights, &mut self.weights)?;
         }
-        blend_tables(&device, &self.params, &self.weights, k, &mut self.table)?;
-        // The tables come first in the flat buffer: blend_tables reads its first (K+1)·len.
+        // The tables come first in the flat buffer: the blend reads its first (K+1)·len.
+        match (&mut self.fused, self.precision) {
+            (Ok(fused), FieldPrecision::F16) => {
+                fused.blend(&device, &self.params, &self.weights, k)?;
+            }
+            _ => blend_tables(&device, &self.params, &self.weights, k, &mut self.table)?,
+        }
         let frame = self
             .frame
             .as_mut()
@@ -407,7 +412,6 @@ impl CudaRenderer {
                         &device,
                         fused,
                         &self.grid,
-                        &self.table,
                         &s.positions,
                         &s.directions,
                         taken,

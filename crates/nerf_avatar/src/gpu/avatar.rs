@@ -12,8 +12,9 @@ use super::GpuError;
 use super::bindings::{FIELD_WGSL, bind_buffers, checked, pipeline, shader};
 use super::field_source::{WeightBinding, field_source};
 use super::layout::{GpuBlendGroup, GpuModelLayout};
-use super::precision::{StoragePrecision, pack_f16_pairs};
+use super::precision::StoragePrecision;
 use super::renderer::{GpuRenderer, MARCH_WGSL, RENDER_WGSL};
+use crate::f16_pairs::pack_f16_pairs;
 
 /// Some of the K + 1 tables in one buffer, with the blend's uniform for them.
 #[derive(Debug)]

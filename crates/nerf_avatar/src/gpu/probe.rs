@@ -10,9 +10,10 @@ use super::bindings::{FIELD_WGSL, bind_buffers, checked, pipeline, shader, stora
 use super::field_source::WeightBinding;
 use super::frame::GpuFrame;
 use super::layout::GpuProbeInfo;
-use super::precision::{StoragePrecision, unpack_f16_pairs};
+use super::precision::StoragePrecision;
 use super::readback::{floats, read_buffer};
 use super::renderer::GpuRenderer;
+use crate::f16_pairs::unpack_f16_pairs;
 
 const PROBE_WGSL: &str = include_str!("shaders/probe.wgsl");
 /// probe.wgsl's workgroup size.

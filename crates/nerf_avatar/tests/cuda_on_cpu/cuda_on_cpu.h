@@ -42,6 +42,8 @@ void emulated_mma_16x8x16(float c[4], const unsigned a[4], unsigned b_lo, unsign
 // Two floats as an f16 pair, `lo` in the low half, rounded to nearest even
 // (`cvt.rn.f16x2.f32`).
 unsigned emulated_pack_half2(float lo, float hi);
+// The float of the f16 in the low 16 bits of `bits` (`cvt.f32.f16`).
+float emulated_half_to_float(unsigned bits);
 
 inline float __fmul_rn(float a, float b) { return a * b; }
 inline float __fadd_rn(float a, float b) { return a + b; }

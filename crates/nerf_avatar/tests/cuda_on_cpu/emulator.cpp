@@ -237,6 +237,8 @@ void emulated_mma_16x8x16(float c[4], const unsigned a[4], unsigned b_lo, unsign
     std::memcpy(c, done.c, sizeof done.c);
 }
 
+float emulated_half_to_float(unsigned bits) { return half_to_float(bits & 0xffffu); }
+
 unsigned emulated_pack_half2(float lo, float hi) {
     return float_to_half(lo) | (float_to_half(hi) << 16);
 }
