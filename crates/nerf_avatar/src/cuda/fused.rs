@@ -164,6 +164,18 @@ pub fn pack_mlps(model: &Model, params: &[f32]) -> Result<(Vec<u32>, FusedLayers
     Ok((fragments, layers))
 }
 
+/// Fails where a value of the expression tables in `params` is outside f16's range (the
+/// blended table the kernel reads is f16).
+fn check_tables(model: &Model, params: &[f32]) -> Result<(), CudaError> {
+    let tables = params.get(model.layout.tables()).unwrap_or_default();
+    match tables.iter().find(|v| !f16::from_f32(**v).is_finite()) {
+        Some(bad) => Err(CudaError::Unsupported(format!(
+            "table value {bad} is outside f16's range"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// A model's MLPs on the device, packed for the fused kernel, and its blended table in f16.
 pub struct FusedField {
     fragments: CudaSlice<u32>,
@@ -176,7 +188,7 @@ pub struct FusedField {
 impl FusedField {
     /// Packs and uploads the MLPs of `params` (the whole flat buffer). Fails where the device
     /// has no `mma.m16n8k16` (before sm_80), the model does not fit the kernel, or a weight
-    /// is outside f16's range.
+    /// or a table value is outside f16's range.
     pub fn new(device: &CudaDevice, model: &Model, params: &[f32]) -> Result<Self, CudaError> {
         let arch = device.arch();
         if arch.major < 8 {
@@ -186,6 +198,7 @@ impl FusedField {
             )));
         }
         let (fragments, layers) = pack_mlps(model, params)?;
+        check_tables(model, params)?;
         let table_len = model.layout.table_len;
         Ok(Self {
             fragments: device.upload(&fragments)?,
@@ -358,5 +371,15 @@ mod tests {
         let mut params = vec![0.0f32; model.layout.total()];
         params[model.layout.color_layers[0].offset] = 1e6;
         assert!(pack_mlps(&model, &params).is_err());
+    }
+
+    #[test]
+    fn table_values_outside_f16_are_refused() {
+        let config = ModelConfig::tiny();
+        let model = Model::new(&config);
+        let mut params = vec![0.0f32; model.layout.total()];
+        assert!(check_tables(&model, &params).is_ok());
+        params[model.layout.tables().end - 1] = -1e5;
+        assert!(check_tables(&model, &params).is_err());
     }
 }
