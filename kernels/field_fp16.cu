@@ -131,13 +131,15 @@ __device__ inline void staged_fragment(const float (*rows)[STAGE_STRIDE], u32 kt
 
 // σ (n) and RGB (n × 3) of n samples at `positions` (unit cube) seen along `directions`, from
 // the blended `table` in f16 (`blend_tables_f16`); `weights` holds every layer's packed
-// fragments.
+// fragments. Where `count` is not null, n is at most the count it holds (written on the
+// device by the marcher: the host need not wait for it).
 extern "C" __global__ void field_forward_fused(const u32* table, const u32* levels,
                                                u32 level_count, u32 features,
                                                const Fragment* weights, FusedLayers layers,
                                                const float* positions, const float* directions,
-                                               u32 n, float* sigma, float* rgb) {
+                                               u32 n, const u32* count, float* sigma, float* rgb) {
 #if TENSOR_CORES
+    if (count) n = min(n, *count);
     __shared__ float staged[FUSED_WARPS][16][STAGE_STRIDE];
     const u32 warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const u32 g = lane >> 2, tig = lane & 3;

@@ -53,12 +53,13 @@ extern "C" __global__ void render_init(CameraParams cam, MarchConfig c, u32* mar
 }
 
 // Live rays live[first .. first + count] take up to per_round samples each (per_round ≤ 32);
-// each ray's samples are written contiguously at an index drawn from sample_count.
+// each ray's samples are written contiguously at an index drawn from sample_count, and
+// counted into the frame's `evaluated` too.
 extern "C" __global__ void render_march(const u32* live, u32 first, u32 count, u32 per_round,
                                         MarchConfig c, const unsigned char* occupancy,
                                         u32* marchers, float* positions, float* directions,
                                         float* dts, u32* sample_base, u32* sample_taken,
-                                        u32* sample_count) {
+                                        u32* sample_count, u32* evaluated) {
     const u32 i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= count) return;
     const u32 pixel = live[first + i];
@@ -69,6 +70,7 @@ extern "C" __global__ void render_march(const u32* live, u32 first, u32 count, u
     while (taken < per_round && next_sample(c, occupancy, m, pos[taken], &dt[taken])) ++taken;
     store_marcher(marchers, pixel, m);
     const u32 base = taken > 0 ? atomicAdd(sample_count, taken) : 0;
+    if (taken > 0) atomicAdd(evaluated, taken);
     sample_base[i] = base;
     sample_taken[i] = taken;
     for (u32 j = 0; j < taken; ++j) {

@@ -12,7 +12,7 @@ use nerf_avatar::bench::scene::{front_camera, head_occupancy};
 use nerf_avatar::config::{HashGridConfig, ModelConfig};
 use nerf_avatar::cuda::device::CudaDevice;
 use nerf_avatar::cuda::field::{DeviceFieldTape, field_backward, field_forward};
-use nerf_avatar::cuda::fused::{FusedField, field_forward_fused};
+use nerf_avatar::cuda::fused::{FusedField, SampleCount, field_forward_fused};
 use nerf_avatar::cuda::half_mlp::{FUSED_MAX_WIDTH, MlpPrecision};
 use nerf_avatar::cuda::lpips::{self as cuda_lpips, CudaLpips};
 use nerf_avatar::cuda::mlp::{self, MlpTape};
@@ -836,7 +836,7 @@ fn fused_fp16_field_matches_the_cpu_within_half_precision() {
             &grid,
             &d_points,
             &d_dirs,
-            n,
+            SampleCount::Exactly(n),
             (&mut sigma, &mut rgb),
         )
         .unwrap();

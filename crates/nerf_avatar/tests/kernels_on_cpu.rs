@@ -32,7 +32,7 @@ use nerf_avatar::cuda::mlp::tile_grid;
 use nerf_avatar::cuda::ops::{CameraParams, MarchConfig, pack_levels};
 
 use nerf_avatar::f16_pairs::pack_f16_pairs;
-use nerf_avatar::field::FieldTape;
+use nerf_avatar::field::{FieldOutput, FieldTape};
 use nerf_avatar::hashgrid::{HashGridLayout, blend_tables, blend_tables_backward};
 use nerf_avatar::march::MarchSettings;
 use nerf_avatar::metrics::lpips::patch::{ConvGeometry, Extent, PoolGeometry};
@@ -528,6 +528,7 @@ fn fused_fp16_field_matches_the_cpu_within_half_precision() {
             *const f32,
             *const f32,
             u32,
+            *const u32,
             *mut f32,
             *mut f32,
         );
@@ -543,11 +544,41 @@ fn fused_fp16_field_matches_the_cpu_within_half_precision() {
                 positions.as_ptr().cast(),
                 directions.as_ptr().cast(),
                 n as u32,
+                std::ptr::null(),
                 sigma_out,
                 rgb_out,
             )
         });
         check_fused_field(&format!("{:?}", model.config.grid), &sigma, &rgb, &cpu);
+
+        // With the count on the device (the renderer's batches): the first `counted` samples
+        // of a launch over n, the others untouched.
+        let counted = 250u32;
+        let (mut sigma, mut rgb) = (vec![f32::NAN; n], vec![f32::NAN; 3 * n]);
+        let (sigma_out, rgb_out) = (sigma.as_mut_ptr(), rgb.as_mut_ptr());
+        emulator.run(launch_config(n), || unsafe {
+            kernel(
+                half_table.as_ptr(),
+                levels.as_ptr(),
+                model.grid.levels.len() as u32,
+                model.grid.features as u32,
+                fragments.as_ptr(),
+                layers,
+                positions.as_ptr().cast(),
+                directions.as_ptr().cast(),
+                n as u32,
+                &counted,
+                sigma_out,
+                rgb_out,
+            )
+        });
+        let m = counted as usize;
+        let cpu_counted = FieldOutput {
+            sigma: cpu.sigma[..m].to_vec(),
+            rgb: cpu.rgb[..m].to_vec(),
+        };
+        check_fused_field("counted", &sigma[..m], &rgb[..3 * m], &cpu_counted);
+        assert!(sigma[m..].iter().chain(&rgb[3 * m..]).all(|v| v.is_nan()));
     }
 }
 
@@ -1460,6 +1491,7 @@ fn render_kernels_match_the_cpus_render_image() {
         *mut u32,
         *mut u32,
         *mut u32,
+        *mut u32,
     );
     type Composite = unsafe extern "C" fn(
         *const u32,
@@ -1486,6 +1518,8 @@ fn render_kernels_match_the_cpus_render_image() {
     let (mut sigma, mut rgb) = (vec![0.0f32; capacity], vec![[0.0f32; 3]; capacity]);
     let mut tape = FieldTape::default();
     let (mut current, mut rounds) = (0, 0);
+    let (mut evaluated, mut marched) = (0u32, 0u32);
+    let evaluated_out = &mut evaluated as *mut u32;
     while live_count[current] > 0 {
         let next = 1 - current;
         live_count[next] = 0;
@@ -1518,9 +1552,11 @@ fn render_kernels_match_the_cpus_render_image() {
                     out.4,
                     out.5,
                     out.6,
+                    evaluated_out,
                 )
             });
             let n = taken_total as usize;
+            marched += taken_total;
             let as_triples = |flat: &[f32]| -> Vec<[f32; 3]> {
                 flat.chunks(3).map(|c| [c[0], c[1], c[2]]).collect()
             };
@@ -1559,6 +1595,7 @@ fn render_kernels_match_the_cpus_render_image() {
         rounds += 1;
     }
     assert!(rounds > 2, "the rays took {rounds} rounds");
+    assert_eq!(evaluated, marched, "the frame's count of samples");
 
     type Finish =
         unsafe extern "C" fn(*const f32, *const f32, u32, f32, f32, f32, *const f32, *mut f32);

@@ -16,7 +16,7 @@ use rand_pcg::Pcg64;
 use super::CudaError;
 use super::device::{CudaDevice, launch};
 use super::field::{DeviceFieldTape, field_backward, field_forward};
-use super::fused::{FusedField, field_forward_fused};
+use super::fused::{FusedField, SampleCount, field_forward_fused};
 use super::half_mlp::MlpPrecision;
 use super::ops::{DeviceGrid, blend_tables};
 use super::render::{CudaRenderer, FieldPrecision};
@@ -231,7 +231,7 @@ fn field_lines(
                     grid,
                     positions,
                     directions,
-                    n,
+                    SampleCount::Exactly(n),
                     (&mut sigma, &mut rgb),
                 ),
                 _ => samples.field_forward(

@@ -10,7 +10,7 @@
 //! feature (outputs 1..=G) comes first, at the columns where the colour MLP's input takes it,
 //! and the density logit (output 0) at column G.
 
-use cudarc::driver::{CudaSlice, DeviceRepr, LaunchConfig};
+use cudarc::driver::{CudaSlice, DeviceRepr, LaunchConfig, PushKernelArg};
 use half::f16;
 
 use super::CudaError;
@@ -265,6 +265,21 @@ pub fn launch_config(n: usize) -> LaunchConfig {
     }
 }
 
+/// How many samples a launch of the fused field evaluates.
+#[derive(Clone, Copy)]
+pub enum SampleCount<'a> {
+    /// This many.
+    Exactly(usize),
+    /// As many as the device buffer holds (written by an earlier kernel on the stream), at
+    /// most `at_most`: the host need not wait for the count.
+    OnDevice {
+        /// The most the buffer may hold: the launch covers this many.
+        at_most: usize,
+        /// One value: the count.
+        count: &'a CudaSlice<u32>,
+    },
+}
+
 /// σ (n) and RGB (n × 3) of `n` samples at `positions` (unit cube, n × 3) seen along
 /// `directions` (n × 3), from the table [`FusedField::blend`] made:
 /// [`super::field::field_forward`] in half precision, in one launch.
@@ -274,9 +289,16 @@ pub fn field_forward_fused(
     grid: &DeviceGrid,
     positions: &CudaSlice<f32>,
     directions: &CudaSlice<f32>,
-    n: usize,
+    samples: SampleCount<'_>,
     (sigma, rgb): (&mut CudaSlice<f32>, &mut CudaSlice<f32>),
 ) -> Result<(), CudaError> {
+    let (n, count) = match samples {
+        SampleCount::Exactly(n) => (n, None),
+        SampleCount::OnDevice { at_most, count } => {
+            check_len("sample count", count, 1)?;
+            (at_most, Some(count))
+        }
+    };
     if grid.table_len != field.table_len {
         return Err(CudaError::Unsupported(format!(
             "a hash grid of {} table values for a fused field of {}",
@@ -289,22 +311,30 @@ pub fn field_forward_fused(
     check_len("rgb", rgb, 3 * n)?;
     let n32 = as_u32("samples", n)?;
     let config = launch_config(n);
-    launch!(
-        device,
-        "field_forward_fused",
-        config,
-        &field.table,
-        &grid.levels,
-        &grid.level_count,
-        &grid.features,
-        &field.fragments,
-        &field.layers,
-        positions,
-        directions,
-        &n32,
-        sigma,
-        rgb
-    )
+    let null: u64 = 0;
+    let mut builder = device
+        .stream()
+        .launch_builder(device.function("field_forward_fused")?);
+    builder
+        .arg(&field.table)
+        .arg(&grid.levels)
+        .arg(&grid.level_count)
+        .arg(&grid.features)
+        .arg(&field.fragments)
+        .arg(&field.layers)
+        .arg(positions)
+        .arg(directions)
+        .arg(&n32);
+    match count {
+        Some(count) => builder.arg(count),
+        None => builder.arg(&null),
+    };
+    builder.arg(sigma).arg(rgb);
+    // SAFETY: the arguments follow `field_forward_fused` in kernels/field_fp16.cu, every
+    // buffer checked above for the launch's n samples.
+    unsafe { builder.launch(config) }
+        .map(|_| ())
+        .map_err(super::device::driver_error("running field_forward_fused"))
 }
 
 #[cfg(test)]

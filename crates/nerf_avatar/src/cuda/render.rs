@@ -6,7 +6,10 @@
 //!
 //! The field is evaluated by the fully fused half-precision kernel ([`super::fused`]) where
 //! the GPU and the model allow it ([`FieldPrecision::F16`], the default there), else by the
-//! fp32 kernels of [`super::field`], whose frames equal the CPU's within f32 rounding.
+//! fp32 kernels of [`super::field`], whose frames equal the CPU's within f32 rounding. The
+//! host waits for the device once per round (for the live rays' count) and once at the end;
+//! the fused kernel reads each batch's sample count on the device, while the fp32 kernels
+//! wait for it to size their launches.
 
 use std::sync::Arc;
 
@@ -15,7 +18,7 @@ use cudarc::driver::CudaSlice;
 use super::CudaError;
 use super::device::{CudaDevice, grid_1d, launch};
 use super::field::{DeviceFieldTape, field_forward};
-use super::fused::{FusedField, field_forward_fused};
+use super::fused::{FusedField, SampleCount, field_forward_fused};
 use super::ops::{CameraParams, DeviceGrid, MarchConfig, as_u32, blend_tables};
 use crate::camera::{Intrinsics, Pose};
 use crate::field::Model;
@@ -42,6 +45,8 @@ struct FrameBuffers {
     live_count: [CudaSlice<u32>; 2],
     sample_base: CudaSlice<u32>,
     sample_taken: CudaSlice<u32>,
+    /// Samples marched (and evaluated) in the frame, counted on the device.
+    evaluated: CudaSlice<u32>,
     rgba: CudaSlice<f32>,
     rgba8: CudaSlice<u8>,
 }
@@ -57,6 +62,7 @@ impl FrameBuffers {
             live_count: [device.zeros(1)?, device.zeros(1)?],
             sample_base: device.zeros(pixels)?,
             sample_taken: device.zeros(pixels)?,
+            evaluated: device.zeros(1)?,
             rgba: device.zeros(4 * pixels)?,
             rgba8: device.zeros(4 * pixels)?,
         })
@@ -363,7 +369,7 @@ impl CudaRenderer {
         };
         let mut live = read_count(&frame.live_count[0])?;
         let mut current = 0;
-        let mut evaluated = 0;
+        device.clear(&mut frame.evaluated)?;
         let per_round = self.samples_per_round;
         let batch_rays = SAMPLE_CAPACITY / per_round as usize;
         let threshold = self.march.transmittance_threshold();
@@ -403,34 +409,41 @@ impl CudaRenderer {
                     &mut s.dt,
                     &mut frame.sample_base,
                     &mut frame.sample_taken,
-                    &mut s.count
+                    &mut s.count,
+                    &mut frame.evaluated
                 )?;
-                let taken = read_count(&s.count)?;
+                // The fused field reads the batch's sample count on the device: no wait
+                // for it here. The fp32 kernels size their launches by it.
                 match (&self.fused, self.precision) {
-                    _ if taken == 0 => {}
-                    (Ok(fused), FieldPrecision::F16) => field_forward_fused(
-                        &device,
-                        fused,
-                        &self.grid,
-                        &s.positions,
-                        &s.directions,
-                        taken,
-                        (&mut s.sigma, &mut s.rgb),
-                    )?,
-                    _ => field_forward(
-                        &device,
-                        &self.model,
-                        &self.grid,
-                        &self.params,
-                        &self.table,
-                        &s.positions,
-                        &s.directions,
-                        taken,
-                        (&mut s.sigma, &mut s.rgb),
-                        &mut self.tape,
-                    )?,
+                    (Ok(fused), FieldPrecision::F16) => {
+                        let samples = SampleCount::OnDevice {
+                            at_most: count * per_round as usize,
+                            count: &s.count,
+                        };
+                        let out = (&mut s.sigma, &mut s.rgb);
+                        let (positions, directions) = (&s.positions, &s.directions);
+                        field_forward_fused(
+                            &device, fused, &self.grid, positions, directions, samples, out,
+                        )?;
+                    }
+                    _ => {
+                        let taken = read_count(&s.count)?;
+                        if taken > 0 {
+                            field_forward(
+                                &device,
+                                &self.model,
+                                &self.grid,
+                                &self.params,
+                                &self.table,
+                                &s.positions,
+                                &s.directions,
+                                taken,
+                                (&mut s.sigma, &mut s.rgb),
+                                &mut self.tape,
+                            )?;
+                        }
+                    }
                 }
-                evaluated += taken;
                 launch!(
                     &device,
                     "render_composite",
@@ -484,6 +497,6 @@ impl CudaRenderer {
                 &mut frame.rgba
             )?,
         }
-        Ok(evaluated)
+        read_count(&frame.evaluated)
     }
 }
