@@ -254,7 +254,7 @@ impl FusedField {
     }
 }
 
-/// The launch of `field_forward_fused` for `n` samples: blocks of [`WARPS`] warps, each warp
+/// The launch of `field_forward_fused` for `n` samples: blocks of 4 warps, each warp
 /// 16 samples at a time.
 pub fn launch_config(n: usize) -> LaunchConfig {
     let groups = n.div_ceil(16) as u64;

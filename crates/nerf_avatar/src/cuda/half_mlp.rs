@@ -139,7 +139,7 @@ impl ProductShape {
         )
     }
 
-    /// The launch: blocks of [`WARPS`] warps over 64 rows × 16 columns of C, one slice of k
+    /// The launch: blocks of 4 warps over 64 rows × 16 columns of C, one slice of k
     /// per `z`.
     pub fn launch_config(&self) -> LaunchConfig {
         let slices = self.k.div_ceil(self.k_per_slice.max(1)).max(1);
@@ -224,7 +224,7 @@ unsafe impl DeviceRepr for FusedMlp {}
 
 impl FusedMlp {
     /// `layers` for the fused kernels, or `None` where they do not fit them (no layers, more
-    /// than [`FUSED_MAX_LAYERS`], or one wider than [`FUSED_MAX_WIDTH`]).
+    /// than a configuration allows, or one wider than [`FUSED_MAX_WIDTH`]).
     pub fn new(layers: &[LayerShape]) -> Result<Option<Self>, CudaError> {
         let fits = |l: &LayerShape| l.inputs <= FUSED_MAX_WIDTH && l.outputs <= FUSED_MAX_WIDTH;
         if layers.is_empty() || layers.len() > FUSED_MAX_LAYERS || !layers.iter().all(fits) {
@@ -267,7 +267,7 @@ impl FusedMlp {
         )
     }
 
-    /// The launch over `rows` rows: a warp per 16 rows, [`WARPS`] warps per block.
+    /// The launch over `rows` rows: a warp per 16 rows, 4 warps per block.
     pub fn launch_config(rows: usize) -> LaunchConfig {
         LaunchConfig {
             grid_dim: ((rows.div_ceil(16 * WARPS as usize).max(1)) as u32, 1, 1),

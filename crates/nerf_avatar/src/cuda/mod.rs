@@ -7,14 +7,16 @@
 //! - [`kernels`]: the embedded sources, preprocessing, NVRTC compilation, the PTX cache.
 //! - [`device`]: a device with the kernels loaded; memory helpers.
 //! - [`ops`]: the host side of each kernel, named as its CPU twin.
+//! - [`mlp`]: the training MLPs forward and backward, and the dense layer of LPIPS.
 //! - [`field`]: the radiance field forward and backward on the device.
 //! - [`fused`]: the fully fused half-precision field of inference (tensor cores).
-//! - [`half_mlp`]: the training MLPs' products in half precision (tensor cores).
+//! - [`half_mlp`]: the training MLPs in half precision, fused or a product per layer (tensor
+//!   cores).
 //! - [`render`]: inference rendering of whole frames, into a host buffer.
 //! - [`occupancy`]: the occupancy grid update.
 //! - [`lpips`]: the patch LPIPS of training.
 //! - [`train`]: the training loop on the GPU.
-//! - [`bench`]: GPU benchmarks beside the CPU.
+//! - [`bench`](mod@bench): GPU benchmarks beside the CPU.
 
 pub mod bench;
 pub mod device;

@@ -10,7 +10,7 @@
 //!
 //! So that the test split holds unseen *combinations* of familiar values rather than values
 //! beyond training, the video also has listening pauses: every few seconds the mouth rests
-//! while the brows rise to 0.6–0.9 ([`listening_pauses`]), so every control reaches its
+//! while the brows rise to 0.6–0.9 (`listening_pauses`), so every control reaches its
 //! test-split values in training on its own.
 
 use std::f32::consts::PI;

@@ -206,7 +206,7 @@ impl PatchLpips {
     }
 
     /// The mean LPIPS distance over the patch pairs `(a[i], b[i])` and its gradient with
-    /// respect to each `a` patch: [`Lpips::distance_and_gradient`] computed layer by layer.
+    /// respect to each `a` patch, layer by layer with a hand-written backward pass.
     pub fn distance_and_gradient(
         &self,
         a: &[&[f32]],
