@@ -3,7 +3,7 @@
 //! Pass 1 tracks every frame and keeps a few frames for the backdrop and background; pass 2
 //! decodes the frames again and writes the images, masks and metadata of the frames that
 //! show a face (frames without one are reported in [`TrackReport::skipped`]). Pass 2 makes
-//! the crops and masks of [`WRITE_CHUNK`] frames at a time on all cores (the frames do not
+//! the crops and masks of `WRITE_CHUNK` frames at a time on all cores (the frames do not
 //! depend on each other), then writes them in order.
 
 use std::path::{Path, PathBuf};
