@@ -2,8 +2,9 @@
 // marched in rounds; each live ray takes up to `per_round` samples, all of them are evaluated
 // as one batch (hashgrid.cu, mlp.cu, field.cu), composited, and rays that became opaque
 // (T < threshold: early termination) or left the box drop out of the live list (ray
-// compaction). Per-pixel state: a Marcher (9 words), the colour gathered so far and the
-// transmittance.
+// compaction). A round's batches read the live list's count on the device: the host
+// launches them on an upper bound of it, without waiting for the round before. Per-pixel
+// state: a Marcher (9 words), the colour gathered so far and the transmittance.
 #include "common.cuh"
 
 #define MARCHER_WORDS 9
@@ -52,16 +53,23 @@ extern "C" __global__ void render_init(CameraParams cam, MarchConfig c, u32* mar
     live[atomicAdd(live_count, 1u)] = pixel;
 }
 
+// Whether thread i of a batch over live[first .. first + count] has a ray: the list holds
+// *live_count rays, which the host knows only as an upper bound.
+__device__ inline bool batch_has_ray(const u32* live_count, u32 first, u32 count, u32 i) {
+    return i < count && first + i < *live_count;
+}
+
 // Live rays live[first .. first + count] take up to per_round samples each (per_round ≤ 32);
 // each ray's samples are written contiguously at an index drawn from sample_count, and
 // counted into the frame's `evaluated` too.
-extern "C" __global__ void render_march(const u32* live, u32 first, u32 count, u32 per_round,
+extern "C" __global__ void render_march(const u32* live, const u32* live_count, u32 first,
+                                        u32 count, u32 per_round,
                                         MarchConfig c, const unsigned char* occupancy,
                                         u32* marchers, float* positions, float* directions,
                                         float* dts, u32* sample_base, u32* sample_taken,
                                         u32* sample_count, u32* evaluated) {
     const u32 i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= count) return;
+    if (!batch_has_ray(live_count, first, count, i)) return;
     const u32 pixel = live[first + i];
     Marcher m = load_marcher(marchers, pixel);
     float pos[32][3];
@@ -84,14 +92,15 @@ extern "C" __global__ void render_march(const u32* live, u32 first, u32 count, u
 
 // Composites each live ray's new samples in order (composite.rs `CompositeState::add`);
 // rays that took a full round and are still not opaque go on to the next live list.
-extern "C" __global__ void render_composite(const u32* live, u32 first, u32 count,
+extern "C" __global__ void render_composite(const u32* live, const u32* live_count, u32 first,
+                                            u32 count,
                                             u32 per_round, const u32* sample_base,
                                             const u32* sample_taken, const float* sigma,
                                             const float* rgb, const float* dts, float threshold,
                                             float* color, float* transmittance, u32* next_live,
                                             u32* next_live_count) {
     const u32 i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= count) return;
+    if (!batch_has_ray(live_count, first, count, i)) return;
     const u32 pixel = live[first + i];
     const u32 base = sample_base[i], taken = sample_taken[i];
     float c[3] = {color[3 * pixel], color[3 * pixel + 1], color[3 * pixel + 2]};

@@ -1412,7 +1412,8 @@ fn field_glue_kernels_match_the_cpu_field() {
 /// with the CPU's field between marching and compositing, against the CPU's `render_image`:
 /// a 40 × 32 frame of a tiny He-initialised avatar and a head-shaped occupancy grid, 4
 /// samples per ray and round and 100 rays per batch (so rays go on through several rounds and
-/// batches, and the live list is compacted between rounds), over a solid background and a
+/// batches, the live list is compacted between rounds, and batches are launched on an upper
+/// bound of its count, as the renderer launches them), over a solid background and a
 /// per-pixel one, then packed to RGBA8. Rays stop early (T < 0.01) on both sides.
 #[test]
 fn render_kernels_match_the_cpus_render_image() {
@@ -1479,6 +1480,7 @@ fn render_kernels_match_the_cpus_render_image() {
 
     type March = unsafe extern "C" fn(
         *const u32,
+        *const u32,
         u32,
         u32,
         u32,
@@ -1494,6 +1496,7 @@ fn render_kernels_match_the_cpus_render_image() {
         *mut u32,
     );
     type Composite = unsafe extern "C" fn(
+        *const u32,
         *const u32,
         u32,
         u32,
@@ -1517,15 +1520,18 @@ fn render_kernels_match_the_cpus_render_image() {
     let (mut sample_base, mut sample_taken) = (vec![0u32; batch_rays], vec![0u32; batch_rays]);
     let (mut sigma, mut rgb) = (vec![0.0f32; capacity], vec![[0.0f32; 3]; capacity]);
     let mut tape = FieldTape::default();
-    let (mut current, mut rounds) = (0, 0);
+    // As `CudaRenderer` launches them: round r's batches cover an upper bound of its list's
+    // count (the count of round r − 1's list), and the kernels read the count itself.
+    let mut rounds = 0;
+    let mut bound = live_count[0] as usize;
     let (mut evaluated, mut marched) = (0u32, 0u32);
     let evaluated_out = &mut evaluated as *mut u32;
-    while live_count[current] > 0 {
-        let next = 1 - current;
+    while bound > 0 {
+        let (current, next) = (rounds % 2, 1 - rounds % 2);
         live_count[next] = 0;
-        let count_now = live_count[current] as usize;
-        for first in (0..count_now).step_by(batch_rays) {
-            let count = batch_rays.min(count_now - first);
+        let count_now = &live_count[current] as *const u32;
+        for first in (0..bound).step_by(batch_rays) {
+            let count = batch_rays.min(bound - first);
             let mut taken_total = 0u32;
             let live_now = live[current].as_ptr();
             let out = (
@@ -1540,6 +1546,7 @@ fn render_kernels_match_the_cpus_render_image() {
             emulator.run_1d(count, || unsafe {
                 render_march(
                     live_now,
+                    count_now,
                     first as u32,
                     count as u32,
                     per_round,
@@ -1575,6 +1582,7 @@ fn render_kernels_match_the_cpus_render_image() {
             emulator.run_1d(count, || unsafe {
                 render_composite(
                     live_now,
+                    count_now,
                     first as u32,
                     count as u32,
                     per_round,
@@ -1591,10 +1599,12 @@ fn render_kernels_match_the_cpus_render_image() {
                 )
             });
         }
-        current = next;
+        if rounds > 0 {
+            bound = live_count[current] as usize;
+        }
         rounds += 1;
     }
-    assert!(rounds > 2, "the rays took {rounds} rounds");
+    assert!(rounds > 3, "the rays took {rounds} rounds");
     assert_eq!(evaluated, marched, "the frame's count of samples");
 
     type Finish =

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use cudarc::driver::{
     CudaContext, CudaFunction, CudaSlice, CudaStream, CudaView, DeviceRepr, DriverError,
-    LaunchConfig, ValidAsZeroBits, sys::cudaError_enum,
+    LaunchConfig, PinnedHostSlice, ValidAsZeroBits, sys::cudaError_enum,
 };
 use cudarc::nvrtc::Ptx;
 
@@ -236,6 +236,22 @@ impl CudaDevice {
         len: usize,
     ) -> Result<Vec<T>, CudaError> {
         self.download_view(&slice.slice(..len.min(slice.len())))
+    }
+
+    /// `len` zeros in page-locked host memory: a copy into it from the device is asynchronous,
+    /// and reading it waits for that copy alone, not for the whole stream.
+    pub fn pinned_zeros<T: DeviceRepr + ValidAsZeroBits + Default + Clone>(
+        &self,
+        len: usize,
+    ) -> Result<PinnedHostSlice<T>, CudaError> {
+        // SAFETY: the memory is filled before anything reads it.
+        let mut pinned = unsafe { self.context.alloc_pinned_with_flags::<T>(len, 0) }
+            .map_err(driver_error("allocating page-locked host memory"))?;
+        pinned
+            .as_mut_slice()
+            .map_err(driver_error("allocating page-locked host memory"))?
+            .fill(T::default());
+        Ok(pinned)
     }
 
     /// Every value of `view`, copied to the host.

@@ -7,13 +7,13 @@
 //! The field is evaluated by the fully fused half-precision kernel ([`super::fused`]) where
 //! the GPU and the model allow it ([`FieldPrecision::F16`], the default there), else by the
 //! fp32 kernels of [`super::field`], whose frames equal the CPU's within f32 rounding. The
-//! host waits for the device once per round (for the live rays' count) and once at the end;
-//! the fused kernel reads each batch's sample count on the device, while the fp32 kernels
-//! wait for it to size their launches.
+//! kernels read the live rays' and the samples' counts on the device, so the host launches a
+//! frame's rounds without stopping the GPU between them (the fp32 field alone waits for each
+//! batch's sample count, to size its launches).
 
 use std::sync::Arc;
 
-use cudarc::driver::CudaSlice;
+use cudarc::driver::{CudaSlice, PinnedHostSlice};
 
 use super::CudaError;
 use super::device::{CudaDevice, grid_1d, launch};
@@ -43,6 +43,8 @@ struct FrameBuffers {
     transmittance: CudaSlice<f32>,
     live: [CudaSlice<u32>; 2],
     live_count: [CudaSlice<u32>; 2],
+    /// The live counts as copied to the host, each read a round after its copy.
+    live_count_host: [PinnedHostSlice<u32>; 2],
     sample_base: CudaSlice<u32>,
     sample_taken: CudaSlice<u32>,
     /// Samples marched (and evaluated) in the frame, counted on the device.
@@ -60,6 +62,7 @@ impl FrameBuffers {
             transmittance: device.zeros(pixels)?,
             live: [device.zeros(pixels)?, device.zeros(pixels)?],
             live_count: [device.zeros(1)?, device.zeros(1)?],
+            live_count_host: [device.pinned_zeros(1)?, device.pinned_zeros(1)?],
             sample_base: device.zeros(pixels)?,
             sample_taken: device.zeros(pixels)?,
             evaluated: device.zeros(1)?,
@@ -367,14 +370,21 @@ impl CudaRenderer {
         let read_count = |slice: &CudaSlice<u32>| -> Result<usize, CudaError> {
             Ok(device.download(slice, 1)?.first().copied().unwrap_or(0) as usize)
         };
+        // Round r marches list r % 2 and writes the rays still going into the other. Its
+        // batches are launched on an upper bound of the list's count (they read the count on
+        // the device), so the host need not wait for the round before: a list is never longer
+        // than the one before it. The first list's count is read here; each later one is
+        // copied to the host after the round that wrote it and read a round later, while the
+        // GPU runs the round launched meanwhile. The loop ends at the first empty list: one
+        // round of empty launches too many.
         let mut live = read_count(&frame.live_count[0])?;
-        let mut current = 0;
+        let mut round = 0;
         device.clear(&mut frame.evaluated)?;
         let per_round = self.samples_per_round;
         let batch_rays = SAMPLE_CAPACITY / per_round as usize;
         let threshold = self.march.transmittance_threshold();
         while live > 0 {
-            let next = 1 - current;
+            let (current, next) = (round % 2, 1 - round % 2);
             device.clear(&mut frame.live_count[next])?;
             let (low, high) = frame.live.split_at_mut(1);
             let (live_now, live_next) = if current == 0 {
@@ -383,10 +393,10 @@ impl CudaRenderer {
                 (&high[0], &mut low[0])
             };
             let (count_low, count_high) = frame.live_count.split_at_mut(1);
-            let next_count = if next == 0 {
-                &mut count_low[0]
+            let (count_now, next_count) = if current == 0 {
+                (&count_low[0], &mut count_high[0])
             } else {
-                &mut count_high[0]
+                (&count_high[0], &mut count_low[0])
             };
             for first in (0..live).step_by(batch_rays) {
                 let count = batch_rays.min(live - first);
@@ -398,6 +408,7 @@ impl CudaRenderer {
                     "render_march",
                     grid_1d(count),
                     live_now,
+                    count_now,
                     &first32,
                     &count32,
                     &per_round,
@@ -449,6 +460,7 @@ impl CudaRenderer {
                     "render_composite",
                     grid_1d(count),
                     live_now,
+                    count_now,
                     &first32,
                     &count32,
                     &per_round,
@@ -464,8 +476,17 @@ impl CudaRenderer {
                     &mut *next_count
                 )?;
             }
-            live = read_count(&frame.live_count[next])?;
-            current = next;
+            device
+                .stream()
+                .memcpy_dtoh(&*next_count, &mut frame.live_count_host[next])
+                .map_err(super::device::driver_error("copying the live count"))?;
+            if round > 0 {
+                let host = frame.live_count_host[current]
+                    .as_slice()
+                    .map_err(super::device::driver_error("reading the live count"))?;
+                live = host.first().copied().unwrap_or(0) as usize;
+            }
+            round += 1;
         }
         let null: u64 = 0;
         let [r, g, b] = solid;
