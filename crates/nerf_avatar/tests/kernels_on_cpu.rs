@@ -14,8 +14,6 @@
 #![cfg(feature = "cuda")]
 
 use std::ffi::c_void;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 use cudarc::driver::LaunchConfig;
@@ -26,7 +24,6 @@ use nerf_avatar::config::{HashGridConfig, ModelConfig};
 use nerf_avatar::cuda::device::grid_1d;
 use nerf_avatar::cuda::fused::{FusedLayers, launch_config, pack_mlps};
 use nerf_avatar::cuda::half_mlp::{FusedMlp, ProductShape, loss_scale};
-use nerf_avatar::cuda::kernels::KERNEL_SOURCES;
 use nerf_avatar::cuda::lpips::LayerGeometry;
 use nerf_avatar::cuda::mlp::tile_grid;
 use nerf_avatar::cuda::ops::{CameraParams, MarchConfig, pack_levels};
@@ -51,7 +48,7 @@ use rand_pcg::Pcg64;
 mod kernel_support;
 use kernel_support::{
     CompositeCase, CompositeResult, LpipsKernels, MarchCase, assert_close, check_fused_field,
-    check_lpips_kernels, he_model, random,
+    check_lpips_kernels, cxx, he_model, random,
 };
 
 /// The kernels compiled into a library, with the emulator.
@@ -105,49 +102,13 @@ impl Emulator {
 /// compiler runs.
 fn emulator() -> Option<&'static Emulator> {
     static EMULATOR: OnceLock<Result<Emulator, String>> = OnceLock::new();
-    let built = EMULATOR.get_or_init(build);
-    match built {
-        Ok(emulator) => Some(emulator),
-        Err(reason) if std::env::var("NERF_AVATAR_REQUIRE_CXX").as_deref() != Ok("1") => {
-            eprintln!("skipped: {reason} (set NERF_AVATAR_REQUIRE_CXX=1 to make this a failure)");
-            None
-        }
-        Err(reason) => panic!("{reason}"),
-    }
-}
-
-fn build() -> Result<Emulator, String> {
-    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let kernels = crate_dir.join("../../kernels");
-    let support = crate_dir.join("tests/cuda_on_cpu");
-    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("kernels_on_cpu");
-    std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-    let library = out.join(format!("kernels-{}.so", std::process::id()));
-    let compiler = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
-    let mut command = Command::new(&compiler);
-    command
-        .args(["-std=c++17", "-O1", "-fPIC", "-shared", "-ffp-contract=off"])
-        .arg("-I")
-        .arg(&kernels)
-        .arg("-include")
-        .arg(support.join("cuda_on_cpu.h"))
-        .arg("-o")
-        .arg(&library)
-        .arg(support.join("emulator.cpp"))
-        .args(["-x", "c++"])
-        .args(KERNEL_SOURCES.map(|source| kernels.join(format!("{}.cu", source.name))));
-    let output = command
-        .output()
-        .map_err(|e| format!("no C++ compiler (`{compiler}`: {e})"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "`{compiler}` failed on the kernels:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    // SAFETY: the library was just built from the project's sources.
-    let library = unsafe { Library::new(&library) }.map_err(|e| e.to_string())?;
-    Ok(Emulator { library })
+    let built = EMULATOR.get_or_init(|| {
+        let library = cxx::kernel_library()?;
+        // SAFETY: the library was just built from the project's sources.
+        let library = unsafe { Library::new(&library) }.map_err(|e| e.to_string())?;
+        Ok(Emulator { library })
+    });
+    cxx::built_or_skip(built)
 }
 
 #[test]

@@ -19,6 +19,7 @@ use super::libraries::driver_present;
 pub const KERNEL_FUNCTIONS: &[(&str, &str)] = &[
     ("blend", "blend_tables"),
     ("blend", "blend_tables_backward"),
+    ("blend", "blend_tables_f16"),
     ("hashgrid", "encode_points"),
     ("hashgrid", "encode_backward_points"),
     ("mlp", "mlp_forward_layer"),

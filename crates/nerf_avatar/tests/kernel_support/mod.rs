@@ -1,10 +1,13 @@
-//! Helpers of the kernel tests (`cuda_conformance.rs` on a GPU, `kernels_on_cpu.rs` on the
-//! CPU): random inputs, a model with weights of the right scale, the comparison with a CPU
-//! twin, and the cases both test files run with their CPU checks.
+//! Helpers of the kernel tests (`cuda_conformance.rs` on a GPU, `cuda_emulated.rs` and
+//! `kernels_on_cpu.rs` on the CPU): random inputs, a model with weights of the right scale,
+//! the comparison with a CPU twin, the cases the test files share, and the kernels' C++
+//! build ([`cxx`]).
 #![allow(
     dead_code,
     reason = "each test binary includes this module and uses a different subset of it"
 )]
+
+pub mod cxx;
 
 use nerf_avatar::bench::scene::{front_camera, head_occupancy, random_rays};
 use nerf_avatar::camera::Ray;
