@@ -1,9 +1,9 @@
 // CUDA C++ kernels compiled as plain C++ for the CPU (kernels_on_cpu.rs): the qualifiers
-// become ordinary C++, the built-in indices are thread-local globals the emulator
-// (emulator.cpp) sets for the thread it runs, and the intrinsics are their plain operations.
+// become ordinary C++, the built-in indices are globals the emulator (emulator.cpp) sets for
+// the thread it runs, and the intrinsics are their plain operations.
 // Each thread of a block is a coroutine; `__syncthreads` and the warp-wide operations (votes,
-// shuffles, `__syncwarp`, the tensor-core product) suspend it until its block (or warp) has arrived. Threads run one at a time, so atomics are plain
-// read-modify-writes.
+// shuffles, `__syncwarp`, the tensor-core product) suspend it until its block (or warp) has
+// arrived. Threads run one at a time, so atomics are plain read-modify-writes.
 #pragma once
 
 #include <algorithm>
@@ -13,15 +13,16 @@
 #define __global__
 #define __device__
 #define __forceinline__ inline
-// A grid runs on the calling OS thread, one block at a time: a thread-local static is the
-// block's shared memory (grids on other OS threads have their own).
-#define __shared__ static thread_local
+// Grids run one at a time in a process (`emulate_grid` holds a lock), one block at a time:
+// a static is the block's shared memory.
+#define __shared__ static
 #define __constant__ static
 
 struct EmulatedDim {
     unsigned x, y, z;
 };
-extern thread_local EmulatedDim threadIdx, blockIdx, blockDim, gridDim;
+// The built-in indices of the thread the emulator runs.
+extern EmulatedDim threadIdx, blockIdx, blockDim, gridDim;
 
 // Kernel files take their emulated paths (field_fp16.cu's tensor-core products).
 #define NERF_AVATAR_ON_CPU 1

@@ -1,19 +1,86 @@
 // Runs a kernel's grid on the CPU (cuda_on_cpu.h): blocks one after the other, each block's
-// threads as coroutines (ucontext) switched at barriers, so `__syncthreads` and the warp-wide
-// operations have their CUDA meaning. `emulate_grid` calls `body(data)` on every thread with
-// the built-in indices set; the body calls the kernel.
-#include <ucontext.h>
-
+// threads as coroutines switched at barriers, so `__syncthreads` and the warp-wide operations
+// have their CUDA meaning. `emulate_grid` calls `body(data)` on every thread with the
+// built-in indices set; the body calls the kernel. On x86-64 a switch saves the callee-saved
+// registers and the stack pointer (a few instructions); elsewhere it is ucontext's, which
+// also saves the signal mask with a system call per switch.
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <vector>
+
+#if !defined(__x86_64__)
+#include <ucontext.h>
+#endif
 
 #include "cuda_on_cpu.h"
 
-thread_local EmulatedDim threadIdx, blockIdx, blockDim, gridDim;
+EmulatedDim threadIdx, blockIdx, blockDim, gridDim;
 
 namespace {
+
+#if defined(__x86_64__)
+// A coroutine's context: its stack pointer, below the callee-saved registers it pushed.
+struct Context {
+    void* sp = nullptr;
+};
+
+// Pushes the callee-saved registers, stores the stack pointer in *save, loads `load` and
+// pops the registers saved there: returns into the other coroutine.
+extern "C" void emulator_switch(void** save, void* load);
+asm(R"(
+    .text
+    .globl emulator_switch
+    .hidden emulator_switch
+    .type emulator_switch, @function
+emulator_switch:
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    movq %rsp, (%rdi)
+    movq %rsi, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
+    .size emulator_switch, .-emulator_switch
+)");
+
+// Makes `context` start `entry` on `stack` at its first switch: six zero registers to pop,
+// then `entry` as the return address, the stack aligned as at a call.
+void start_context(Context& context, std::vector<char>& stack, void (*entry)()) {
+    auto top = (reinterpret_cast<std::uintptr_t>(stack.data() + stack.size())) & ~std::uintptr_t(15);
+    void** frame = reinterpret_cast<void**>(top) - 8;
+    for (int i = 0; i < 6; ++i) frame[i] = nullptr;
+    frame[6] = reinterpret_cast<void*>(entry);
+    frame[7] = nullptr;
+    context.sp = frame;
+}
+
+void switch_context(Context& from, Context& to) { emulator_switch(&from.sp, to.sp); }
+#else
+struct Context {
+    ucontext_t context;
+};
+
+void start_context(Context& context, std::vector<char>& stack, void (*entry)()) {
+    getcontext(&context.context);
+    context.context.uc_stack.ss_sp = stack.data();
+    context.context.uc_stack.ss_size = stack.size();
+    context.context.uc_link = nullptr;
+    makecontext(&context.context, entry, 0);
+}
+
+void switch_context(Context& from, Context& to) { swapcontext(&from.context, &to.context); }
+#endif
 
 constexpr size_t STACK_BYTES = 256 * 1024;
 constexpr size_t WARP = 32;
@@ -37,7 +104,7 @@ struct Lane {
 };
 
 struct Thread {
-    ucontext_t context;
+    Context context;
     std::vector<char> stack;
     EmulatedDim index;
     State state;
@@ -45,27 +112,33 @@ struct Thread {
 };
 
 struct Block {
-    ucontext_t scheduler;
+    Context scheduler;
     std::vector<Thread> threads;
     size_t current = 0;
     void (*body)(void*) = nullptr;
     void* data = nullptr;
 };
 
-thread_local Block block;
+// The block being run (grids run one at a time: `emulate_grid` holds `grid_lock`).
+Block running_block;
+std::mutex grid_lock;
 
+Block& block() { return running_block; }
+
+// A thread's coroutine: the body, then back to the scheduler for good.
 void thread_main() {
-    block.body(block.data);
-    block.threads[block.current].state = State::Finished;
-    // Returning resumes `uc_link`, the scheduler.
+    block().body(block().data);
+    Thread& thread = block().threads[block().current];
+    thread.state = State::Finished;
+    switch_context(thread.context, block().scheduler);
 }
 
 // Suspends the current thread in `state` until the scheduler resumes it; returns its lane.
 Lane& suspend(State state) {
-    Thread& thread = block.threads[block.current];
+    Thread& thread = block().threads[block().current];
     thread.state = state;
-    swapcontext(&thread.context, &block.scheduler);
-    return block.threads[block.current].lane;
+    switch_context(thread.context, block().scheduler);
+    return block().threads[block().current].lane;
 }
 
 float half_to_float(unsigned bits) {
@@ -123,11 +196,11 @@ void warp_shuffle_xor(Thread* lanes) {
 
 // Does the operation the lanes of warp `w` wait at, when all of its live lanes do.
 bool release_warp(size_t w) {
-    const size_t first = WARP * w, end = std::min(first + WARP, block.threads.size());
+    const size_t first = WARP * w, end = std::min(first + WARP, block().threads.size());
     bool any = false;
     WarpOperation operation = WarpOperation::Sync;
     for (size_t i = first; i < end; ++i) {
-        const Thread& t = block.threads[i];
+        const Thread& t = block().threads[i];
         if (t.state == State::Finished) continue;
         if (t.state != State::AtWarpOperation) return false;
         if (any && t.lane.operation != operation) {
@@ -140,25 +213,25 @@ bool release_warp(size_t w) {
     if (!any) return false;
     if (operation == WarpOperation::Mma || operation == WarpOperation::Shuffle) {
         for (size_t i = first; i < first + WARP; ++i) {
-            if (i >= end || block.threads[i].state != State::AtWarpOperation) {
+            if (i >= end || block().threads[i].state != State::AtWarpOperation) {
                 std::fprintf(stderr, "warp %zu: this warp-wide operation needs all 32 lanes\n", w);
                 std::abort();
             }
         }
         if (operation == WarpOperation::Mma) {
-            warp_mma(&block.threads[first]);
+            warp_mma(&block().threads[first]);
         } else {
-            warp_shuffle_xor(&block.threads[first]);
+            warp_shuffle_xor(&block().threads[first]);
         }
     }
     unsigned ballot = 0;
     for (size_t i = first; i < end; ++i) {
-        if (block.threads[i].state == State::AtWarpOperation && block.threads[i].lane.vote) {
+        if (block().threads[i].state == State::AtWarpOperation && block().threads[i].lane.vote) {
             ballot |= 1u << (i - first);
         }
     }
     for (size_t i = first; i < end; ++i) {
-        Thread& t = block.threads[i];
+        Thread& t = block().threads[i];
         if (t.state != State::AtWarpOperation) continue;
         t.lane.ballot = ballot;
         t.state = State::Runnable;
@@ -170,24 +243,24 @@ bool release_warp(size_t w) {
 // threads have all arrived. Returns false when nothing could run or be released.
 bool step_block() {
     bool progress = false;
-    for (size_t i = 0; i < block.threads.size(); ++i) {
-        if (block.threads[i].state != State::Runnable) continue;
-        block.current = i;
-        threadIdx = block.threads[i].index;
-        swapcontext(&block.scheduler, &block.threads[i].context);
+    for (size_t i = 0; i < block().threads.size(); ++i) {
+        if (block().threads[i].state != State::Runnable) continue;
+        block().current = i;
+        threadIdx = block().threads[i].index;
+        switch_context(block().scheduler, block().threads[i].context);
         progress = true;
     }
-    for (size_t w = 0; w < (block.threads.size() + WARP - 1) / WARP; ++w) {
+    for (size_t w = 0; w < (block().threads.size() + WARP - 1) / WARP; ++w) {
         progress |= release_warp(w);
     }
     bool all_at_barrier = true, any_at_barrier = false;
-    for (const Thread& t : block.threads) {
+    for (const Thread& t : block().threads) {
         if (t.state == State::Finished) continue;
         if (t.state != State::AtBlockBarrier) all_at_barrier = false;
         any_at_barrier = true;
     }
     if (any_at_barrier && all_at_barrier) {
-        for (Thread& t : block.threads) {
+        for (Thread& t : block().threads) {
             if (t.state == State::AtBlockBarrier) t.state = State::Runnable;
         }
         progress = true;
@@ -196,7 +269,7 @@ bool step_block() {
 }
 
 bool block_finished() {
-    for (const Thread& t : block.threads) {
+    for (const Thread& t : block().threads) {
         if (t.state != State::Finished) return false;
     }
     return true;
@@ -204,7 +277,7 @@ bool block_finished() {
 
 // Waits with the rest of the warp at `operation` (the lane's inputs already in its slot).
 Lane& warp_operation(WarpOperation operation) {
-    block.threads[block.current].lane.operation = operation;
+    block().threads[block().current].lane.operation = operation;
     return suspend(State::AtWarpOperation);
 }
 
@@ -215,20 +288,20 @@ void __syncthreads() { suspend(State::AtBlockBarrier); }
 void __syncwarp(unsigned) { warp_operation(WarpOperation::Sync); }
 
 unsigned __ballot_sync(unsigned mask, int predicate) {
-    block.threads[block.current].lane.vote = predicate != 0;
+    block().threads[block().current].lane.vote = predicate != 0;
     const Lane& lane = warp_operation(WarpOperation::Vote);
     return lane.ballot & mask;
 }
 
 float __shfl_xor_sync(unsigned, float value, int lane_mask) {
-    Lane& lane = block.threads[block.current].lane;
+    Lane& lane = block().threads[block().current].lane;
     lane.shuffled = __float_as_uint(value);
     lane.lane_mask = (unsigned)lane_mask;
     return __uint_as_float(warp_operation(WarpOperation::Shuffle).shuffled);
 }
 
 void emulated_mma_16x8x16(float c[4], const unsigned a[4], unsigned b_lo, unsigned b_hi) {
-    Lane& lane = block.threads[block.current].lane;
+    Lane& lane = block().threads[block().current].lane;
     std::memcpy(lane.a, a, sizeof lane.a);
     lane.b[0] = b_lo;
     lane.b[1] = b_hi;
@@ -243,32 +316,30 @@ unsigned emulated_pack_half2(float lo, float hi) {
     return float_to_half(lo) | (float_to_half(hi) << 16);
 }
 
-// Runs `body(data)` on every thread of a grid of `grid` blocks of `threads` threads.
+// Runs `body(data)` on every thread of a grid of `grid` blocks of `threads` threads (one grid
+// at a time in the process: a grid on another OS thread waits).
 // Returns 0, or 1 when a block deadlocked (threads waiting at barriers others never reach).
 extern "C" int emulate_grid(const unsigned grid[3], const unsigned threads[3], void (*body)(void*),
                             void* data) {
+    const std::lock_guard<std::mutex> one_grid_at_a_time(grid_lock);
     gridDim = {grid[0], grid[1], grid[2]};
     blockDim = {threads[0], threads[1], threads[2]};
     const size_t count = (size_t)threads[0] * threads[1] * threads[2];
-    block.threads.resize(count);
-    block.body = body;
-    block.data = data;
-    for (auto& t : block.threads) t.stack.resize(STACK_BYTES);
+    block().threads.resize(count);
+    block().body = body;
+    block().data = data;
+    for (auto& t : block().threads) t.stack.resize(STACK_BYTES);
     for (unsigned bz = 0; bz < grid[2]; ++bz)
         for (unsigned by = 0; by < grid[1]; ++by)
             for (unsigned bx = 0; bx < grid[0]; ++bx) {
                 blockIdx = {bx, by, bz};
                 for (size_t i = 0; i < count; ++i) {
-                    Thread& t = block.threads[i];
+                    Thread& t = block().threads[i];
                     t.index = {unsigned(i % threads[0]), unsigned(i / threads[0] % threads[1]),
                                unsigned(i / (threads[0] * threads[1]))};
                     t.state = State::Runnable;
                     t.lane = Lane{};
-                    getcontext(&t.context);
-                    t.context.uc_stack.ss_sp = t.stack.data();
-                    t.context.uc_stack.ss_size = t.stack.size();
-                    t.context.uc_link = &block.scheduler;
-                    makecontext(&t.context, thread_main, 0);
+                    start_context(t.context, t.stack, thread_main);
                 }
                 while (!block_finished()) {
                     if (!step_block()) return 1;
