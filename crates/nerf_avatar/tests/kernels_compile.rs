@@ -31,6 +31,31 @@ fn every_kernel_file_is_embedded() {
     assert_eq!(on_disk, embedded, "kernels/*.cu and KERNEL_SOURCES differ");
 }
 
+/// Every kernel a file defines is one the device loads (`KERNEL_FUNCTIONS`), in that file: a
+/// kernel the host launches but the device did not load fails only when it runs.
+#[test]
+fn every_defined_kernel_is_loaded() {
+    let marker = "extern \"C\" __global__ void ";
+    let defined: BTreeSet<(String, String)> = KERNEL_SOURCES
+        .iter()
+        .flat_map(|source| {
+            source.text.match_indices(marker).map(|(at, _)| {
+                let rest = &source.text[at + marker.len()..];
+                let name = rest.split('(').next().unwrap_or_default().trim();
+                (source.name.to_owned(), name.to_owned())
+            })
+        })
+        .collect();
+    let loaded: BTreeSet<(String, String)> = KERNEL_FUNCTIONS
+        .iter()
+        .map(|(file, name)| ((*file).to_owned(), (*name).to_owned()))
+        .collect();
+    assert_eq!(
+        defined, loaded,
+        "kernels defined in kernels/*.cu and KERNEL_FUNCTIONS differ"
+    );
+}
+
 #[test]
 fn kernels_compile() {
     let version = match nvrtc_version() {
