@@ -5,13 +5,39 @@
 //! GPU comparisons then skip with a printed reason, unless `NERF_AVATAR_REQUIRE_GPU=1` (then
 //! that fails).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use nerf_avatar::Avatar;
 
 mod common;
-use common::nerf_avatar;
+use common::{nerf_avatar, nerf_avatar_with_env};
+
+#[path = "../../nerf_avatar/tests/kernel_support/cxx.rs"]
+#[allow(dead_code, reason = "the CLI's tests use only the emulated driver")]
+mod cxx;
+
+/// Where the training runs on the CUDA backend.
+#[derive(Clone, Copy)]
+enum Gpu<'a> {
+    /// The machine's GPU (the run skips without one).
+    Real,
+    /// The stand-in driver of the core crate's `cuda_emulated` tests: the backend's host
+    /// code, every kernel on the CPU emulator. The folder holds it as `libcuda.so`.
+    Emulated(&'a Path),
+}
+
+/// A folder holding the emulated driver as `libcuda.so`, for a child process's
+/// `LD_LIBRARY_PATH`; `None` (the reason printed) where it cannot be built.
+fn emulated_driver() -> Option<PathBuf> {
+    let built = cxx::emulated_driver().and_then(|library| {
+        let dir = library.with_extension("driver");
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        std::fs::copy(&library, dir.join("libcuda.so")).map_err(|e| e.to_string())?;
+        Ok(dir)
+    });
+    cxx::built_or_skip(&built).cloned()
+}
 
 /// Whether `output` failed because there is no usable GPU (and the test may skip).
 fn no_gpu(output: &Output) -> bool {
@@ -102,16 +128,25 @@ fn gpu_render_gives_the_cpus_image() {
     );
 }
 
-/// Trains 40 steps of `data` on `backend`; `lpips`: with the patch LPIPS of the last stage;
-/// `gpu_mlp`: the CUDA backend's MLP precision.
-fn train(data: &str, out: &Path, backend: &str, lpips: bool, gpu_mlp: &str) -> Output {
+/// How a test trains: with the patch LPIPS of the last stage or not, the CUDA backend's MLP
+/// precision, the steps, and the GPU of the CUDA runs.
+#[derive(Clone, Copy)]
+struct Training<'a> {
+    lpips: bool,
+    gpu_mlp: &'a str,
+    steps: &'a str,
+    gpu: Gpu<'a>,
+}
+
+/// Trains `data` on `backend` as `training` says.
+fn train(data: &str, out: &Path, backend: &str, training: Training<'_>) -> Output {
     let mut args = vec![
         "train",
         data,
         "--out",
         out.to_str().unwrap(),
         "--steps",
-        "40",
+        training.steps,
         "--rays",
         "256",
         "--occupancy-resolution",
@@ -121,41 +156,85 @@ fn train(data: &str, out: &Path, backend: &str, lpips: bool, gpu_mlp: &str) -> O
         "--backend",
         backend,
         "--gpu-mlp",
-        gpu_mlp,
+        if backend == "cuda" {
+            training.gpu_mlp
+        } else {
+            "fp32"
+        },
     ];
-    if !lpips {
+    if !training.lpips {
         args.push("--no-lpips");
     }
-    nerf_avatar(&args)
+    match training.gpu {
+        Gpu::Emulated(driver) if backend == "cuda" => {
+            nerf_avatar_with_env(&args, ("LD_LIBRARY_PATH", driver.as_os_str()))
+        }
+        _ => nerf_avatar(&args),
+    }
+}
+
+/// Whether the LPIPS VGG weights are there (says so when they are not).
+fn has_vgg_weights() -> bool {
+    let weights = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/lpips/vgg.safetensors");
+    let found = weights.is_file() || std::env::var_os("NERF_AVATAR_LPIPS_DIR").is_some();
+    if !found {
+        eprintln!(
+            "skipped: no LPIPS VGG weights at {} (scripts/setup.sh makes them)",
+            weights.display()
+        );
+    }
+    found
+}
+
+/// 40 steps on the machine's GPU.
+fn on_the_gpu(lpips: bool, gpu_mlp: &str) -> Training<'_> {
+    Training {
+        lpips,
+        gpu_mlp,
+        steps: "40",
+        gpu: Gpu::Real,
+    }
 }
 
 #[test]
 fn gpu_training_tracks_the_cpu() {
-    check_gpu_training_tracks_the_cpu(false, "fp32");
+    check_gpu_training_tracks_the_cpu(on_the_gpu(false, "fp32"));
 }
 
-/// The MLPs' products on the tensor cores (f16 inputs, fp32 sums, loss-scaled gradients).
+/// The MLPs on the tensor cores (f16 inputs, fp32 sums, loss-scaled gradients).
 #[test]
 fn gpu_training_with_half_precision_mlps_tracks_the_cpu() {
-    check_gpu_training_tracks_the_cpu(false, "fp16");
+    check_gpu_training_tracks_the_cpu(on_the_gpu(false, "fp16"));
 }
 
 /// The last third of the steps adds LPIPS (VGG) on 32×32 patches: on the GPU, every layer
 /// on the device (`cuda::lpips`).
 #[test]
 fn gpu_training_with_lpips_tracks_the_cpu() {
-    let weights = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/lpips/vgg.safetensors");
-    if !weights.is_file() && std::env::var_os("NERF_AVATAR_LPIPS_DIR").is_none() {
-        eprintln!(
-            "skipped: no LPIPS VGG weights at {} (scripts/setup.sh makes them)",
-            weights.display()
-        );
-        return;
+    if has_vgg_weights() {
+        check_gpu_training_tracks_the_cpu(on_the_gpu(true, "fp32"));
     }
-    check_gpu_training_tracks_the_cpu(true, "fp32");
 }
 
-fn check_gpu_training_tracks_the_cpu(lpips: bool, gpu_mlp: &str) {
+/// Where no GPU is: the CUDA backend's whole training loop (`cuda::train`) with the
+/// half-precision MLPs and LPIPS on the device, every kernel on the CPU emulator behind the
+/// stand-in driver; 12 steps (the emulator is slow), the last third with LPIPS.
+#[test]
+fn emulated_gpu_training_with_half_precision_mlps_and_lpips_tracks_the_cpu() {
+    let Some(driver) = emulated_driver() else {
+        return;
+    };
+    if has_vgg_weights() {
+        check_gpu_training_tracks_the_cpu(Training {
+            lpips: true,
+            gpu_mlp: "fp16",
+            steps: "12",
+            gpu: Gpu::Emulated(&driver),
+        });
+    }
+}
+
+fn check_gpu_training_tracks_the_cpu(training: Training<'_>) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let data = data.to_str().unwrap();
@@ -167,8 +246,8 @@ fn check_gpu_training_tracks_the_cpu(lpips: bool, gpu_mlp: &str) {
     );
 
     let gpu_out = dir.path().join("gpu.avatar.safetensors");
-    let gpu = train(data, &gpu_out, "cuda", lpips, gpu_mlp);
-    if no_gpu(&gpu) {
+    let gpu = train(data, &gpu_out, "cuda", training);
+    if matches!(training.gpu, Gpu::Real) && no_gpu(&gpu) {
         return;
     }
     let stderr = String::from_utf8_lossy(&gpu.stderr);
@@ -182,7 +261,7 @@ fn check_gpu_training_tracks_the_cpu(lpips: bool, gpu_mlp: &str) {
         String::from_utf8_lossy(&gpu.stderr)
     );
     let cpu_out = dir.path().join("cpu.avatar.safetensors");
-    let cpu = train(data, &cpu_out, "cpu", lpips, "fp32");
+    let cpu = train(data, &cpu_out, "cpu", training);
     assert!(
         cpu.status.success(),
         "{}",
@@ -194,7 +273,7 @@ fn check_gpu_training_tracks_the_cpu(lpips: bool, gpu_mlp: &str) {
     assert!(gpu.params.data.iter().all(|v| v.is_finite()));
     let (gpu_summary, cpu_summary) = (gpu.training.unwrap(), cpu.training.unwrap());
     assert_eq!(gpu_summary.backend.as_deref(), Some("cuda"));
-    assert_eq!(gpu_summary.steps, Some(40));
+    assert_eq!(gpu_summary.steps, training.steps.parse().ok());
     assert_eq!(gpu_summary.curve.len(), cpu_summary.curve.len());
     for (g, c) in gpu_summary.curve.iter().zip(&cpu_summary.curve) {
         assert_eq!(g.step, c.step);

@@ -1,8 +1,9 @@
 //! The kernels of `kernels/` compiled as C++ for the CPU (`tests/cuda_on_cpu/`): into a
 //! library of the kernels and the emulator (`kernels_on_cpu.rs` calls the kernels by name),
 //! or into a stand-in `libcuda.so` that runs them for the backend's own host code
-//! (`cuda_emulated.rs`). Where no C++ compiler runs, the tests skip with a printed reason,
-//! unless `NERF_AVATAR_REQUIRE_CXX=1` (CI), which makes that a failure.
+//! (`cuda_emulated.rs`, and the CLI's `cuda_backend.rs` for a training run). Where no C++
+//! compiler runs, the tests skip with a printed reason, unless `NERF_AVATAR_REQUIRE_CXX=1`
+//! (CI), which makes that a failure.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -23,8 +24,10 @@ pub fn built_or_skip<T>(built: &Result<T, String>) -> Option<&T> {
     }
 }
 
-fn crate_dir() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+/// The core crate's folder, from the tests of any crate of the workspace (the CLI's include
+/// this file too).
+fn crate_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../nerf_avatar")
 }
 
 fn out_dir() -> Result<PathBuf, String> {

@@ -16,6 +16,15 @@ pub fn nerf_avatar(args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
+/// Runs the binary with `args`, with the environment variable `key` set to `value`.
+pub fn nerf_avatar_with_env(args: &[&str], (key, value): (&str, &std::ffi::OsStr)) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nerf-avatar"))
+        .args(args)
+        .env(key, value)
+        .output()
+        .expect("the binary runs")
+}
+
 /// Bytes of a process's output as text.
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
