@@ -55,10 +55,9 @@ fn no_gpu(output: &Output) -> bool {
     false
 }
 
-#[test]
-fn gpu_render_gives_the_cpus_image() {
-    let dir = tempfile::tempdir().unwrap();
-    let avatar = dir.path().join("a.avatar.safetensors");
+/// A fresh tiny avatar in `dir`.
+fn tiny_avatar(dir: &Path) -> PathBuf {
+    let avatar = dir.join("a.avatar.safetensors");
     let init = nerf_avatar(&[
         "init",
         "--out",
@@ -71,49 +70,36 @@ fn gpu_render_gives_the_cpus_image() {
         "{}",
         String::from_utf8_lossy(&init.stderr)
     );
-    let render = |backend: &str, out: &Path| {
-        nerf_avatar(&[
-            "render",
-            avatar.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--size",
-            "40x32",
-            "--expression",
-            "jawOpen=0.7",
-            "--backend",
-            backend,
-        ])
-    };
-    let (gpu_png, cpu_png) = (dir.path().join("gpu.png"), dir.path().join("cpu.png"));
-    let auto = render("auto", &gpu_png);
-    let auto_stderr = String::from_utf8_lossy(&auto.stderr);
-    assert!(
-        auto.status.success() && auto_stderr.contains("backend: "),
-        "{auto_stderr}"
-    );
-    let gpu = render("cuda", &gpu_png);
-    if no_gpu(&gpu) {
-        assert!(
-            auto_stderr.contains("backend: cpu (--backend auto"),
-            "{auto_stderr}"
-        );
-        return;
+    avatar
+}
+
+/// Renders `avatar` (40×32, jawOpen 0.7) on `backend` into `out`.
+fn render(avatar: &Path, out: &Path, backend: &str, gpu: Gpu<'_>) -> Output {
+    let args = [
+        "render",
+        avatar.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--size",
+        "40x32",
+        "--expression",
+        "jawOpen=0.7",
+        "--backend",
+        backend,
+    ];
+    match gpu {
+        Gpu::Emulated(driver) => {
+            nerf_avatar_with_env(&args, ("LD_LIBRARY_PATH", driver.as_os_str()))
+        }
+        Gpu::Real => nerf_avatar(&args),
     }
-    assert!(
-        gpu.status.success(),
-        "{}",
-        String::from_utf8_lossy(&gpu.stderr)
-    );
-    let cpu = render("cpu", &cpu_png);
-    assert!(
-        cpu.status.success(),
-        "{}",
-        String::from_utf8_lossy(&cpu.stderr)
-    );
+}
+
+/// At most 1% of the bytes of the PNGs `a` and `b` differ by more than 1.
+fn assert_same_image(a: &Path, b: &Path) {
     let (a, b) = (
-        image::open(&gpu_png).unwrap().to_rgb8(),
-        image::open(&cpu_png).unwrap().to_rgb8(),
+        image::open(a).unwrap().to_rgb8(),
+        image::open(b).unwrap().to_rgb8(),
     );
     assert_eq!(a.dimensions(), b.dimensions());
     let differences = a
@@ -126,6 +112,57 @@ fn gpu_render_gives_the_cpus_image() {
         differences * 100 <= a.as_raw().len(),
         "{differences} bytes differ by more than 1"
     );
+}
+
+/// Asserts that `output` succeeded.
+fn assert_ran(output: &Output) {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn gpu_render_gives_the_cpus_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let avatar = tiny_avatar(dir.path());
+    let (gpu_png, cpu_png) = (dir.path().join("gpu.png"), dir.path().join("cpu.png"));
+    let auto = render(&avatar, &gpu_png, "auto", Gpu::Real);
+    let auto_stderr = String::from_utf8_lossy(&auto.stderr);
+    assert!(
+        auto.status.success() && auto_stderr.contains("backend: "),
+        "{auto_stderr}"
+    );
+    let gpu = render(&avatar, &gpu_png, "cuda", Gpu::Real);
+    if no_gpu(&gpu) {
+        assert!(
+            auto_stderr.contains("backend: cpu (--backend auto"),
+            "{auto_stderr}"
+        );
+        return;
+    }
+    assert_ran(&gpu);
+    assert_ran(&render(&avatar, &cpu_png, "cpu", Gpu::Real));
+    assert_same_image(&gpu_png, &cpu_png);
+}
+
+/// Where no GPU is: `render --backend cuda` on the emulated driver (the fused fp16 field on
+/// the f16 table, the renderer's rounds, the RGBA8 path) gives the CPU's image.
+#[test]
+fn emulated_gpu_render_gives_the_cpus_image() {
+    let Some(driver) = emulated_driver() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let avatar = tiny_avatar(dir.path());
+    let (gpu_png, cpu_png) = (dir.path().join("gpu.png"), dir.path().join("cpu.png"));
+    let gpu = render(&avatar, &gpu_png, "cuda", Gpu::Emulated(&driver));
+    assert_ran(&gpu);
+    let stderr = String::from_utf8_lossy(&gpu.stderr);
+    assert!(stderr.contains("CPU emulator of the kernels"), "{stderr}");
+    assert_ran(&render(&avatar, &cpu_png, "cpu", Gpu::Real));
+    assert_same_image(&gpu_png, &cpu_png);
 }
 
 /// How a test trains: with the patch LPIPS of the last stage or not, the CUDA backend's MLP
