@@ -370,7 +370,7 @@ fn training_field_lines(
                         device_params,
                         positions,
                         n,
-                        &tape,
+                        &mut tape,
                         &d_sigma,
                         &d_rgb,
                         &mut d_params,

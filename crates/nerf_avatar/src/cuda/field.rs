@@ -27,6 +27,8 @@ pub struct DeviceFieldTape {
     pub color: MlpTape,
     /// How both MLPs' products are computed, forward and backward.
     pub precision: MlpPrecision,
+    /// The half-precision backward's output gradients (reused between calls).
+    pub gradients: MlpTape,
 }
 
 fn buffer<'a>(
@@ -114,7 +116,7 @@ pub fn field_backward(
     params: &CudaSlice<f32>,
     positions: &CudaSlice<f32>,
     n: usize,
-    tape: &DeviceFieldTape,
+    tape: &mut DeviceFieldTape,
     d_sigma: &CudaSlice<f32>,
     d_rgb: &CudaSlice<f32>,
     d_params: &mut CudaSlice<f32>,
@@ -141,7 +143,7 @@ pub fn field_backward(
         params,
         color_input,
         n,
-        &tape.color,
+        (&tape.color, &mut tape.gradients),
         d_color_out,
         d_params,
         true,
@@ -175,7 +177,7 @@ pub fn field_backward(
         params,
         encoding,
         n,
-        &tape.density,
+        (&tape.density, &mut tape.gradients),
         d_density_out,
         d_params,
         true,

@@ -232,7 +232,8 @@ pub fn dense_layer_input_gradient(
 
 /// Back-propagates `d_output` (`n × outputs`) through the network ([`crate::mlp::mlp_backward`]):
 /// adds the weight gradients to `d_params` (the flat layout of `params`) and returns the
-/// gradient at `input` when `want_input_grad`.
+/// gradient at `input` when `want_input_grad`. `gradients` holds the fused kernels' output
+/// gradients (kept between calls so that its buffer is reused).
 #[expect(
     clippy::too_many_arguments,
     reason = "the twin of mlp_backward: the MLP's tape, its inputs and both gradients"
@@ -243,7 +244,7 @@ pub fn mlp_backward(
     params: &CudaSlice<f32>,
     input: &CudaSlice<f32>,
     n: usize,
-    tape: &MlpTape,
+    (tape, gradients): (&MlpTape, &mut MlpTape),
     d_output: CudaSlice<f32>,
     d_params: &mut CudaSlice<f32>,
     want_input_grad: bool,
@@ -260,16 +261,15 @@ pub fn mlp_backward(
     };
     let mut largest = device.zeros::<u32>(1)?;
     if let (MlpPrecision::Fp16, Some(fused)) = (precision, FusedMlp::new(layers)?) {
-        let mut d_tape = MlpTape::default();
-        let (d_outputs, _) = d_tape.prepare(device, layers, n)?;
+        let (d_outputs, _) = gradients.prepare(device, layers, n)?;
         let mut d_input = match want_input_grad {
             true => Some(device.zeros::<f32>(n * layers[0].inputs)?),
             false => None,
         };
-        let gradients = (&d_output, d_outputs, d_input.as_mut());
-        fused_backward(device, &fused, params, n, kept, gradients)?;
+        let buffers = (&d_output, d_outputs, d_input.as_mut());
+        fused_backward(device, &fused, params, n, kept, buffers)?;
         for (i, layer) in layers.iter().enumerate() {
-            let factors = (&d_tape.layer(i)?, &layer_input(i)?);
+            let factors = (&gradients.layer(i)?, &layer_input(i)?);
             weight_gradient(device, layer, n, factors, precision, &mut largest, d_params)?;
         }
         return Ok(d_input);

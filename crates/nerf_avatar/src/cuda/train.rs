@@ -331,7 +331,7 @@ impl StepBackend for DeviceSteps {
                 &self.params,
                 &samples.positions,
                 n,
-                &self.tape,
+                &mut self.tape,
                 &d_sigma,
                 &d_rgb,
                 &mut self.grads,
