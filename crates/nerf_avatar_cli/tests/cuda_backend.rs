@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::sync::OnceLock;
 
 use nerf_avatar::Avatar;
 
@@ -28,15 +29,18 @@ enum Gpu<'a> {
 }
 
 /// A folder holding the emulated driver as `libcuda.so`, for a child process's
-/// `LD_LIBRARY_PATH`; `None` (the reason printed) where it cannot be built.
+/// `LD_LIBRARY_PATH`, built once per test run; `None` (the reason printed) where it cannot
+/// be built.
 fn emulated_driver() -> Option<PathBuf> {
-    let built = cxx::emulated_driver().and_then(|library| {
+    static DRIVER: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let built = DRIVER.get_or_init(|| {
+        let library = cxx::emulated_driver()?;
         let dir = library.with_extension("driver");
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         std::fs::copy(&library, dir.join("libcuda.so")).map_err(|e| e.to_string())?;
         Ok(dir)
     });
-    cxx::built_or_skip(&built).cloned()
+    cxx::built_or_skip(built).cloned()
 }
 
 /// Whether `output` failed because there is no usable GPU (and the test may skip).
