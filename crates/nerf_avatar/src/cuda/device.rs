@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use cudarc::driver::{
-    CudaContext, CudaFunction, CudaSlice, CudaStream, CudaView, DeviceRepr, DriverError,
-    LaunchConfig, PinnedHostSlice, ValidAsZeroBits, sys::cudaError_enum,
+    CudaContext, CudaFunction, CudaSlice, CudaStream, CudaView, DevicePtr, DevicePtrMut,
+    DeviceRepr, DriverError, LaunchConfig, PinnedHostSlice, SyncOnDrop, ValidAsZeroBits,
+    sys::cudaError_enum,
 };
 use cudarc::nvrtc::Ptx;
 
@@ -239,6 +240,40 @@ impl CudaDevice {
         self.download_view(&slice.slice(..len.min(slice.len())))
     }
 
+    /// `buffer` as a kernel argument the kernel may go without (it reads it): see
+    /// [`NullableBuffer`].
+    pub fn nullable<'a, T>(&'a self, buffer: Option<&'a CudaSlice<T>>) -> NullableBuffer<'a> {
+        let (address, used) = match buffer {
+            Some(buffer) => {
+                let (address, used) = buffer.device_ptr(&self.stream);
+                (address, Some(used))
+            }
+            None => (0, None),
+        };
+        NullableBuffer {
+            address,
+            _used: used,
+        }
+    }
+
+    /// [`Self::nullable`] for a buffer the kernel writes.
+    pub fn nullable_mut<'a, T>(
+        &'a self,
+        buffer: Option<&'a mut CudaSlice<T>>,
+    ) -> NullableBuffer<'a> {
+        let (address, used) = match buffer {
+            Some(buffer) => {
+                let (address, used) = buffer.device_ptr_mut(&self.stream);
+                (address, Some(used))
+            }
+            None => (0, None),
+        };
+        NullableBuffer {
+            address,
+            _used: used,
+        }
+    }
+
     /// `len` zeros in page-locked host memory: a copy into it from the device is asynchronous,
     /// and reading it waits for that copy alone, not for the whole stream.
     pub fn pinned_zeros<T: DeviceRepr + ValidAsZeroBits + Default + Clone>(
@@ -273,6 +308,15 @@ impl CudaDevice {
             .synchronize()
             .map_err(driver_error("waiting for the GPU"))
     }
+}
+
+/// A buffer argument a kernel may go without: pass `&address` (the buffer's device address,
+/// or 0, which the kernel reads as a null pointer) to `launch!` while this lives. Dropped
+/// after the launch, it records the buffer's use on the stream, as a buffer argument does.
+pub struct NullableBuffer<'a> {
+    /// The kernel argument.
+    pub address: u64,
+    _used: Option<SyncOnDrop<'a>>,
 }
 
 /// A one-dimensional launch of `n` threads in blocks of [`BLOCK`].

@@ -10,7 +10,7 @@
 //! feature (outputs 1..=G) comes first, at the columns where the colour MLP's input takes it,
 //! and the density logit (output 0) at column G.
 
-use cudarc::driver::{CudaSlice, DeviceRepr, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaSlice, DeviceRepr, LaunchConfig};
 use half::f16;
 
 use super::CudaError;
@@ -311,30 +311,24 @@ pub fn field_forward_fused(
     check_len("rgb", rgb, 3 * n)?;
     let n32 = as_u32("samples", n)?;
     let config = launch_config(n);
-    let null: u64 = 0;
-    let mut builder = device
-        .stream()
-        .launch_builder(device.function("field_forward_fused")?);
-    builder
-        .arg(&field.table)
-        .arg(&grid.levels)
-        .arg(&grid.level_count)
-        .arg(&grid.features)
-        .arg(&field.fragments)
-        .arg(&field.layers)
-        .arg(positions)
-        .arg(directions)
-        .arg(&n32);
-    match count {
-        Some(count) => builder.arg(count),
-        None => builder.arg(&null),
-    };
-    builder.arg(sigma).arg(rgb);
-    // SAFETY: the arguments follow `field_forward_fused` in kernels/field_fp16.cu, every
-    // buffer checked above for the launch's n samples.
-    unsafe { builder.launch(config) }
-        .map(|_| ())
-        .map_err(super::device::driver_error("running field_forward_fused"))
+    let count = device.nullable(count);
+    launch!(
+        device,
+        "field_forward_fused",
+        config,
+        &field.table,
+        &grid.levels,
+        &grid.level_count,
+        &grid.features,
+        &field.fragments,
+        &field.layers,
+        positions,
+        directions,
+        &n32,
+        &count.address,
+        sigma,
+        rgb
+    )
 }
 
 #[cfg(test)]

@@ -170,17 +170,21 @@ pub fn product_fp16(
     check_view("A", a, a_len)?;
     check_view("B", b, b_len)?;
     check_view("C", &c.as_view(), shape.m as usize * shape.n as usize)?;
-    let config = shape.launch_config();
-    match largest {
-        Some(largest) => {
-            check_len("largest", largest, 1)?;
-            launch!(device, "mlp_layer_fp16", config, a, b, shape, largest, c)
-        }
-        None => {
-            let null: u64 = 0;
-            launch!(device, "mlp_layer_fp16", config, a, b, shape, &null, c)
-        }
+    if let Some(largest) = largest {
+        check_len("largest", largest, 1)?;
     }
+    let largest = device.nullable(largest);
+    let config = shape.launch_config();
+    launch!(
+        device,
+        "mlp_layer_fp16",
+        config,
+        a,
+        b,
+        shape,
+        &largest.address,
+        c
+    )
 }
 
 /// Writes the bits of the largest |value| of the first `count` values into `largest` (NaN
@@ -327,40 +331,24 @@ pub fn fused_backward(
     check_len("MLP outputs", outputs, tape_len)?;
     check_len("d_output", d_output, rows * output_width)?;
     check_len("MLP output gradients", d_outputs, tape_len)?;
+    if let Some(d_input) = &d_input {
+        check_len("d_input", d_input, rows * input_width)?;
+    }
+    let d_input = device.nullable_mut(d_input);
     let rows32 = as_u32("rows", rows)?;
     let config = FusedMlp::launch_config(rows);
-    match d_input {
-        Some(d_input) => {
-            check_len("d_input", d_input, rows * input_width)?;
-            launch!(
-                device,
-                "mlp_backward_fused",
-                config,
-                params,
-                mlp,
-                &rows32,
-                outputs,
-                d_output,
-                d_outputs,
-                d_input
-            )
-        }
-        None => {
-            let null: u64 = 0;
-            launch!(
-                device,
-                "mlp_backward_fused",
-                config,
-                params,
-                mlp,
-                &rows32,
-                outputs,
-                d_output,
-                d_outputs,
-                &null
-            )
-        }
-    }
+    launch!(
+        device,
+        "mlp_backward_fused",
+        config,
+        params,
+        mlp,
+        &rows32,
+        outputs,
+        d_output,
+        d_outputs,
+        &d_input.address
+    )
 }
 
 /// The loss scale for gradients whose largest magnitude is `largest`: a power of two that

@@ -37,31 +37,17 @@ pub fn merge_densities(
         Some(old) if old.len() == cells => Some(device.upload(old)?),
         _ => None,
     };
-    match &old {
-        Some(old) => launch!(
-            device,
-            "occupancy_merge",
-            grid_1d(cells),
-            old,
-            &cells32,
-            &decay,
-            &mut pooled,
-            &mut sum
-        )?,
-        None => {
-            let null: u64 = 0;
-            launch!(
-                device,
-                "occupancy_merge",
-                grid_1d(cells),
-                &null,
-                &cells32,
-                &decay,
-                &mut pooled,
-                &mut sum
-            )?
-        }
-    }
+    let old = device.nullable(old.as_ref());
+    launch!(
+        device,
+        "occupancy_merge",
+        grid_1d(cells),
+        &old.address,
+        &cells32,
+        &decay,
+        &mut pooled,
+        &mut sum
+    )?;
     let total = device.download(&sum, 1)?.first().copied().unwrap_or(0.0);
     let mean = total / cells.max(1) as f64;
     let threshold = OCCUPANCY_THRESHOLD.min(mean as f32);

@@ -488,36 +488,21 @@ impl CudaRenderer {
             }
             round += 1;
         }
-        let null: u64 = 0;
         let [r, g, b] = solid;
-        match &background_image {
-            Some(image) => launch!(
-                &device,
-                "render_finish",
-                grid_1d(pixels),
-                &frame.color,
-                &frame.transmittance,
-                &pixels32,
-                &r,
-                &g,
-                &b,
-                image,
-                &mut frame.rgba
-            )?,
-            None => launch!(
-                &device,
-                "render_finish",
-                grid_1d(pixels),
-                &frame.color,
-                &frame.transmittance,
-                &pixels32,
-                &r,
-                &g,
-                &b,
-                &null,
-                &mut frame.rgba
-            )?,
-        }
+        let background_image = device.nullable(background_image.as_ref());
+        launch!(
+            &device,
+            "render_finish",
+            grid_1d(pixels),
+            &frame.color,
+            &frame.transmittance,
+            &pixels32,
+            &r,
+            &g,
+            &b,
+            &background_image.address,
+            &mut frame.rgba
+        )?;
         read_count(&frame.evaluated)
     }
 }
