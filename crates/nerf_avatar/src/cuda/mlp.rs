@@ -31,6 +31,16 @@ pub struct MlpTape {
     starts: Vec<usize>,
 }
 
+/// Where each layer's values start in a tape of `rows` rows of `layers`, then where the last
+/// one's end.
+fn layer_starts(layers: &[LayerShape], rows: usize) -> Vec<usize> {
+    let ends = layers.iter().scan(0, |end, layer| {
+        *end += rows * layer.outputs;
+        Some(*end)
+    });
+    std::iter::once(0).chain(ends).collect()
+}
+
 impl MlpTape {
     /// Lays the tape out for `rows` rows of `layers`, growing its buffer where it is too short
     /// (the values are then undefined until written); returns the buffer and where each
@@ -41,13 +51,8 @@ impl MlpTape {
         layers: &[LayerShape],
         rows: usize,
     ) -> Result<(&mut CudaSlice<f32>, &[usize]), CudaError> {
-        self.starts.clear();
-        self.starts.push(0);
-        let mut end = 0;
-        for layer in layers {
-            end += rows * layer.outputs;
-            self.starts.push(end);
-        }
+        self.starts = layer_starts(layers, rows);
+        let end = self.starts.last().copied().unwrap_or(0);
         ensure_len(device, &mut self.values, end)?;
         let values = self
             .values
@@ -63,13 +68,8 @@ impl MlpTape {
         layers: &[LayerShape],
         rows: usize,
     ) -> Result<&CudaSlice<f32>, CudaError> {
-        let ends = layers.iter().scan(0, |end, layer| {
-            *end += rows * layer.outputs;
-            Some(*end)
-        });
-        let expected: Vec<usize> = std::iter::once(0).chain(ends).collect();
         match &self.values {
-            Some(values) if self.starts == expected => Ok(values),
+            Some(values) if self.starts == layer_starts(layers, rows) => Ok(values),
             _ => Err(CudaError::Unsupported(format!(
                 "the MLP tape does not hold a forward pass of these {} layers on {rows} rows",
                 layers.len()
