@@ -72,6 +72,16 @@ impl FrameBuffers {
     }
 }
 
+/// Element `this` of a pair, to read, and the other one, to write.
+fn this_and_other<T>(pair: &mut [T; 2], this: usize) -> (&T, &mut T) {
+    let [first, second] = pair;
+    if this == 0 {
+        (first, second)
+    } else {
+        (second, first)
+    }
+}
+
 /// One round's samples.
 struct SampleBuffers {
     positions: CudaSlice<f32>,
@@ -386,18 +396,8 @@ impl CudaRenderer {
         while live > 0 {
             let (current, next) = (round % 2, 1 - round % 2);
             device.clear(&mut frame.live_count[next])?;
-            let (low, high) = frame.live.split_at_mut(1);
-            let (live_now, live_next) = if current == 0 {
-                (&low[0], &mut high[0])
-            } else {
-                (&high[0], &mut low[0])
-            };
-            let (count_low, count_high) = frame.live_count.split_at_mut(1);
-            let (count_now, next_count) = if current == 0 {
-                (&count_low[0], &mut count_high[0])
-            } else {
-                (&count_high[0], &mut count_low[0])
-            };
+            let (live_now, live_next) = this_and_other(&mut frame.live, current);
+            let (count_now, next_count) = this_and_other(&mut frame.live_count, current);
             for first in (0..live).step_by(batch_rays) {
                 let count = batch_rays.min(live - first);
                 let (first32, count32) = (as_u32("ray", first)?, as_u32("rays", count)?);
