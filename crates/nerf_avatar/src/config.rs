@@ -190,6 +190,19 @@ impl ModelConfig {
         }
     }
 
+    /// The preset whose hash grid, networks, occupancy grid and near distance this
+    /// configuration has, whatever its blendshapes and head box (which a dataset sets).
+    pub fn preset_name(&self) -> Option<&'static str> {
+        PRESET_NAMES.into_iter().find(|name| {
+            let preset = Self {
+                blendshapes: self.blendshapes.clone(),
+                head_box: self.head_box,
+                ..Self::preset(name).expect("a preset name")
+            };
+            preset == *self
+        })
+    }
+
     /// The same configuration with other blendshape names.
     pub fn with_blendshapes(mut self, names: Vec<String>) -> Self {
         self.blendshapes = names;
@@ -334,6 +347,19 @@ mod tests {
     fn presets_are_valid() {
         for name in PRESET_NAMES {
             ModelConfig::preset(name).unwrap().validate().unwrap();
+        }
+    }
+
+    #[test]
+    fn a_presets_name_survives_a_datasets_blendshapes_and_head_box_but_not_other_changes() {
+        for name in PRESET_NAMES {
+            let mut config = ModelConfig::preset(name)
+                .unwrap()
+                .with_blendshapes(vec!["jawOpen".into()]);
+            config.head_box.half_extent *= 1.5;
+            assert_eq!(config.preset_name(), Some(name));
+            config.occupancy_resolution /= 2;
+            assert_eq!(config.preset_name(), None);
         }
         assert!(ModelConfig::preset("huge").is_err());
     }

@@ -1,7 +1,8 @@
 //! `nerf-avatar bench`: throughput of the CPU reference backend against this machine's
 //! roofline, with `--backend cuda` the CUDA backend's lines beside it in the same run, and
 //! with `--backend wgpu` ms per frame of the WGSL renderer beside the CPU renderer; printed
-//! as a table and optionally written as JSON.
+//! as a table and optionally written as JSON. It measures a fresh avatar of a preset, or,
+//! with `--avatar`, a trained one (its own occupancy grid: rays stop where it is opaque).
 
 use std::path::PathBuf;
 
@@ -9,6 +10,7 @@ use anyhow::Context;
 use clap::Args;
 use nerf_avatar::ModelConfig;
 use nerf_avatar::bench::gpu::run_gpu_render_suite;
+use nerf_avatar::bench::scene::BenchScene;
 use nerf_avatar::bench::{BenchLine, BenchOptions, run_suite};
 use nerf_avatar::config::PRESET_NAMES;
 use nerf_avatar::cuda::bench::run_cuda_suite;
@@ -18,9 +20,13 @@ use crate::backend::{Backend, Chosen, choose_renderer};
 /// Options of `nerf-avatar bench`.
 #[derive(Args)]
 pub struct BenchArgs {
-    /// Model configuration to measure.
+    /// Model configuration to measure, on a fresh avatar with a head-shaped occupancy grid.
     #[arg(long, default_value = "paper", value_parser = clap::builder::PossibleValuesParser::new(PRESET_NAMES))]
     preset: String,
+    /// Measure this avatar file instead (its configuration, parameters and occupancy grid),
+    /// seen from the front as `render` sees it, with a neutral expression.
+    #[arg(long, value_name = "FILE", conflicts_with = "preset")]
+    avatar: Option<PathBuf>,
     /// Fewer repeats and smaller buffers: a smoke test, not a measurement.
     #[arg(long)]
     quick: bool,
@@ -36,29 +42,34 @@ pub struct BenchArgs {
 
 /// Runs the benchmark, prints the table and writes the JSON file if asked.
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
-    let config = ModelConfig::preset(&args.preset)?;
+    let scene = match &args.avatar {
+        Some(path) => BenchScene::read(path)?,
+        None => BenchScene::fresh(&ModelConfig::preset(&args.preset)?)?,
+    };
+    let preset = scene.config().preset_name();
     let options = BenchOptions { quick: args.quick };
     eprintln!(
-        "measuring preset `{}` on {} threads{}…",
-        args.preset,
+        "measuring {} (preset `{}`) on {} threads{}…",
+        scene.describe(),
+        preset.unwrap_or("none"),
         rayon::current_num_threads(),
         if args.quick { " (quick)" } else { "" }
     );
     let (lines, report) = match choose_renderer(args.backend)? {
         Chosen::Cpu => {
-            let report = run_suite(&config, &options);
+            let report = run_suite(&scene, &options);
             (report.lines.clone(), serde_json::to_value(&report)?)
         }
         Chosen::Cuda(device) => {
-            let mut report = run_suite(&config, &options);
+            let mut report = run_suite(&scene, &options);
             eprintln!("measuring the GPU…");
-            let gpu = run_cuda_suite(device, &config, &options, true).context("GPU benchmark")?;
+            let gpu = run_cuda_suite(device, &scene, &options, true).context("GPU benchmark")?;
             report.lines.extend(gpu);
             (report.lines.clone(), serde_json::to_value(&report)?)
         }
         Chosen::Wgpu(gpu) => {
             eprintln!("rendering on {} and on the CPU…", gpu.describe());
-            let lines = run_gpu_render_suite(&config, &options, &gpu)?;
+            let lines = run_gpu_render_suite(&scene, &options, &gpu)?;
             let report = serde_json::json!({ "adapter": gpu.describe(), "lines": lines });
             (lines, report)
         }
@@ -66,7 +77,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     print!("{}", table(&lines));
     if let Some(path) = &args.json {
         let document = serde_json::json!({
-            "preset": args.preset,
+            "preset": preset,
+            "scene": scene.describe(),
+            "avatar": args.avatar,
             "quick": args.quick,
             "backend": format!("{:?}", args.backend).to_lowercase(),
             "report": report,

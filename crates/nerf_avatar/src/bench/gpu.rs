@@ -1,62 +1,47 @@
 //! The WGSL renderer beside the CPU reference in the same run: ms per frame at 256² and
-//! 512² of the benchmark scene ([`super::scene`]: a fresh avatar with a head-shaped
-//! occupancy grid, seen from the front), both backends rendering the same frames, the WGSL
-//! renderer with f32 and with f16 storage.
-
-use rand::{Rng, SeedableRng};
-use rand_pcg::Pcg64;
+//! 512² of the benchmark scene ([`super::scene::BenchScene`]), both backends rendering the
+//! same frames, the WGSL renderer with f32 and with f16 storage.
 
 use super::roofline::best_seconds;
-use super::scene::{front_camera, head_occupancy};
+use super::scene::BenchScene;
 use super::{BenchLine, BenchOptions};
-use crate::asset::Avatar;
-use crate::config::ModelConfig;
 use crate::field::Model;
 use crate::gpu::{FrameRequest, FrameTarget, GpuDevice, GpuError, GpuRenderer, StoragePrecision};
 use crate::render::{Background, render_image};
 
 /// Image sides measured.
 pub const GPU_RENDER_SIZES: [u32; 2] = [256, 512];
-/// Seed of the fresh avatar and its expression.
-const SEED: u64 = 2022;
 
-/// Renders the benchmark scene of `config` at each of [`GPU_RENDER_SIZES`] with the CPU
-/// reference and with the WGSL renderer on `gpu` (tables and weights stored in f32, then in
-/// f16), and returns ms per frame of each and their ratio to the CPU. A GPU frame is
-/// recorded, submitted and waited for (no copy to the host), as the Bevy plugin renders
-/// straight into its texture; shaders are compiled (and, on lavapipe, JIT-compiled by a first
-/// frame) before timing. Each
-/// time is the best of 3 frames (`quick`: of 1, for software adapters, where a 512² frame
-/// takes minutes).
+/// Renders `scene` at each of [`GPU_RENDER_SIZES`] with the CPU reference and with the WGSL
+/// renderer on `gpu` (tables and weights stored in f32, then in f16), and returns ms per
+/// frame of each and their ratio to the CPU. A GPU frame is recorded, submitted and waited
+/// for (no copy to the host), as the Bevy plugin renders straight into its texture; shaders
+/// are compiled (and, on lavapipe, JIT-compiled by a first frame) before timing. Each time
+/// is the best of 3 frames (`quick`: of 1, for software adapters, where a 512² frame takes
+/// minutes).
 pub fn run_gpu_render_suite(
-    config: &ModelConfig,
+    scene: &BenchScene,
     options: &BenchOptions,
     gpu: &GpuDevice,
 ) -> Result<Vec<BenchLine>, GpuError> {
     let repeats = if options.quick { 1 } else { 3 };
-    let mut avatar = Avatar::new(config.clone(), SEED)
-        .map_err(|error| GpuError::Unsupported(error.to_string()))?;
-    avatar.occupancy = head_occupancy(config);
-    let mut rng = Pcg64::seed_from_u64(SEED);
-    let weights: Vec<f32> = (0..config.blendshape_count())
-        .map(|_| rng.random_range(0.0..1.0))
-        .collect();
-    let model = Model::new(config);
+    let (avatar, weights) = (&scene.avatar, &scene.weights);
+    let model = Model::new(&avatar.config);
     let renderer = GpuRenderer::new(&gpu.device)?;
     let precisions = [StoragePrecision::F32, StoragePrecision::F16];
     let mut uploads = Vec::new();
     for precision in precisions {
-        uploads.push(renderer.upload_with_precision(&gpu.device, &avatar, precision)?);
+        uploads.push(renderer.upload_with_precision(&gpu.device, avatar, precision)?);
     }
     let adapter = gpu.describe();
     let mut lines = Vec::new();
     for size in GPU_RENDER_SIZES {
-        let (intrinsics, pose) = front_camera(config, size, size);
+        let (intrinsics, pose) = scene.camera(size, size);
         let cpu = best_seconds(repeats, || {
             render_image(
                 &model,
                 &avatar.params,
-                &weights,
+                weights,
                 &avatar.occupancy,
                 &intrinsics,
                 &pose,
@@ -78,7 +63,7 @@ pub fn run_gpu_render_suite(
                 },
             )?;
             let request = FrameRequest {
-                weights: &weights,
+                weights,
                 intrinsics,
                 pose,
                 background: [1.0; 3],

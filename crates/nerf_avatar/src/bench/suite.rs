@@ -4,16 +4,15 @@ use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 
 use super::roofline::{Roofline, best_seconds};
-use super::scene::{front_camera, head_occupancy, random_rays};
+use super::scene::{BenchScene, random_rays};
 use super::{BenchLine, BenchOptions, BenchReport, Goal};
-use crate::config::ModelConfig;
 use crate::field::Model;
 use crate::hashgrid::{blend_tables, blend_tables_backward};
 use crate::march::MarchSettings;
-use crate::params::{LayerShape, Params};
+use crate::params::LayerShape;
 use crate::render::{Background, RayBatch, render_image};
 
-/// Seed of the fresh avatar, its expression and the rays.
+/// Seed of the training batch's rays.
 const SEED: u64 = 2022;
 /// Edge of the rendered image in pixels.
 const RENDER_SIZE: u32 = 256;
@@ -26,26 +25,27 @@ const FORWARD_GOAL: f64 = 500e3;
 /// Forward-plus-backward samples per second the paper configuration should reach.
 const TRAINING_GOAL: f64 = 150e3;
 
-/// Measures the roofline, then every workload of `config` with a fresh avatar, on the
-/// current rayon pool. Goals are judged when `config` is the paper preset.
-pub fn run_suite(config: &ModelConfig, options: &BenchOptions) -> BenchReport {
+/// Measures the roofline, then every workload of `scene`'s avatar, on the current rayon
+/// pool. Goals are judged when the avatar is of the paper preset.
+pub fn run_suite(scene: &BenchScene, options: &BenchOptions) -> BenchReport {
     let repeats = options.repeats();
     let roofline = Roofline::measure(options.stream_bytes(), options.fma_iterations(), repeats);
-    let judge = *config == ModelConfig::paper();
+    let judge = scene.judged();
     let mut lines = roofline_lines(&roofline);
 
-    let model = Model::new(config);
+    let model = Model::new(scene.config());
     let mut rng = Pcg64::seed_from_u64(SEED);
-    let params = Params::<f32>::init(config, &mut rng);
-    let weights: Vec<f32> = (0..config.blendshape_count())
-        .map(|_| rng.random_range(0.0..1.0))
-        .collect();
+    let (params, weights, occupancy) = (
+        &scene.avatar.params,
+        &scene.weights,
+        &scene.avatar.occupancy,
+    );
     let mlp_flop = mlp_flop(&model.layout.density_layers) + mlp_flop(&model.layout.color_layers);
 
     // Blend: one read of every table, one write of the frame's table.
     let mut table = vec![0.0f32; model.layout.table_len];
     let blend = best_seconds(repeats, || {
-        blend_tables(params.tables(), &weights, &mut table);
+        blend_tables(params.tables(), weights, &mut table);
     });
     let tables_bytes = size_of_val(params.tables()) as f64;
     let tables_read = roofline.stream_seconds(tables_bytes);
@@ -67,10 +67,9 @@ pub fn run_suite(config: &ModelConfig, options: &BenchOptions) -> BenchReport {
         }),
     });
 
-    // A training batch of one frame through the head-shaped grid.
-    let occupancy = head_occupancy(config);
-    let settings = MarchSettings::training(config);
-    let (intrinsics, pose) = front_camera(config, TRAINING_IMAGE_SIZE, TRAINING_IMAGE_SIZE);
+    // A training batch of one frame through the scene's grid.
+    let settings = MarchSettings::training(scene.config());
+    let (intrinsics, pose) = scene.camera(TRAINING_IMAGE_SIZE, TRAINING_IMAGE_SIZE);
     let rays = random_rays(&intrinsics, &pose, options.training_rays(), &mut rng);
     let jitters: Vec<f32> = rays.iter().map(|_| rng.random_range(0.0..1.0)).collect();
     let backgrounds = vec![[1.0f32; 3]; rays.len()];
@@ -79,7 +78,7 @@ pub fn run_suite(config: &ModelConfig, options: &BenchOptions) -> BenchReport {
             &model,
             &params.data,
             &table,
-            &occupancy,
+            occupancy,
             &settings,
             &rays,
             &jitters,
@@ -126,7 +125,7 @@ pub fn run_suite(config: &ModelConfig, options: &BenchOptions) -> BenchReport {
             &model,
             &params.data,
             &table,
-            &occupancy,
+            occupancy,
             &settings,
             &rays,
             &jitters,
@@ -169,7 +168,7 @@ pub fn run_suite(config: &ModelConfig, options: &BenchOptions) -> BenchReport {
     // Blend backward: every table gradient is read and written once.
     let mut d_tables = vec![0.0f32; params.tables().len()];
     let blend_backward = best_seconds(repeats, || {
-        blend_tables_backward(&d_table, &weights, &mut d_tables);
+        blend_tables_backward(&d_table, weights, &mut d_tables);
     });
     let tables_read_write = roofline.stream_seconds(2.0 * tables_bytes);
     lines.push(BenchLine {
@@ -187,14 +186,14 @@ pub fn run_suite(config: &ModelConfig, options: &BenchOptions) -> BenchReport {
     });
     drop(d_tables);
 
-    let (intrinsics, pose) = front_camera(config, RENDER_SIZE, RENDER_SIZE);
+    let (intrinsics, pose) = scene.camera(RENDER_SIZE, RENDER_SIZE);
     let mut rendered_samples = 0;
     let render = best_seconds(repeats.min(3), || {
         let image = render_image(
             &model,
-            &params,
-            &weights,
-            &occupancy,
+            params,
+            weights,
+            occupancy,
             &intrinsics,
             &pose,
             Background::Solid([1.0; 3]),
@@ -286,6 +285,7 @@ pub(crate) fn mlp_flop(layers: &[LayerShape]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ModelConfig;
 
     #[test]
     fn paper_mlps_cost_about_52_kflop_per_sample() {

@@ -1,6 +1,6 @@
 //! GPU benchmarks beside the CPU reference, in one run: the device's rooflines (its copy
 //! bandwidth and its tensor cores' rate), the table blend (against the copy bandwidth), whole
-//! frames of the benchmark scene at 512×512 and 1920×1080,
+//! frames of the benchmark scene ([`BenchScene`]) at 512×512 and 1920×1080,
 //! end to end into a host RGBA8 buffer, with the fp32 field kernels and with the fused fp16
 //! one (against the CPU's `render_image` at 512×512), the field alone, and the field's
 //! training pass (forward and backward) with the MLPs in fp32 and in half precision.
@@ -21,15 +21,14 @@ use super::half_mlp::MlpPrecision;
 use super::ops::{DeviceGrid, blend_tables};
 use super::render::{CudaRenderer, FieldPrecision};
 use crate::bench::roofline::best_seconds;
-use crate::bench::scene::{front_camera, head_occupancy};
+use crate::bench::scene::BenchScene;
 use crate::bench::suite::mlp_flop;
 use crate::bench::{BenchLine, BenchOptions, Goal};
-use crate::config::ModelConfig;
 use crate::field::Model;
 use crate::params::Params;
 use crate::render::{Background, render_image};
 
-/// Seed of the fresh avatar and its expression.
+/// Seed of the field benchmarks' samples.
 const SEED: u64 = 2022;
 /// A 512×512 frame should take at most this long end to end on one H100 (issue goal).
 const FRAME_GOAL_MS: f64 = 5.0;
@@ -55,22 +54,23 @@ fn line(name: &str, value: f64, unit: &str) -> BenchLine {
     }
 }
 
-/// Measures `config` on `device` (and the CPU where stated); `cpu_frames` adds the CPU's
+/// Measures `scene` on `device` (and the CPU where stated); `cpu_frames` adds the CPU's
 /// 512×512 frame beside the GPU's.
 pub fn run_cuda_suite(
     device: Arc<CudaDevice>,
-    config: &ModelConfig,
+    scene: &BenchScene,
     options: &BenchOptions,
     cpu_frames: bool,
 ) -> Result<Vec<BenchLine>, CudaError> {
     let repeats = options.repeats();
-    let judge = *config == ModelConfig::paper();
+    let judge = scene.judged();
     let mut rng = Pcg64::seed_from_u64(SEED);
-    let model = Model::new(config);
-    let params = Params::<f32>::init(config, &mut rng);
-    let weights: Vec<f32> = (0..config.blendshape_count())
-        .map(|_| rng.random_range(0.0..0.5))
-        .collect();
+    let model = Model::new(scene.config());
+    let (params, weights, occupancy) = (
+        &scene.avatar.params,
+        &scene.weights,
+        &scene.avatar.occupancy,
+    );
     let mut lines = Vec::new();
 
     // Copy bandwidth: one device-to-device copy of all tables reads and writes each byte.
@@ -96,7 +96,7 @@ pub fn run_cuda_suite(
     lines.extend(tensor_rate_line(&device, repeats)?);
 
     // The blend reads K + 1 tables and writes one.
-    let device_weights = device.upload(&weights)?;
+    let device_weights = device.upload(weights)?;
     let mut table = device.zeros::<f32>(model.layout.table_len)?;
     let blend_seconds = best_seconds(repeats, || {
         let result = blend_tables(&device, &tables, &device_weights, weights.len(), &mut table)
@@ -115,8 +115,7 @@ pub fn run_cuda_suite(
         )
     });
 
-    let occupancy = head_occupancy(config);
-    let mut renderer = CudaRenderer::new(Arc::clone(&device), &model, &params, &occupancy)?;
+    let mut renderer = CudaRenderer::new(Arc::clone(&device), &model, params, occupancy)?;
     let precisions = [FieldPrecision::F32, FieldPrecision::F16];
     for (precision, (width, height)) in precisions
         .into_iter()
@@ -126,12 +125,12 @@ pub fn run_cuda_suite(
         if renderer.set_precision(precision).is_err() {
             continue;
         }
-        let (intrinsics, pose) = front_camera(config, width, height);
+        let (intrinsics, pose) = scene.camera(width, height);
         let mut frame = vec![0u8; 4 * (width * height) as usize];
         let mut samples = 0;
         let seconds = best_seconds(repeats, || {
             let result = renderer.render_rgba8(
-                &weights,
+                weights,
                 &intrinsics,
                 &pose,
                 Background::Solid([1.0; 3]),
@@ -158,21 +157,21 @@ pub fn run_cuda_suite(
             )
         });
     }
-    let samples = FieldSamples::new(&device, &model, &params, &mut rng)?;
+    let samples = FieldSamples::new(&device, &model, params, &mut rng)?;
     lines.extend(field_lines(
-        &device, &model, &params, &samples, &table, repeats,
+        &device, &model, params, &samples, &table, repeats,
     )?);
     lines.extend(training_field_lines(
         &device, &model, &samples, &table, &mut rng, repeats,
     )?);
     if cpu_frames {
-        let (intrinsics, pose) = front_camera(config, 512, 512);
+        let (intrinsics, pose) = scene.camera(512, 512);
         let seconds = best_seconds(repeats.min(2), || {
             render_image(
                 &model,
-                &params,
-                &weights,
-                &occupancy,
+                params,
+                weights,
+                occupancy,
                 &intrinsics,
                 &pose,
                 Background::Solid([1.0; 3]),
