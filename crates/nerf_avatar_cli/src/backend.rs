@@ -3,8 +3,9 @@
 //! Rendering may run on the CPU reference, on CUDA (NVIDIA GPUs) or on the WGSL renderer
 //! (any GPU wgpu drives, software adapters such as lavapipe included); training runs on the
 //! CPU or on CUDA. `auto` takes CUDA when a device works, then (for rendering) a hardware
-//! wgpu adapter, and otherwise the CPU, saying why; naming a backend fails with the reason
-//! when it cannot run.
+//! wgpu adapter, and otherwise the CPU, saying why; it also renders on the CPU when the
+//! avatar cannot be put on the GPU it took (too little memory). Naming a backend fails with
+//! the reason when it cannot run.
 
 use std::sync::Arc;
 
@@ -150,34 +151,51 @@ pub enum FrameRenderer<'a> {
 }
 
 impl<'a> FrameRenderer<'a> {
-    /// Prepares `avatar` for rendering on `backend`.
-    pub fn new(backend: &'a Chosen, avatar: &'a Avatar) -> anyhow::Result<Self> {
-        Ok(match backend {
-            Chosen::Cpu => Self::Cpu {
-                model: Box::new(Model::new(&avatar.config)),
-                avatar,
-            },
-            Chosen::Cuda(device) => Self::Cuda(Box::new(
-                CudaRenderer::new(
-                    Arc::clone(device),
-                    &Model::new(&avatar.config),
-                    &avatar.params,
-                    &avatar.occupancy,
-                )
-                .context("uploading the avatar to the GPU")?,
-            )),
-            Chosen::Wgpu(gpu) => {
-                let renderer = GpuRenderer::new(&gpu.device)?;
-                let uploaded = renderer
-                    .upload(&gpu.device, avatar)
-                    .context("uploading the avatar to the GPU")?;
-                Self::Wgpu {
-                    gpu,
-                    renderer: Box::new(renderer),
-                    uploaded: Box::new(uploaded),
-                }
+    /// Prepares `avatar` for rendering on `backend`, which `requested` chose. When `auto`
+    /// chose a GPU and the avatar cannot be put on it, the CPU renders (and says why).
+    pub fn new(
+        backend: &'a Chosen,
+        avatar: &'a Avatar,
+        requested: Backend,
+    ) -> anyhow::Result<Self> {
+        let on_the_gpu = match backend {
+            Chosen::Cpu => return Ok(Self::on_the_cpu(avatar)),
+            Chosen::Cuda(device) => CudaRenderer::new(
+                Arc::clone(device),
+                &Model::new(&avatar.config),
+                &avatar.params,
+                &avatar.occupancy,
+            )
+            .map(|renderer| Self::Cuda(Box::new(renderer)))
+            .map_err(anyhow::Error::from),
+            Chosen::Wgpu(gpu) => GpuRenderer::new(&gpu.device)
+                .and_then(|renderer| {
+                    let uploaded = renderer.upload(&gpu.device, avatar)?;
+                    Ok(Self::Wgpu {
+                        gpu,
+                        renderer: Box::new(renderer),
+                        uploaded: Box::new(uploaded),
+                    })
+                })
+                .map_err(anyhow::Error::from),
+        };
+        match on_the_gpu {
+            Err(error) if requested == Backend::Auto => {
+                eprintln!(
+                    "backend: cpu (--backend auto: the avatar could not be put on the GPU: {error:#})"
+                );
+                Ok(Self::on_the_cpu(avatar))
             }
-        })
+            result => result.context("uploading the avatar to the GPU"),
+        }
+    }
+
+    /// [`render_image`] of `avatar` on the CPU.
+    fn on_the_cpu(avatar: &'a Avatar) -> Self {
+        Self::Cpu {
+            model: Box::new(Model::new(&avatar.config)),
+            avatar,
+        }
     }
 
     /// One frame for expression `weights` (already clamped).

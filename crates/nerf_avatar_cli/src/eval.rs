@@ -261,7 +261,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     }
     let background = to_pixels(&dataset.read_background()?);
     let backend = choose_renderer(args.backend)?;
-    let mut renderer = FrameRenderer::new(&backend, &avatar)?;
+    let mut renderer = FrameRenderer::new(&backend, &avatar, args.backend)?;
     let mut grid = ComparisonGrid::new(width, height, GRID_ROWS.min(frames.len()));
     let progress = ProgressBar::new(frames.len() as u64).with_style(
         ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} frames, {eta} left")

@@ -141,7 +141,7 @@ pub fn run(args: ReenactArgs) -> anyhow::Result<()> {
     };
     let mut sink = FrameSink::open(&args.out, (left_width + width, height), args.fps)?;
     let backend = choose_renderer(args.backend)?;
-    let mut renderer = FrameRenderer::new(&backend, &avatar)?;
+    let mut renderer = FrameRenderer::new(&backend, &avatar, args.backend)?;
     let progress = ProgressBar::new(frame_count as u64).with_style(
         ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} frames, {eta} left")
             .context("progress bar template")?

@@ -62,7 +62,7 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
     let (background, transparent) = parse_background(&args.background)?;
 
     let backend = choose_renderer(args.backend)?;
-    let mut renderer = FrameRenderer::new(&backend, &avatar)?;
+    let mut renderer = FrameRenderer::new(&backend, &avatar, args.backend)?;
     let start = Instant::now();
     let image = renderer.render(&weights, &intrinsics, &pose, Background::Solid(background))?;
     let elapsed = start.elapsed();

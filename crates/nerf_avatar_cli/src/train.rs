@@ -166,11 +166,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             if args.gpu_mlp != GpuMlp::Fp32 {
                 eprintln!("note: --gpu-mlp applies to the CUDA backend; the CPU trains in fp32");
             }
-            train(&dataset, &label, &options, control)
+            train(&dataset, &label, &options, control).map_err(anyhow::Error::from)
         }
         Trainer::Cuda(device) => {
             let precision = args.gpu_mlp.into();
             train_cuda(device, &dataset, &label, &options, control, precision)
+                .context("training on the GPU (--backend cpu trains on the CPU)")
         }
     };
     bar.finish();

@@ -5,6 +5,7 @@
 //! GPU comparisons then skip with a printed reason, unless `NERF_AVATAR_REQUIRE_GPU=1` (then
 //! that fails).
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::OnceLock;
@@ -26,6 +27,24 @@ enum Gpu<'a> {
     /// The stand-in driver of the core crate's `cuda_emulated` tests: the backend's host
     /// code, every kernel on the CPU emulator. The folder holds it as `libcuda.so`.
     Emulated(&'a Path),
+    /// The emulated driver with a device of this many bytes.
+    EmulatedWithMemory(&'a Path, u64),
+}
+
+impl Gpu<'_> {
+    /// Runs the binary with `args` on this GPU.
+    fn run(self, args: &[&str]) -> Output {
+        let (driver, memory) = match self {
+            Gpu::Real => return nerf_avatar(args),
+            Gpu::Emulated(driver) => (driver, None),
+            Gpu::EmulatedWithMemory(driver, bytes) => (driver, Some(bytes.to_string())),
+        };
+        let mut variables = vec![("LD_LIBRARY_PATH", driver.as_os_str())];
+        if let Some(bytes) = &memory {
+            variables.push(("NERF_AVATAR_EMULATED_GPU_BYTES", OsStr::new(bytes)));
+        }
+        nerf_avatar_with_env(args, &variables)
+    }
 }
 
 /// A folder holding the emulated driver as `libcuda.so`, for a child process's
@@ -91,12 +110,7 @@ fn render(avatar: &Path, out: &Path, backend: &str, gpu: Gpu<'_>) -> Output {
         "--backend",
         backend,
     ];
-    match gpu {
-        Gpu::Emulated(driver) => {
-            nerf_avatar_with_env(&args, ("LD_LIBRARY_PATH", driver.as_os_str()))
-        }
-        Gpu::Real => nerf_avatar(&args),
-    }
+    gpu.run(&args)
 }
 
 /// At most 1% of the bytes of the PNGs `a` and `b` differ by more than 1.
@@ -206,11 +220,10 @@ fn train(data: &str, out: &Path, backend: &str, training: Training<'_>) -> Outpu
     if !training.lpips {
         args.push("--no-lpips");
     }
-    match training.gpu {
-        Gpu::Emulated(driver) if backend == "cuda" => {
-            nerf_avatar_with_env(&args, ("LD_LIBRARY_PATH", driver.as_os_str()))
-        }
-        _ => nerf_avatar(&args),
+    if backend == "cuda" {
+        training.gpu.run(&args)
+    } else {
+        nerf_avatar(&args)
     }
 }
 
@@ -334,4 +347,56 @@ fn check_gpu_training_tracks_the_cpu(training: Training<'_>) {
             c.psnr
         );
     }
+}
+
+/// Where no GPU is: a GPU whose memory (16 MiB on the emulated driver) cannot hold the avatar.
+/// `--backend cuda` says so and fails, without a panic and without touching its output
+/// (rendering and training); `auto` renders on the CPU and says why.
+#[test]
+fn emulated_gpu_out_of_memory_is_a_clear_error_and_auto_renders_on_the_cpu() {
+    let Some(driver) = emulated_driver() else {
+        return;
+    };
+    let small_gpu = Gpu::EmulatedWithMemory(&driver, 16 << 20);
+    let dir = tempfile::tempdir().unwrap();
+    let avatar = tiny_avatar(dir.path());
+    let out_of_memory = |output: &Output| {
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(
+            !output.status.success()
+                && stderr.matches("the GPU ran out of memory while").count() == 1
+                && !stderr.contains("panicked"),
+            "{stderr}"
+        );
+    };
+
+    let png = dir.path().join("frame.png");
+    out_of_memory(&render(&avatar, &png, "cuda", small_gpu));
+    assert!(!png.exists());
+    let auto = render(&avatar, &png, "auto", small_gpu);
+    assert_ran(&auto);
+    let stderr = String::from_utf8_lossy(&auto.stderr);
+    assert!(
+        stderr.contains("backend: cpu (--backend auto: the avatar could not be put on the GPU")
+            && stderr.contains("ran out of memory"),
+        "{stderr}"
+    );
+    let cpu_png = dir.path().join("cpu.png");
+    assert_ran(&render(&avatar, &cpu_png, "cpu", Gpu::Real));
+    assert_same_image(&png, &cpu_png);
+
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    assert_ran(&nerf_avatar(&[
+        "synth", "--out", data, "--frames", "4", "--size", "32",
+    ]));
+    let before = std::fs::read(&avatar).unwrap();
+    let training = Training {
+        lpips: false,
+        gpu_mlp: "fp32",
+        steps: "2",
+        gpu: small_gpu,
+    };
+    out_of_memory(&train(data, &avatar, "cuda", training));
+    assert_eq!(std::fs::read(&avatar).unwrap(), before);
 }

@@ -87,15 +87,20 @@ impl std::fmt::Debug for CudaDevice {
 }
 
 /// Maps a driver error to a [`CudaError`], naming what was being done.
-pub fn driver_error(context: &'static str) -> impl Fn(DriverError) -> CudaError {
+pub fn driver_error(context: impl std::fmt::Display) -> impl Fn(DriverError) -> CudaError {
     move |e| match e.0 {
-        cudaError_enum::CUDA_ERROR_OUT_OF_MEMORY => CudaError::OutOfMemory(context.to_owned()),
+        cudaError_enum::CUDA_ERROR_OUT_OF_MEMORY => CudaError::OutOfMemory(context.to_string()),
         cudaError_enum::CUDA_ERROR_NO_DEVICE => CudaError::NoDevice(format!("{e:?}")),
         _ => CudaError::Driver {
-            context: context.to_owned(),
+            context: context.to_string(),
             message: format!("{e:?}"),
         },
     }
+}
+
+/// `bytes` in MiB, for messages.
+fn mebibytes(bytes: usize) -> String {
+    format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
 }
 
 impl CudaDevice {
@@ -187,9 +192,10 @@ impl CudaDevice {
         if data.is_empty() {
             return self.zeros(1);
         }
-        self.stream
-            .clone_htod(data)
-            .map_err(driver_error("copying to the GPU"))
+        self.stream.clone_htod(data).map_err(|e| {
+            let bytes = mebibytes(size_of_val(data));
+            self.allocation_error(e, format!("copying {bytes} to the GPU"))
+        })
     }
 
     /// `len` zeros on the device.
@@ -197,9 +203,21 @@ impl CudaDevice {
         &self,
         len: usize,
     ) -> Result<CudaSlice<T>, CudaError> {
-        self.stream
-            .alloc_zeros(len.max(1))
-            .map_err(driver_error("allocating GPU memory"))
+        let len = len.max(1);
+        self.stream.alloc_zeros(len).map_err(|e| {
+            let bytes = mebibytes(len * size_of::<T>());
+            self.allocation_error(e, format!("allocating {bytes}"))
+        })
+    }
+
+    /// The [`CudaError`] of `error`, met while `doing` (which allocates), saying how much of
+    /// its memory the GPU had free.
+    fn allocation_error(&self, error: DriverError, doing: String) -> CudaError {
+        let free = match self.context.mem_get_info() {
+            Ok((free, total)) => format!(" ({} of {} free)", mebibytes(free), mebibytes(total)),
+            Err(_) => String::new(),
+        };
+        driver_error(format!("{doing}{free}"))(error)
     }
 
     /// Overwrites `slice` with zeros.

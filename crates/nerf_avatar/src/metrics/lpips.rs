@@ -142,7 +142,13 @@ pub enum LpipsError {
     PatchCount { a_count: usize, b_count: usize },
     /// candle failed while computing.
     #[error("LPIPS computation failed: {0}")]
-    Compute(#[from] candle_core::Error),
+    Compute(candle_core::Error),
+}
+
+impl From<candle_core::Error> for LpipsError {
+    fn from(error: candle_core::Error) -> Self {
+        Self::Compute(error)
+    }
 }
 
 /// An LPIPS v0.1 metric with loaded weights.

@@ -119,6 +119,9 @@ pub struct Progress {
 }
 
 /// Why training stopped early or could not start.
+///
+/// Every message is complete on its own (it includes the text of the error it wraps), so no
+/// variant exposes a `source` that an error report would print a second time.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
     /// The dataset could not be read.
@@ -126,12 +129,12 @@ pub enum TrainError {
     Dataset(#[from] DatasetError),
     /// The perceptual loss could not be loaded or evaluated.
     #[error("LPIPS: {0}")]
-    Perceptual(#[from] LpipsError),
+    Perceptual(LpipsError),
     /// The configuration does not describe a model.
     #[error("invalid model config: {0}")]
-    Config(#[from] ConfigError),
+    Config(ConfigError),
     /// The avatar could not be built or encoded.
-    #[error("{0}")]
+    #[error(transparent)]
     Asset(#[from] AssetError),
     /// The dataset and the options disagree.
     #[error("dataset and model disagree: {0}")]
@@ -147,7 +150,7 @@ pub enum TrainError {
     /// The GPU failed (CUDA backend).
     #[cfg(feature = "cuda")]
     #[error("CUDA backend: {0}")]
-    Cuda(#[from] crate::cuda::CudaError),
+    Cuda(crate::cuda::CudaError),
     /// The loss or a gradient stopped being a finite number.
     #[error(
         "the {quantity} became {value} at step {step}; training stopped (the last good checkpoint, if any, is kept)"
@@ -160,6 +163,25 @@ pub enum TrainError {
         /// The value.
         value: f64,
     },
+}
+
+impl From<LpipsError> for TrainError {
+    fn from(error: LpipsError) -> Self {
+        Self::Perceptual(error)
+    }
+}
+
+impl From<ConfigError> for TrainError {
+    fn from(error: ConfigError) -> Self {
+        Self::Config(error)
+    }
+}
+
+#[cfg(feature = "cuda")]
+impl From<crate::cuda::CudaError> for TrainError {
+    fn from(error: crate::cuda::CudaError) -> Self {
+        Self::Cuda(error)
+    }
 }
 
 /// How a run ended.

@@ -5,10 +5,13 @@
 // and modules whose functions are the kernels compiled as C++ (`register_kernel`, one wrapper
 // per kernel file, written by the test). A launch runs the grid on the calling thread before
 // it returns. The PTX a module is loaded from is not read: it only says that NVRTC compiled.
+// The device has 16 GiB, or the bytes `NERF_AVATAR_EMULATED_GPU_BYTES` says: an allocation
+// beyond them fails as a GPU's does (CUDA_ERROR_OUT_OF_MEMORY).
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <mutex>
 #include <string>
 
 #include "cuda_on_cpu.h"
@@ -42,6 +45,24 @@ std::map<std::string, Launcher>& kernels() {
 
 // A handle's target: a context, stream, event or module is any non-null address.
 char handle_target;
+
+// The device's memory: its size, and the live allocations with their sizes.
+struct DeviceMemory {
+    std::mutex lock;
+    size_t capacity = 0;
+    size_t used = 0;
+    std::map<CUdeviceptr, size_t> allocations;
+};
+
+DeviceMemory& device_memory() {
+    static DeviceMemory* memory = [] {
+        DeviceMemory* m = new DeviceMemory;
+        const char* bytes = std::getenv("NERF_AVATAR_EMULATED_GPU_BYTES");
+        m->capacity = bytes ? std::strtoull(bytes, nullptr, 10) : size_t(16) << 30;
+        return m;
+    }();
+    return *memory;
+}
 
 struct Launch {
     Launcher launcher;
@@ -100,12 +121,15 @@ CUresult cuDeviceGetAttribute(int* value, int attribute, CUdevice) {
 }
 
 CUresult cuDeviceTotalMem_v2(size_t* bytes, CUdevice) {
-    *bytes = size_t(16) << 30;
+    *bytes = device_memory().capacity;
     return SUCCESS;
 }
 
 CUresult cuMemGetInfo_v2(size_t* free, size_t* total) {
-    *free = *total = size_t(16) << 30;
+    DeviceMemory& memory = device_memory();
+    std::lock_guard<std::mutex> guard(memory.lock);
+    *total = memory.capacity;
+    *free = memory.capacity - memory.used;
     return SUCCESS;
 }
 
@@ -136,9 +160,14 @@ CUresult cuCtxPopCurrent_v2(void** context) {
 }
 
 CUresult cuMemAlloc_v2(CUdeviceptr* pointer, size_t bytes) {
-    void* memory = std::aligned_alloc(256, (bytes + 255) / 256 * 256 + 256);
-    if (!memory) return OUT_OF_MEMORY;
-    *pointer = (CUdeviceptr)memory;
+    DeviceMemory& memory = device_memory();
+    std::lock_guard<std::mutex> guard(memory.lock);
+    if (bytes > memory.capacity - memory.used) return OUT_OF_MEMORY;
+    void* allocation = std::aligned_alloc(256, (bytes + 255) / 256 * 256 + 256);
+    if (!allocation) return OUT_OF_MEMORY;
+    *pointer = (CUdeviceptr)allocation;
+    memory.used += bytes;
+    memory.allocations[*pointer] = bytes;
     return SUCCESS;
 }
 
@@ -147,6 +176,12 @@ CUresult cuMemAllocAsync(CUdeviceptr* pointer, size_t bytes, void*) {
 }
 
 CUresult cuMemFree_v2(CUdeviceptr pointer) {
+    DeviceMemory& memory = device_memory();
+    std::lock_guard<std::mutex> guard(memory.lock);
+    auto allocation = memory.allocations.find(pointer);
+    if (allocation == memory.allocations.end()) return INVALID_VALUE;
+    memory.used -= allocation->second;
+    memory.allocations.erase(allocation);
     std::free((void*)pointer);
     return SUCCESS;
 }

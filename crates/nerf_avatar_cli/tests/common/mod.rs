@@ -16,11 +16,11 @@ pub fn nerf_avatar(args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
-/// Runs the binary with `args`, with the environment variable `key` set to `value`.
-pub fn nerf_avatar_with_env(args: &[&str], (key, value): (&str, &std::ffi::OsStr)) -> Output {
+/// Runs the binary with `args`, with the environment variables `variables` set.
+pub fn nerf_avatar_with_env(args: &[&str], variables: &[(&str, &std::ffi::OsStr)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_nerf-avatar"))
         .args(args)
-        .env(key, value)
+        .envs(variables.iter().copied())
         .output()
         .expect("the binary runs")
 }
