@@ -34,11 +34,12 @@ extern "C" __global__ void march_count(const float* origins, const float* direct
     counts[r] = count;
 }
 
-// Writes ray r's samples at offsets[r]..: positions (unit cube, × 3) and dt.
+// Writes ray r's samples at offsets[r]..: positions (unit cube, × 3), dt, and the ray's
+// direction (× 3), which the field reads per sample.
 extern "C" __global__ void march_write(const float* origins, const float* directions,
                                        const float* jitters, u32 n, MarchConfig c,
                                        const unsigned char* occupancy, const u32* offsets,
-                                       float* positions, float* dts) {
+                                       float* positions, float* dts, float* sample_directions) {
     const u32 r = blockIdx.x * blockDim.x + threadIdx.x;
     if (r >= n) return;
     Marcher m;
@@ -47,7 +48,10 @@ extern "C" __global__ void march_write(const float* origins, const float* direct
     const u32 end = offsets[r + 1];
     float pos[3], dt;
     while (j < end && next_sample(c, occupancy, m, pos, &dt)) {
-        for (int i = 0; i < 3; ++i) positions[3 * j + i] = pos[i];
+        for (int i = 0; i < 3; ++i) {
+            positions[3 * j + i] = pos[i];
+            sample_directions[3 * j + i] = m.dir[i];
+        }
         dts[j] = dt;
         ++j;
     }

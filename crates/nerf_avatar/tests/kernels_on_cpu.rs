@@ -1179,7 +1179,9 @@ fn training_march_kernels_match_the_cpu() {
 
     let samples = offsets[n] as usize;
     let (mut positions, mut dts) = (vec![f32::NAN; 3 * samples], vec![f32::NAN; samples]);
+    let mut sample_directions = vec![f32::NAN; 3 * samples];
     let (positions_out, dts_out) = (positions.as_mut_ptr(), dts.as_mut_ptr());
+    let sample_directions_out = sample_directions.as_mut_ptr();
     type Write = unsafe extern "C" fn(
         *const f32,
         *const f32,
@@ -1188,6 +1190,7 @@ fn training_march_kernels_match_the_cpu() {
         MarchConfig,
         *const u8,
         *const u32,
+        *mut f32,
         *mut f32,
         *mut f32,
     );
@@ -1203,9 +1206,10 @@ fn training_march_kernels_match_the_cpu() {
             offsets.as_ptr(),
             positions_out,
             dts_out,
+            sample_directions_out,
         )
     });
-    case.check(&offsets, &positions, &dts);
+    case.check(&offsets, &positions, &dts, &sample_directions);
 }
 
 /// `field.cu`, the glue between the field's MLPs, in place of the CPU's own glue: the

@@ -8,7 +8,7 @@ use cudarc::driver::{CudaSlice, CudaView, CudaViewMut, DeviceRepr};
 use super::CudaError;
 use super::device::{CudaDevice, grid_1d, launch};
 use super::mlp;
-use super::ops::{as_u32, check_len, check_view};
+use super::ops::{DeviceSum, as_u32, check_len, check_view};
 use crate::metrics::lpips::Backbone;
 use crate::metrics::lpips::patch::{ConvGeometry, Extent, PatchLpips, PatchStep, PoolGeometry};
 
@@ -70,8 +70,8 @@ impl CudaLpips {
     }
 
     /// The mean distance over `pairs` pairs of `height × width` RGB patches (`a`, `b`: the
-    /// patches one after the other, values in [0, 1]), adding `weight ×` its gradient at the
-    /// `a` patches to `d_a`: `PatchLpips::add_gradient` on the device.
+    /// patches one after the other, values in [0, 1]), read when asked, adding `weight ×` its
+    /// gradient at the `a` patches to `d_a`: `PatchLpips::add_gradient` on the device.
     #[expect(
         clippy::too_many_arguments,
         reason = "the twin of add_gradient, with the patches in two buffers"
@@ -85,7 +85,7 @@ impl CudaLpips {
         [height, width]: [usize; 2],
         weight: f32,
         d_a: &mut CudaSlice<f32>,
-    ) -> Result<f32, CudaError> {
+    ) -> Result<DeviceSum<f32>, CudaError> {
         let min_side = self.backbone.min_image_side();
         if pairs == 0 || height < min_side || width < min_side {
             return Err(CudaError::Unsupported(format!(
@@ -230,12 +230,7 @@ impl CudaLpips {
             }
         }
         scale_input_backward(device, &gradient, weight, d_a)?;
-        let distance: f64 = device
-            .download(&distances, compared)?
-            .iter()
-            .map(|&d| f64::from(d))
-            .sum();
-        Ok(distance as f32)
+        Ok(DeviceSum::new(distances, compared, 1.0))
     }
 }
 

@@ -366,8 +366,29 @@ pub struct RayLossGradients {
     pub d_alpha: CudaSlice<f32>,
 }
 
-/// [`crate::train::loss::ray_loss`]: fills the gradients and returns the loss value and the
-/// summed squared colour error, summed in f64 on the host.
+/// Values on the device whose sum, times a scale, the host reads when it asks (in f64, in
+/// order): the host need not wait for the GPU where the values are computed.
+pub struct DeviceSum<T> {
+    values: CudaSlice<T>,
+    len: usize,
+    scale: f64,
+}
+
+impl<T: DeviceRepr + Default + Clone + Into<f64>> DeviceSum<T> {
+    /// The first `len` values of `values`, times `scale`.
+    pub fn new(values: CudaSlice<T>, len: usize, scale: f64) -> Self {
+        Self { values, len, scale }
+    }
+
+    /// The scaled sum (waits for the stream).
+    pub fn read(&self, device: &CudaDevice) -> Result<f64, CudaError> {
+        let values = device.download(&self.values, self.len)?;
+        Ok(self.scale * values.into_iter().map(Into::into).sum::<f64>())
+    }
+}
+
+/// [`crate::train::loss::ray_loss`]: fills the gradients and gives the loss value and the
+/// summed squared colour error, each a [`DeviceSum`].
 #[expect(
     clippy::too_many_arguments,
     reason = "rendered values, targets, weights and outputs"
@@ -382,7 +403,7 @@ pub fn ray_loss(
     weights: RayLossWeights,
     scale: f32,
     out: &mut RayLossGradients,
-) -> Result<(f64, f64), CudaError> {
+) -> Result<(DeviceSum<f32>, DeviceSum<f32>), CudaError> {
     check_len("color", color, 3 * rays)?;
     check_len("alpha", alpha, rays)?;
     check_len("target color", target_color, 3 * rays)?;
@@ -410,25 +431,24 @@ pub fn ray_loss(
         &mut values,
         &mut squared
     )?;
-    let sum = |v: Vec<f32>| v.iter().map(|x| f64::from(*x)).sum::<f64>();
     Ok((
-        sum(device.download(&values, rays)?),
-        sum(device.download(&squared, rays)?),
+        DeviceSum::new(values, rays, 1.0),
+        DeviceSum::new(squared, rays, 1.0),
     ))
 }
 
 /// [`crate::train::loss::sparsity_loss`] on the flat buffers: adds `weight · mean |h|`'s
 /// gradient over `range` (the blendshape tables) of `params` to the same range of `grads` and
-/// returns its value.
+/// gives its value (`None`: zero).
 pub fn sparsity_loss(
     device: &CudaDevice,
     params: &CudaSlice<f32>,
     grads: &mut CudaSlice<f32>,
     range: std::ops::Range<usize>,
     weight: f32,
-) -> Result<f64, CudaError> {
+) -> Result<Option<DeviceSum<f64>>, CudaError> {
     if range.is_empty() || weight == 0.0 {
-        return Ok(0.0);
+        return Ok(None);
     }
     check_len("params", params, range.end)?;
     check_len("grads", grads, range.end)?;
@@ -447,8 +467,7 @@ pub fn sparsity_loss(
         &mut g,
         &mut total
     )?;
-    let sum = device.download(&total, 1)?.first().copied().unwrap_or(0.0);
-    Ok(f64::from(weight) * sum / n as f64)
+    Ok(Some(DeviceSum::new(total, 1, f64::from(weight) / n as f64)))
 }
 
 /// How many of the first `len` values of `values` are NaN or infinite.
@@ -456,7 +475,7 @@ pub fn count_nonfinite(
     device: &CudaDevice,
     values: &CudaSlice<f32>,
     len: usize,
-) -> Result<u32, CudaError> {
+) -> Result<DeviceSum<u32>, CudaError> {
     check_len("values", values, len)?;
     let mut count = device.zeros::<u32>(1)?;
     let n = len as u64;
@@ -468,7 +487,7 @@ pub fn count_nonfinite(
         &n,
         &mut count
     )?;
-    Ok(device.download(&count, 1)?.first().copied().unwrap_or(0))
+    Ok(DeviceSum::new(count, 1, 1.0))
 }
 
 /// What `kernels/common.cuh` calls `MarchConfig`: the head box, near distance, step rule,
@@ -610,6 +629,7 @@ pub fn march_rays(
     let device_offsets = device.upload(&offsets)?;
     let mut positions = device.zeros::<f32>(3 * samples)?;
     let mut dt = device.zeros::<f32>(samples)?;
+    let mut sample_directions = device.zeros::<f32>(3 * samples)?;
     launch!(
         device,
         "march_write",
@@ -622,20 +642,14 @@ pub fn march_rays(
         occupancy,
         &device_offsets,
         &mut positions,
-        &mut dt
+        &mut dt,
+        &mut sample_directions
     )?;
-    let host_directions = device.download(directions, 3 * rays)?;
-    let mut sample_directions = Vec::with_capacity(3 * samples);
-    for r in 0..rays {
-        for _ in offsets[r]..offsets[r + 1] {
-            sample_directions.extend_from_slice(&host_directions[3 * r..3 * r + 3]);
-        }
-    }
     Ok(DeviceSamples {
         offsets,
         device_offsets,
         positions,
-        directions: device.upload(&sample_directions)?,
+        directions: sample_directions,
         dt,
     })
 }

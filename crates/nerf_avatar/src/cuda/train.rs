@@ -3,7 +3,9 @@
 //! step on the device: blend, marching, field forward, compositing, ray losses, their
 //! backward passes, patch LPIPS in the perceptual stage ([`super::lpips`]), the sparsity term,
 //! the finiteness check, Adam and the occupancy update. Parameters and Adam's moments stay on
-//! the device and come to the host for checkpoints and at the end.
+//! the device and come to the host for checkpoints and at the end. Within a step, the host
+//! waits for the GPU once per batch (for its sample count, to size the batch's buffers) and
+//! once at the end (for the step's losses and the finiteness check, read together).
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -18,7 +20,8 @@ use super::half_mlp::MlpPrecision;
 use super::lpips::CudaLpips;
 use super::occupancy::update_occupancy;
 use super::ops::{
-    self, CompositeBuffers, DeviceGrid, MarchConfig, RayLossGradients, count_nonfinite,
+    self, CompositeBuffers, DeviceGrid, DeviceSum, MarchConfig, RayLossGradients,
+    count_nonfinite,
 };
 use crate::asset::Avatar;
 use crate::config::ModelConfig;
@@ -28,8 +31,7 @@ use crate::march::MarchSettings;
 use crate::metrics::lpips::Backbone;
 use crate::metrics::lpips::patch::PatchLpips;
 use crate::train::adam::Adam;
-use crate::train::loss::RayLoss;
-use crate::train::run::{self, BatchResult, RayJob, RunStart, StepBackend};
+use crate::train::run::{self, BatchLoss, RayJob, RunStart, StepBackend, StepOutcome};
 use crate::train::{TrainControl, TrainError, TrainOptions, TrainOutcome};
 
 /// [`crate::train::train`] on `device`, the MLPs' products in `precision`.
@@ -67,6 +69,34 @@ struct DeviceSteps {
     tape: DeviceFieldTape,
     /// The blendshape tables' range of the parameters (the sparsity term's).
     deltas: Range<usize>,
+    /// The losses of the step's batches so far, still on the device.
+    losses: Vec<DeviceBatchLoss>,
+    /// The step's sparsity loss, still on the device (`None`: zero).
+    sparsity: Option<DeviceSum<f64>>,
+}
+
+/// A batch's losses on the device, read with the rest of the step's.
+struct DeviceBatchLoss {
+    value: DeviceSum<f32>,
+    squared_error: DeviceSum<f32>,
+    compared: usize,
+    /// In the perceptual stage, the patch's LPIPS distance and its weight in the loss.
+    perceptual: Option<(DeviceSum<f32>, f32)>,
+}
+
+impl DeviceBatchLoss {
+    /// The losses as [`crate::train::run::run`] records them (waits for the stream).
+    fn read(&self, device: &CudaDevice) -> Result<BatchLoss, TrainError> {
+        let mut value = self.value.read(device)?;
+        if let Some((distance, weight)) = &self.perceptual {
+            value += f64::from(weight * distance.read(device)? as f32);
+        }
+        Ok(BatchLoss {
+            value,
+            squared_error: self.squared_error.read(device)?,
+            compared: self.compared,
+        })
+    }
 }
 
 impl DeviceSteps {
@@ -104,6 +134,8 @@ impl DeviceSteps {
                 ..DeviceFieldTape::default()
             },
             deltas: layout.table(1).start..layout.tables().end,
+            losses: Vec::new(),
+            sparsity: None,
             config: config.clone(),
             model,
             settings,
@@ -146,20 +178,31 @@ impl StepBackend for DeviceSteps {
         Ok(())
     }
 
-    fn sparsity(&mut self, _avatar: &Avatar, weight: f32) -> Result<f64, TrainError> {
+    fn sparsity(&mut self, _avatar: &Avatar, weight: f32) -> Result<(), TrainError> {
         let deltas = self.deltas.clone();
-        Ok(ops::sparsity_loss(
-            &self.device,
-            &self.params,
-            &mut self.grads,
-            deltas,
-            weight,
-        )?)
+        self.sparsity =
+            ops::sparsity_loss(&self.device, &self.params, &mut self.grads, deltas, weight)?;
+        Ok(())
     }
 
-    fn nonfinite_gradient(&mut self) -> Result<Option<f64>, TrainError> {
-        let bad = count_nonfinite(&self.device, &self.grads, self.params.len())?;
-        Ok((bad > 0).then_some(f64::NAN))
+    /// Counts the non-finite gradients, then reads everything in one wait for the GPU.
+    fn step_outcome(&mut self) -> Result<StepOutcome, TrainError> {
+        let device = self.device.as_ref();
+        let nonfinite = count_nonfinite(device, &self.grads, self.params.len())?;
+        let batches = self
+            .losses
+            .drain(..)
+            .map(|loss| loss.read(device))
+            .collect::<Result<_, _>>()?;
+        let sparsity = match self.sparsity.take() {
+            Some(sparsity) => sparsity.read(device)?,
+            None => 0.0,
+        };
+        Ok(StepOutcome {
+            batches,
+            sparsity,
+            nonfinite_gradient: (nonfinite.read(device)? > 0.0).then_some(f64::NAN),
+        })
     }
 
     fn adam_step(
@@ -222,7 +265,7 @@ impl StepBackend for DeviceSteps {
         _avatar: &Avatar,
         job: RayJob<'_>,
         rng: &mut Pcg64,
-    ) -> Result<BatchResult, TrainError> {
+    ) -> Result<usize, TrainError> {
         let device = self.device.as_ref();
         let (targets, weights, scale) = (job.targets, job.weights, job.scale);
         let perceptual = job
@@ -281,7 +324,7 @@ impl StepBackend for DeviceSteps {
             d_alpha: device.zeros(rays)?,
         };
         let target_color = device.upload(&flat(&targets.color))?;
-        let (mut value, squared_error) = ops::ray_loss(
+        let (value, squared_error) = ops::ray_loss(
             device,
             &composited.color,
             &composited.alpha,
@@ -292,6 +335,12 @@ impl StepBackend for DeviceSteps {
             scale,
             &mut gradients,
         )?;
+        let mut loss = DeviceBatchLoss {
+            value,
+            squared_error,
+            compared: 3 * rays,
+            perceptual: None,
+        };
         if let Some((lpips, side)) = perceptual
             && rays == (side * side) as usize
         {
@@ -306,8 +355,9 @@ impl StepBackend for DeviceSteps {
                 weight,
                 &mut gradients.d_color,
             )?;
-            value += f64::from(weight * distance);
+            loss.perceptual = Some((distance, weight));
         }
+        self.losses.push(loss);
         if n > 0 {
             let mut d_sigma = device.zeros::<f32>(n)?;
             let mut d_rgb = device.zeros::<f32>(3 * n)?;
@@ -338,14 +388,6 @@ impl StepBackend for DeviceSteps {
                 &mut self.d_table,
             )?;
         }
-        Ok(BatchResult {
-            loss: RayLoss {
-                value,
-                squared_error,
-                compared: 3 * rays,
-                ..RayLoss::default()
-            },
-            samples: n,
-        })
+        Ok(n)
     }
 }

@@ -8,7 +8,7 @@ use rand_pcg::Pcg64;
 use super::TrainError;
 use super::adam::Adam;
 use super::loss::{ray_loss, sparsity_loss};
-use super::run::{BatchResult, RayJob, RunStart, StepBackend};
+use super::run::{BatchLoss, RayJob, RunStart, StepBackend, StepOutcome};
 use crate::asset::Avatar;
 use crate::field::Model;
 use crate::hashgrid::{blend_tables, blend_tables_backward};
@@ -28,6 +28,10 @@ pub(crate) struct CpuSteps {
     d_table: Vec<f32>,
     /// One per batch of a frame (its rays, the patch), reused across steps.
     ray_batches: [RayBatch<f32>; 2],
+    /// The losses of the step's batches so far.
+    losses: Vec<BatchLoss>,
+    /// The step's sparsity loss.
+    sparsity: f64,
 }
 
 impl CpuSteps {
@@ -47,6 +51,8 @@ impl CpuSteps {
             table: vec![0.0; table_len],
             d_table: vec![0.0; table_len],
             ray_batches: Default::default(),
+            losses: Vec::new(),
+            sparsity: 0.0,
             model,
         })
     }
@@ -71,7 +77,7 @@ impl StepBackend for CpuSteps {
         avatar: &Avatar,
         job: RayJob<'_>,
         rng: &mut Pcg64,
-    ) -> Result<BatchResult, TrainError> {
+    ) -> Result<usize, TrainError> {
         let perceptual = job
             .patch_side
             .and_then(|side| self.lpips.as_ref().map(|lpips| (lpips, side)));
@@ -117,10 +123,8 @@ impl StepBackend for CpuSteps {
         for (g, v) in self.d_table.iter_mut().zip(d_table) {
             *g += v;
         }
-        Ok(BatchResult {
-            samples: batch.samples.samples.len(),
-            loss,
-        })
+        self.losses.push(BatchLoss::from(&loss));
+        Ok(batch.samples.samples.len())
     }
 
     fn blend_backward(&mut self, weights: &[f32]) -> Result<(), TrainError> {
@@ -129,19 +133,24 @@ impl StepBackend for CpuSteps {
         Ok(())
     }
 
-    fn sparsity(&mut self, avatar: &Avatar, weight: f32) -> Result<f64, TrainError> {
+    fn sparsity(&mut self, avatar: &Avatar, weight: f32) -> Result<(), TrainError> {
         let layout = &avatar.params.layout;
         let deltas = layout.table(1).start..layout.tables().end;
-        Ok(sparsity_loss(
+        self.sparsity = sparsity_loss(
             &avatar.params.data[deltas.clone()],
             &mut self.grads.data[deltas],
             weight,
-        ))
+        );
+        Ok(())
     }
 
-    fn nonfinite_gradient(&mut self) -> Result<Option<f64>, TrainError> {
+    fn step_outcome(&mut self) -> Result<StepOutcome, TrainError> {
         let bad = self.grads.data.iter().find(|g| !g.is_finite());
-        Ok(bad.map(|&g| f64::from(g)))
+        Ok(StepOutcome {
+            batches: std::mem::take(&mut self.losses),
+            sparsity: std::mem::take(&mut self.sparsity),
+            nonfinite_gradient: bad.map(|&g| f64::from(g)),
+        })
     }
 
     fn adam_step(

@@ -374,7 +374,7 @@ impl RecentLoss {
         self.steps += 1;
     }
 
-    pub(crate) fn add_colour_error(&mut self, loss: &loss::RayLoss) {
+    pub(crate) fn add_colour_error(&mut self, loss: &run::BatchLoss) {
         self.squared_error += loss.squared_error;
         self.compared += loss.compared;
     }

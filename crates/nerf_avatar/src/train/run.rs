@@ -1,7 +1,8 @@
 //! The training loop every backend shares: the steps and their random choices, the stages and
 //! their loss weights, progress, the curve, checkpoints and the end of a run. What a step
 //! computes, and where, is a [`StepBackend`]: the CPU reference ([`super::cpu`]) or the GPU
-//! (`cuda::train`).
+//! (`cuda::train`). A backend keeps a step's losses until the loop asks for them all at once
+//! ([`StepBackend::step_outcome`]), so that the GPU's are read in one wait per step.
 
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -37,18 +38,42 @@ pub(crate) struct RayJob<'a> {
     pub(crate) index: usize,
 }
 
-/// What one batch of rays gave.
-pub(crate) struct BatchResult {
-    /// Its losses.
-    pub(crate) loss: RayLoss,
-    /// Samples marched.
-    pub(crate) samples: usize,
+/// A batch's losses as the loop records them.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct BatchLoss {
+    /// The weighted loss.
+    pub(crate) value: f64,
+    /// Sum of squared colour errors (for PSNR).
+    pub(crate) squared_error: f64,
+    /// Colour values compared.
+    pub(crate) compared: usize,
+}
+
+impl From<&RayLoss> for BatchLoss {
+    fn from(loss: &RayLoss) -> Self {
+        Self {
+            value: loss.value,
+            squared_error: loss.squared_error,
+            compared: loss.compared,
+        }
+    }
+}
+
+/// What a step's work gave, read when the step's batches and sparsity term have been run.
+pub(crate) struct StepOutcome {
+    /// Each batch's losses, in the order the batches ran.
+    pub(crate) batches: Vec<BatchLoss>,
+    /// The sparsity term's loss.
+    pub(crate) sparsity: f64,
+    /// A gradient value that is NaN or infinite (NaN where the backend does not say which),
+    /// if any.
+    pub(crate) nonfinite_gradient: Option<f64>,
 }
 
 /// The work of a training step on one backend. The loop calls, per step:
 /// [`clear_gradients`](Self::clear_gradients), then for each frame [`blend`](Self::blend),
 /// [`rays`](Self::rays) per batch and [`blend_backward`](Self::blend_backward); then
-/// [`sparsity`](Self::sparsity), [`nonfinite_gradient`](Self::nonfinite_gradient) and
+/// [`sparsity`](Self::sparsity), [`step_outcome`](Self::step_outcome) and
 /// [`adam_step`](Self::adam_step).
 pub(crate) trait StepBackend {
     /// The backend's name in the training summary.
@@ -61,24 +86,25 @@ pub(crate) trait StepBackend {
     /// blended table's gradient.
     fn blend(&mut self, avatar: &Avatar, weights: &[f32]) -> Result<(), TrainError>;
 
-    /// Renders a batch of rays, applies its losses and back-propagates them into the MLP
-    /// gradients and the blended table's gradient.
+    /// Renders a batch of rays, applies its losses (kept for
+    /// [`step_outcome`](Self::step_outcome)) and back-propagates them into the MLP gradients
+    /// and the blended table's gradient; returns the samples marched.
     fn rays(
         &mut self,
         avatar: &Avatar,
         job: RayJob<'_>,
         rng: &mut Pcg64,
-    ) -> Result<BatchResult, TrainError>;
+    ) -> Result<usize, TrainError>;
 
     /// Adds the blended table's gradient to the gradients of the tables it was blended from.
     fn blend_backward(&mut self, weights: &[f32]) -> Result<(), TrainError>;
 
-    /// Adds the gradient of the mean|h_i| term over the blendshape tables; returns its loss.
-    fn sparsity(&mut self, avatar: &Avatar, weight: f32) -> Result<f64, TrainError>;
+    /// Adds the gradient of the mean|h_i| term over the blendshape tables (its loss kept for
+    /// [`step_outcome`](Self::step_outcome)).
+    fn sparsity(&mut self, avatar: &Avatar, weight: f32) -> Result<(), TrainError>;
 
-    /// A gradient value that is NaN or infinite (NaN where the backend does not say which),
-    /// if any.
-    fn nonfinite_gradient(&mut self) -> Result<Option<f64>, TrainError>;
+    /// The step's losses since the last call, and whether a gradient is not finite.
+    fn step_outcome(&mut self) -> Result<StepOutcome, TrainError>;
 
     /// One Adam step of every parameter.
     fn adam_step(
@@ -202,15 +228,18 @@ pub(crate) fn run<B: StepBackend>(
                     patch_side,
                     index,
                 };
-                let result = backend.rays(&avatar, job, &mut rng)?;
-                step_loss += result.loss.value;
-                recent.add_colour_error(&result.loss);
+                work.samples += backend.rays(&avatar, job, &mut rng)? as u64;
                 work.rays += targets.rays.len() as u64;
-                work.samples += result.samples as u64;
             }
             backend.blend_backward(&weights)?;
         }
-        step_loss += backend.sparsity(&avatar, options.schedule.sparsity_weight)?;
+        backend.sparsity(&avatar, options.schedule.sparsity_weight)?;
+        let outcome = backend.step_outcome()?;
+        for loss in &outcome.batches {
+            step_loss += loss.value;
+            recent.add_colour_error(loss);
+        }
+        step_loss += outcome.sparsity;
         recent.add_step_loss(step_loss);
         if !step_loss.is_finite() {
             return Err(TrainError::NonFinite {
@@ -219,7 +248,7 @@ pub(crate) fn run<B: StepBackend>(
                 value: step_loss,
             });
         }
-        if let Some(value) = backend.nonfinite_gradient()? {
+        if let Some(value) = outcome.nonfinite_gradient {
             return Err(TrainError::NonFinite {
                 quantity: "gradient",
                 step,

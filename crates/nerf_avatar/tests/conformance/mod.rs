@@ -460,6 +460,7 @@ fn training_march_matches_the_cpu() {
         &samples.offsets,
         &download(&device, &samples.positions, 3 * n),
         &download(&device, &samples.dt, n),
+        &download(&device, &samples.directions, 3 * n),
     );
 }
 
@@ -637,6 +638,7 @@ fn ray_losses_match_the_cpu() {
         &mut out,
     )
     .unwrap();
+    let (value, squared) = (value.read(&device).unwrap(), squared.read(&device).unwrap());
     assert!(
         (value - cpu.value).abs() <= 1e-5 * cpu.value.abs().max(1.0),
         "{value} vs {}",
@@ -1062,7 +1064,8 @@ fn patch_lpips_matches_the_cpu() {
         let (gpu_a, gpu_b) = (device.upload(&a).unwrap(), device.upload(&b).unwrap());
         let gpu_distance = gpu_lpips
             .add_gradient(&device, &gpu_a, &gpu_b, pairs, size, weight, &mut d_a)
-            .unwrap();
+            .and_then(|distance| distance.read(&device))
+            .unwrap() as f32;
         let what = format!("LPIPS {backbone}");
         assert!(cpu_distance > 0.0);
         assert_close(&what, &[gpu_distance], &[cpu_distance], 0.0, 1e-4);

@@ -229,7 +229,7 @@ impl MarchCase {
     /// Asserts that the kernels' offsets, positions and steps are the CPU marcher's, bit for
     /// bit (both use explicitly rounded arithmetic).
     #[track_caller]
-    pub fn check(&self, offsets: &[u32], positions: &[f32], dt: &[f32]) {
+    pub fn check(&self, offsets: &[u32], positions: &[f32], dt: &[f32], directions: &[f32]) {
         let cpu = RaySamples::march(
             &self.config,
             &self.settings,
@@ -243,6 +243,11 @@ impl MarchCase {
         let cpu_dt: Vec<f32> = cpu.samples.iter().map(|s| s.dt).collect();
         assert_close("positions", positions, &cpu_positions, 0.0, 0.0);
         assert_close("dt", dt, &cpu_dt, 0.0, 0.0);
+        let ray_directions: Vec<f32> = (0..self.rays.len())
+            .flat_map(|r| vec![self.rays[r].direction; cpu.offsets[r + 1] - cpu.offsets[r]])
+            .flatten()
+            .collect();
+        assert_close("directions", directions, &ray_directions, 0.0, 0.0);
     }
 }
 
