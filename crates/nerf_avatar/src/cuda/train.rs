@@ -20,8 +20,7 @@ use super::half_mlp::MlpPrecision;
 use super::lpips::CudaLpips;
 use super::occupancy::update_occupancy;
 use super::ops::{
-    self, CompositeBuffers, DeviceGrid, DeviceSum, MarchConfig, RayLossGradients,
-    count_nonfinite,
+    self, CompositeBuffers, DeviceGrid, DeviceSum, MarchConfig, RayLossGradients, count_nonfinite,
 };
 use crate::asset::Avatar;
 use crate::config::ModelConfig;

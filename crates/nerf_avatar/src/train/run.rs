@@ -11,7 +11,7 @@ use rand::Rng;
 use rand_pcg::Pcg64;
 
 use super::adam::Adam;
-use super::checkpoint::{CheckpointState, write_checkpoint};
+use super::checkpoint::{CheckpointState, CheckpointWriter};
 use super::data::{RayTargets, TrainingData};
 use super::loss::{RayLoss, RayLossWeights};
 use super::{
@@ -172,6 +172,7 @@ pub(crate) fn run<B: StepBackend>(
     let seconds = |started: &Instant| start.seconds + started.elapsed().as_secs_f64();
     let elapsed = |started: &Instant| started.elapsed().as_secs_f64().max(1e-9);
     let mut work = Work::default();
+    let mut checkpoints = CheckpointWriter::default();
 
     loop {
         let fraction_before = fraction(options.length, step, seconds(&started));
@@ -293,9 +294,10 @@ pub(crate) fn run<B: StepBackend>(
                 seconds: time,
                 ..start.clone()
             };
-            write_checkpoint(path, &avatar, &adam, &state)?;
+            checkpoints.write(path, avatar.clone(), adam.clone(), state)?;
         }
     }
+    checkpoints.finish()?;
     backend.sync(&mut avatar, &mut adam)?;
     avatar.training = Some(summary(
         B::NAME,
