@@ -558,7 +558,7 @@ fn points(rng: &mut Pcg64, n: usize) -> Vec<[f32; 3]> {
 fn hash_encoding_kernels_match_the_cpu() {
     let Some(emulator) = emulator() else { return };
     let mut rng = Pcg64::seed_from_u64(6);
-    for features in [2, 4] {
+    for features in [2, 3, 4] {
         let config = HashGridConfig {
             levels: 6,
             log2_table_size: 10,

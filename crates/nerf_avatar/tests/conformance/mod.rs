@@ -102,7 +102,7 @@ fn blend_tables_matches_the_cpu() {
 fn hash_encoding_and_its_backward_match_the_cpu() {
     let Some(device) = gpu() else { return };
     let mut rng = Pcg64::seed_from_u64(2);
-    for features in [2, 4] {
+    for features in [2, 3, 4] {
         let config = HashGridConfig {
             features_per_level: features,
             ..small_grid()

@@ -75,6 +75,28 @@ inline T atomicAdd(T* address, T value) {
     return old;
 }
 
+// CUDA's vector types, as the kernels use them, and their atomic addition (sm_90's).
+struct float2 {
+    float x, y;
+};
+struct float4 {
+    float x, y, z, w;
+};
+inline float2 make_float2(float x, float y) { return {x, y}; }
+inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
+
+inline float2 atomicAdd(float2* address, float2 value) {
+    const float2 old = *address;
+    *address = {old.x + value.x, old.y + value.y};
+    return old;
+}
+
+inline float4 atomicAdd(float4* address, float4 value) {
+    const float4 old = *address;
+    *address = {old.x + value.x, old.y + value.y, old.z + value.z, old.w + value.w};
+    return old;
+}
+
 template <typename T>
 inline T atomicMax(T* address, T value) {
     const T old = *address;
