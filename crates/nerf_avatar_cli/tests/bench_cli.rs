@@ -50,16 +50,7 @@ fn bench_of_an_avatar_file_marches_its_grid_as_render_does() {
     let dir = tempfile::tempdir().unwrap();
     let avatar = dir.path().join("avatar.safetensors");
     let avatar = avatar.to_str().unwrap();
-    let names = "jawOpen,eyeBlinkLeft";
-    succeed(&[
-        "init",
-        "--out",
-        avatar,
-        "--preset",
-        "tiny",
-        "--blendshapes",
-        names,
-    ]);
+    common::init_tiny_avatar(avatar, "jawOpen,eyeBlinkLeft");
     let (document, _) = quick_bench(&["--avatar", avatar], &dir.path().join("bench.json"));
     assert_eq!(document["preset"], "tiny");
     assert_eq!(document["avatar"], avatar);

@@ -24,17 +24,7 @@ fn dataset_and_avatar(root: &Path) -> (String, String) {
     let avatar = root.join("tiny.safetensors").display().to_string();
     let synth = ["synth", "--out", &dataset, "--frames", "6", "--size", "48"];
     assert!(succeeded(&nerf_avatar(&synth)));
-    let controls = SyntheticHead::CONTROLS.join(",");
-    let init = [
-        "init",
-        "--out",
-        &avatar,
-        "--preset",
-        "tiny",
-        "--blendshapes",
-        &controls,
-    ];
-    assert!(succeeded(&nerf_avatar(&init)));
+    common::init_tiny_avatar(&avatar, &SyntheticHead::CONTROLS.join(","));
     (dataset, avatar)
 }
 

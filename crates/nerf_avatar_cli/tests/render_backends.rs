@@ -26,15 +26,7 @@ fn cpu_and_wgpu_backends_render_the_same_png() {
     let dir = tempfile::tempdir().unwrap();
     let avatar = dir.path().join("head.avatar.safetensors");
     let avatar = avatar.to_str().unwrap();
-    succeed(&[
-        "init",
-        "--out",
-        avatar,
-        "--preset",
-        "tiny",
-        "--blendshapes",
-        "jawOpen,smileLeft",
-    ]);
+    common::init_tiny_avatar(avatar, "jawOpen,smileLeft");
     let mut images = Vec::new();
     for backend in ["cpu", "wgpu"] {
         let png = dir.path().join(format!("{backend}.png"));

@@ -10,17 +10,7 @@ fn sheet_has_a_tile_per_control() {
     let sheet = dir.path().join("sheet.png");
     let (avatar, sheet) = (avatar.to_str().unwrap(), sheet.to_str().unwrap());
     let names = "jawOpen,eyeBlinkLeft,browInnerUp,mouthSmileLeft,mouthSmileRight";
-    let init = [
-        "init",
-        "--out",
-        avatar,
-        "--preset",
-        "tiny",
-        "--blendshapes",
-        names,
-    ];
-    let output = nerf_avatar(&init);
-    assert!(output.status.success(), "{}", text(&output.stderr));
+    common::init_tiny_avatar(avatar, names);
     let output = nerf_avatar(&["sheet", avatar, "--out", sheet, "--size", "32x24"]);
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert!(text(&output.stderr).contains("5 controls"));

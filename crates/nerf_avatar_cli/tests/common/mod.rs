@@ -45,6 +45,19 @@ pub fn fail(args: &[&str]) -> String {
     text(&output.stderr)
 }
 
+/// Writes a fresh avatar of the `tiny` preset with `blendshapes` (comma-separated) to `path`.
+pub fn init_tiny_avatar(path: &str, blendshapes: &str) {
+    succeed(&[
+        "init",
+        "--out",
+        path,
+        "--preset",
+        "tiny",
+        "--blendshapes",
+        blendshapes,
+    ]);
+}
+
 /// Whether ffmpeg is installed (says so when it is not).
 pub fn has_ffmpeg() -> bool {
     let found = Command::new("ffmpeg").arg("-version").output().is_ok();
