@@ -1,15 +1,21 @@
 //! Every kernel file of `kernels/` compiles to PTX with NVRTC, for the H100's architecture
 //! (compute_90) and the oldest that CUDA 13 supports (compute_75), and each declares the
-//! kernels the host launches. Skips with a printed reason where NVRTC is missing, unless
+//! kernels the host launches; and each assembles (ptxas) into sm_90 machine code, which checks
+//! the inline PTX and the resource limits that a GPU's driver would otherwise be the first
+//! to meet. Skips with a printed reason where NVRTC is missing, unless
 //! `NERF_AVATAR_REQUIRE_NVRTC=1` (as in CI, where `scripts/setup.sh` installs the NVRTC wheel):
 //! then a missing NVRTC fails.
 #![cfg(feature = "cuda")]
 
 use std::collections::BTreeSet;
+use std::ffi::CString;
 use std::path::Path;
 
+use cudarc::nvrtc::result as nvrtc;
 use nerf_avatar::cuda::device::KERNEL_FUNCTIONS;
-use nerf_avatar::cuda::kernels::{Arch, KERNEL_SOURCES, PtxCache, compile_kernel, nvrtc_version};
+use nerf_avatar::cuda::kernels::{
+    Arch, KERNEL_SOURCES, KernelSource, PtxCache, compile_kernel, nvrtc_version, preprocess,
+};
 
 const ARCHES: [Arch; 2] = [Arch { major: 9, minor: 0 }, Arch { major: 7, minor: 5 }];
 
@@ -83,6 +89,73 @@ fn kernels_compile() {
                     }
                 }
                 Err(e) => failures.push(format!("{arch}: {e}")),
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// `source` compiled by NVRTC with `options`: whether it compiled, and NVRTC's log.
+fn compile_with_log(source: &KernelSource, options: &[&str]) -> (bool, String) {
+    let program = CString::new(preprocess(source).unwrap()).unwrap();
+    let name = CString::new(format!("{}.cu", source.name)).unwrap();
+    let handle = nvrtc::create_program(&program, Some(&name)).unwrap();
+    // SAFETY: `handle` was just created (and `program` and `name` outlive it); it is
+    // destroyed once, after its last use.
+    unsafe {
+        let compiled = nvrtc::compile_program(handle, options).is_ok();
+        let log = nvrtc::get_program_log(handle).unwrap();
+        nvrtc::destroy_program(handle).unwrap();
+        let bytes: Vec<u8> = log
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
+        (compiled, String::from_utf8_lossy(&bytes).into_owned())
+    }
+}
+
+/// Every kernel file assembles into sm_90 machine code (NVRTC runs ptxas for a real
+/// architecture): the inline PTX of the tensor-core products and f16 conversions, vector
+/// atomics and each kernel's registers and shared memory are checked as a GPU's driver would
+/// check them. Prints what ptxas reports per kernel.
+#[test]
+fn kernels_assemble_for_sm_90() {
+    if let Err(e) = nvrtc_version() {
+        assert!(
+            !nvrtc_required(),
+            "NERF_AVATAR_REQUIRE_NVRTC=1 but NVRTC is unusable: {e}"
+        );
+        eprintln!("skipped: {e}");
+        return;
+    }
+    let options = [
+        "--gpu-architecture=sm_90",
+        "--std=c++17",
+        "--prec-div=true",
+        "--prec-sqrt=true",
+        "--ptxas-options=-v",
+    ];
+    let mut failures = Vec::new();
+    for source in KERNEL_SOURCES {
+        let (compiled, log) = compile_with_log(&source, &options);
+        if !compiled || log.contains("error") {
+            failures.push(format!("{}.cu:\n{log}", source.name));
+            continue;
+        }
+        for line in log
+            .lines()
+            .filter(|l| l.contains("Compiling entry") || l.contains("Used"))
+        {
+            eprintln!("{}.cu: {}", source.name, line.trim());
+        }
+        for (file, function) in KERNEL_FUNCTIONS {
+            if *file == source.name {
+                assert!(
+                    log.contains(&format!("Compiling entry function '{function}'")),
+                    "ptxas did not assemble `{function}` of {}.cu:\n{log}",
+                    source.name
+                );
             }
         }
     }

@@ -4,7 +4,7 @@
 // allocations (a device pointer is a host address), streams and events that complete at once,
 // and modules whose functions are the kernels compiled as C++ (`register_kernel`, one wrapper
 // per kernel file, written by the test). A launch runs the grid on the calling thread before
-// it returns. The PTX a module is loaded from is not read: it only says that NVRTC compiled.
+// it returns; a grid or block beyond an sm_90 GPU's limits is refused, as the GPU would. The PTX a module is loaded from is not read: it only says that NVRTC compiled.
 // The device has 16 GiB, or the bytes `NERF_AVATAR_EMULATED_GPU_BYTES` says: an allocation
 // beyond them fails as a GPU's does (CUDA_ERROR_OUT_OF_MEMORY).
 #include <cstdint>
@@ -298,6 +298,13 @@ CUresult cuLaunchKernel(void* function, unsigned grid_x, unsigned grid_y, unsign
                         unsigned block_x, unsigned block_y, unsigned block_z, unsigned shared_bytes,
                         void*, void** params, void** extra) {
     if (shared_bytes != 0 || extra != nullptr || !function) return INVALID_VALUE;
+    // A GPU of compute capability 9.0 refuses grids and blocks beyond these.
+    const unsigned long long threads = (unsigned long long)block_x * block_y * block_z;
+    const bool block_fits = block_x <= 1024 && block_y <= 1024 && block_z <= 64 &&
+                            threads >= 1 && threads <= 1024;
+    const bool grid_fits = grid_x >= 1 && grid_x <= 0x7fffffffu && grid_y >= 1 &&
+                           grid_y <= 65535 && grid_z >= 1 && grid_z <= 65535;
+    if (!block_fits || !grid_fits) return INVALID_VALUE;
     const unsigned grid[3] = {grid_x, grid_y, grid_z};
     const unsigned block[3] = {block_x, block_y, block_z};
     Launch launch{(Launcher)function, params};
