@@ -1,6 +1,6 @@
 //! Training checkpoints: everything needed to continue a run exactly where it stopped, in
 //! one safetensors file written to a temporary file and renamed into place, on a thread of
-//! its own while training goes on ([`CheckpointWriter`]).
+//! its own while training goes on (`CheckpointWriter`).
 //!
 //! Tensors: `avatar` (U8, the avatar asset's own bytes at f32, occupancy densities
 //! included — so it is validated like any asset), `adam.m` and `adam.v` (F32, one value per
