@@ -7,7 +7,7 @@
 //! colour, and rays are marched through an expression-aware occupancy grid ([`occupancy`])
 //! and composited ([`render`]). This crate holds the CPU reference backend (plain f32 code,
 //! generic over [`real::Real`] so that it can be checked in f64), the avatar asset format and
-//! the synthetic talking head used by tests and demos. With the `gpu` feature, [`gpu`] renders
+//! the synthetic talking head used by tests and demos. With the `gpu` feature, `gpu` renders
 //! avatars with WGSL compute shaders on wgpu.
 
 pub mod asset;
