@@ -8,19 +8,33 @@
 #![cfg(feature = "cuda")]
 
 use std::collections::BTreeSet;
-use std::ffi::CString;
 use std::path::Path;
 
-use cudarc::nvrtc::result as nvrtc;
 use nerf_avatar::cuda::device::KERNEL_FUNCTIONS;
 use nerf_avatar::cuda::kernels::{
-    Arch, KERNEL_SOURCES, KernelSource, PtxCache, compile_kernel, nvrtc_version, preprocess,
+    Arch, KERNEL_SOURCES, PtxCache, assemble_kernel, compile_kernel, nvrtc_version,
 };
 
 const ARCHES: [Arch; 2] = [Arch { major: 9, minor: 0 }, Arch { major: 7, minor: 5 }];
 
 fn nvrtc_required() -> bool {
     std::env::var("NERF_AVATAR_REQUIRE_NVRTC").is_ok_and(|v| v == "1")
+}
+
+/// Whether NVRTC works; where it does not, says why the test skips (or fails, when
+/// `NERF_AVATAR_REQUIRE_NVRTC=1`).
+fn nvrtc_usable() -> bool {
+    match nvrtc_version() {
+        Ok(_) => true,
+        Err(e) => {
+            assert!(
+                !nvrtc_required(),
+                "NERF_AVATAR_REQUIRE_NVRTC=1 but NVRTC is unusable: {e}"
+            );
+            eprintln!("skipped: {e}");
+            false
+        }
+    }
 }
 
 #[test]
@@ -95,54 +109,24 @@ fn kernels_compile() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
-/// `source` compiled by NVRTC with `options`: whether it compiled, and NVRTC's log.
-fn compile_with_log(source: &KernelSource, options: &[&str]) -> (bool, String) {
-    let program = CString::new(preprocess(source).unwrap()).unwrap();
-    let name = CString::new(format!("{}.cu", source.name)).unwrap();
-    let handle = nvrtc::create_program(&program, Some(&name)).unwrap();
-    // SAFETY: `handle` was just created (and `program` and `name` outlive it); it is
-    // destroyed once, after its last use.
-    unsafe {
-        let compiled = nvrtc::compile_program(handle, options).is_ok();
-        let log = nvrtc::get_program_log(handle).unwrap();
-        nvrtc::destroy_program(handle).unwrap();
-        let bytes: Vec<u8> = log
-            .iter()
-            .take_while(|&&c| c != 0)
-            .map(|&c| c as u8)
-            .collect();
-        (compiled, String::from_utf8_lossy(&bytes).into_owned())
-    }
-}
-
-/// Every kernel file assembles into sm_90 machine code (NVRTC runs ptxas for a real
-/// architecture): the inline PTX of the tensor-core products and f16 conversions, vector
-/// atomics and each kernel's registers and shared memory are checked as a GPU's driver would
-/// check them. Prints what ptxas reports per kernel.
+/// Every kernel file assembles into sm_90 machine code (`assemble_kernel`): the inline PTX
+/// of the tensor-core products and f16 conversions, vector atomics and each kernel's
+/// registers and shared memory are checked as a GPU's driver would check them. Prints what
+/// ptxas reports per kernel.
 #[test]
 fn kernels_assemble_for_sm_90() {
-    if let Err(e) = nvrtc_version() {
-        assert!(
-            !nvrtc_required(),
-            "NERF_AVATAR_REQUIRE_NVRTC=1 but NVRTC is unusable: {e}"
-        );
-        eprintln!("skipped: {e}");
+    if !nvrtc_usable() {
         return;
     }
-    let options = [
-        "--gpu-architecture=sm_90",
-        "--std=c++17",
-        "--prec-div=true",
-        "--prec-sqrt=true",
-        "--ptxas-options=-v",
-    ];
     let mut failures = Vec::new();
     for source in KERNEL_SOURCES {
-        let (compiled, log) = compile_with_log(&source, &options);
-        if !compiled || log.contains("error") {
-            failures.push(format!("{}.cu:\n{log}", source.name));
-            continue;
-        }
+        let log = match assemble_kernel(&source, ARCHES[0]) {
+            Ok(log) => log,
+            Err(e) => {
+                failures.push(e.to_string());
+                continue;
+            }
+        };
         for line in log
             .lines()
             .filter(|l| l.contains("Compiling entry") || l.contains("Used"))
@@ -164,12 +148,7 @@ fn kernels_assemble_for_sm_90() {
 
 #[test]
 fn compiled_ptx_is_cached_on_disk() {
-    if let Err(e) = nvrtc_version() {
-        assert!(
-            !nvrtc_required(),
-            "NERF_AVATAR_REQUIRE_NVRTC=1 but NVRTC is unusable: {e}"
-        );
-        eprintln!("skipped: {e}");
+    if !nvrtc_usable() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

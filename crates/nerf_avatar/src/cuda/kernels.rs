@@ -2,9 +2,10 @@
 //! self-contained NVRTC programs, compilation to PTX for a given architecture, and the on-disk
 //! PTX cache keyed by a hash of the program, the architecture and the NVRTC version.
 
+use std::ffi::CString;
 use std::path::{Path, PathBuf};
 
-use cudarc::nvrtc::{CompileError, CompileOptions, compile_ptx_with_opts};
+use cudarc::nvrtc::{CompileError, CompileOptions, compile_ptx_with_opts, result as nvrtc};
 
 use super::CudaError;
 use super::libraries::load_nvrtc;
@@ -111,12 +112,21 @@ impl std::fmt::Display for Arch {
     }
 }
 
-/// The options every kernel is compiled with (precise division and square root, as the CPU).
+/// The flags every kernel is compiled with for `target` (`compute_XY`: PTX; `sm_XY`: machine
+/// code): C++17, and precise division and square root, as the CPU.
+fn flags(target: &str) -> Vec<String> {
+    vec![
+        format!("--gpu-architecture={target}"),
+        "--std=c++17".into(),
+        "--prec-div=true".into(),
+        "--prec-sqrt=true".into(),
+    ]
+}
+
+/// The options of [`compile_kernel`].
 fn options(source: &KernelSource, arch: Arch) -> CompileOptions {
     CompileOptions {
-        prec_div: Some(true),
-        prec_sqrt: Some(true),
-        options: vec![format!("--gpu-architecture={arch}"), "--std=c++17".into()],
+        options: flags(&arch.to_string()),
         name: Some(format!("{}.cu", source.name)),
         ..CompileOptions::default()
     }
@@ -136,6 +146,44 @@ pub fn compile_kernel(source: &KernelSource, arch: Arch) -> Result<String, CudaE
             kernel: source.name.to_owned(),
             log: format!("{other}"),
         }),
+    }
+}
+
+/// Assembles one kernel file into machine code for `arch` (`sm_XY`) with the flags of
+/// [`compile_kernel`]: NVRTC then runs ptxas, which checks the inline PTX and each kernel's
+/// registers and shared memory, as a GPU's driver does when it loads PTX. Returns ptxas's
+/// report of each kernel.
+pub fn assemble_kernel(source: &KernelSource, arch: Arch) -> Result<String, CudaError> {
+    load_nvrtc()?;
+    let failed = |log: String| CudaError::Compile {
+        kernel: source.name.to_owned(),
+        log,
+    };
+    let program = CString::new(preprocess(source)?).map_err(|e| failed(e.to_string()))?;
+    let name = CString::new(format!("{}.cu", source.name)).map_err(|e| failed(e.to_string()))?;
+    let mut options = flags(&format!("sm_{}{}", arch.major, arch.minor));
+    options.push("--ptxas-options=-v".into());
+    let handle =
+        nvrtc::create_program(&program, Some(&name)).map_err(|e| failed(format!("{e:?}")))?;
+    // SAFETY: `handle` was just created (`program` and `name` outlive it), and it is
+    // destroyed once, after its last use.
+    let (compiled, log) = unsafe {
+        let compiled = nvrtc::compile_program(handle, &options);
+        let log = nvrtc::get_program_log(handle);
+        // Destroying only frees NVRTC's memory; its failure would change nothing here.
+        let _ = nvrtc::destroy_program(handle);
+        (compiled, log)
+    };
+    let log: Vec<u8> = log
+        .map_err(|e| failed(format!("{e:?}")))?
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
+    let log = String::from_utf8_lossy(&log).into_owned();
+    match compiled {
+        Ok(()) if !log.contains("error") => Ok(log),
+        _ => Err(failed(log)),
     }
 }
 
