@@ -261,17 +261,7 @@ impl CudaDevice {
     /// `buffer` as a kernel argument the kernel may go without (it reads it): see
     /// [`NullableBuffer`].
     pub fn nullable<'a, T>(&'a self, buffer: Option<&'a CudaSlice<T>>) -> NullableBuffer<'a> {
-        let (address, used) = match buffer {
-            Some(buffer) => {
-                let (address, used) = buffer.device_ptr(&self.stream);
-                (address, Some(used))
-            }
-            None => (0, None),
-        };
-        NullableBuffer {
-            address,
-            _used: used,
-        }
+        NullableBuffer::new(buffer.map(|buffer| buffer.device_ptr(&self.stream)))
     }
 
     /// [`Self::nullable`] for a buffer the kernel writes.
@@ -279,17 +269,7 @@ impl CudaDevice {
         &'a self,
         buffer: Option<&'a mut CudaSlice<T>>,
     ) -> NullableBuffer<'a> {
-        let (address, used) = match buffer {
-            Some(buffer) => {
-                let (address, used) = buffer.device_ptr_mut(&self.stream);
-                (address, Some(used))
-            }
-            None => (0, None),
-        };
-        NullableBuffer {
-            address,
-            _used: used,
-        }
+        NullableBuffer::new(buffer.map(|buffer| buffer.device_ptr_mut(&self.stream)))
     }
 
     /// `len` zeros in page-locked host memory: a copy into it from the device is asynchronous,
@@ -335,6 +315,22 @@ pub struct NullableBuffer<'a> {
     /// The kernel argument.
     pub address: u64,
     _used: Option<SyncOnDrop<'a>>,
+}
+
+impl<'a> NullableBuffer<'a> {
+    /// The argument of a buffer's device address and use record, or of none.
+    fn new(pointer: Option<(u64, SyncOnDrop<'a>)>) -> Self {
+        match pointer {
+            Some((address, used)) => Self {
+                address,
+                _used: Some(used),
+            },
+            None => Self {
+                address: 0,
+                _used: None,
+            },
+        }
+    }
 }
 
 /// A one-dimensional launch of `n` threads in blocks of [`BLOCK`].
