@@ -476,9 +476,6 @@ fn fused_fp16_field_matches_the_cpu_within_half_precision() {
         let half_table = pack_f16_pairs(&table);
         let (fragments, layers) = pack_mlps(&model, &params.data).unwrap();
         let levels = pack_levels(&model.grid);
-        let mut sigma = vec![f32::NAN; n];
-        let mut rgb = vec![f32::NAN; 3 * n];
-        let (sigma_out, rgb_out) = (sigma.as_mut_ptr(), rgb.as_mut_ptr());
         type Fused = unsafe extern "C" fn(
             *const u32,
             *const u32,
@@ -494,45 +491,37 @@ fn fused_fp16_field_matches_the_cpu_within_half_precision() {
             *mut f32,
         );
         let kernel: Fused = emulator.kernel("field_forward_fused");
-        emulator.run(launch_config(n), || unsafe {
-            kernel(
-                half_table.as_ptr(),
-                levels.as_ptr(),
-                model.grid.levels.len() as u32,
-                model.grid.features as u32,
-                fragments.as_ptr(),
-                layers,
-                positions.as_ptr().cast(),
-                directions.as_ptr().cast(),
-                n as u32,
-                std::ptr::null(),
-                sigma_out,
-                rgb_out,
-            )
-        });
+        // σ and RGB of a launch over the n samples (NaN where the kernel wrote nothing), the
+        // count read on the device where it is given.
+        let run = |count: Option<&u32>| {
+            let (mut sigma, mut rgb) = (vec![f32::NAN; n], vec![f32::NAN; 3 * n]);
+            let (sigma_out, rgb_out) = (sigma.as_mut_ptr(), rgb.as_mut_ptr());
+            let count = count.map_or(std::ptr::null(), std::ptr::from_ref);
+            emulator.run(launch_config(n), || unsafe {
+                kernel(
+                    half_table.as_ptr(),
+                    levels.as_ptr(),
+                    model.grid.levels.len() as u32,
+                    model.grid.features as u32,
+                    fragments.as_ptr(),
+                    layers,
+                    positions.as_ptr().cast(),
+                    directions.as_ptr().cast(),
+                    n as u32,
+                    count,
+                    sigma_out,
+                    rgb_out,
+                )
+            });
+            (sigma, rgb)
+        };
+        let (sigma, rgb) = run(None);
         check_fused_field(&format!("{:?}", model.config.grid), &sigma, &rgb, &cpu);
 
         // With the count on the device (the renderer's batches): the first `counted` samples
         // of a launch over n, the others untouched.
         let counted = 250u32;
-        let (mut sigma, mut rgb) = (vec![f32::NAN; n], vec![f32::NAN; 3 * n]);
-        let (sigma_out, rgb_out) = (sigma.as_mut_ptr(), rgb.as_mut_ptr());
-        emulator.run(launch_config(n), || unsafe {
-            kernel(
-                half_table.as_ptr(),
-                levels.as_ptr(),
-                model.grid.levels.len() as u32,
-                model.grid.features as u32,
-                fragments.as_ptr(),
-                layers,
-                positions.as_ptr().cast(),
-                directions.as_ptr().cast(),
-                n as u32,
-                &counted,
-                sigma_out,
-                rgb_out,
-            )
-        });
+        let (sigma, rgb) = run(Some(&counted));
         let m = counted as usize;
         let cpu_counted = FieldOutput {
             sigma: cpu.sigma[..m].to_vec(),

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use cudarc::driver::CudaSlice;
 use nerf_avatar::bench::scene::{front_camera, head_occupancy};
+use nerf_avatar::camera::{Intrinsics, Pose};
 use nerf_avatar::config::{HashGridConfig, ModelConfig};
 use nerf_avatar::cuda::device::CudaDevice;
 use nerf_avatar::cuda::field::{DeviceFieldTape, field_backward, field_forward};
@@ -27,7 +28,7 @@ use nerf_avatar::mlp::{MlpActivations, mlp_backward, mlp_forward};
 use nerf_avatar::occupancy::{OccupancyGrid, max_pool_2};
 use nerf_avatar::params::{LayerShape, Params};
 use nerf_avatar::pixels::to_byte;
-use nerf_avatar::render::{Background, render_image};
+use nerf_avatar::render::{Background, RenderedImage, render_image};
 use nerf_avatar::sh::sh_encode;
 use nerf_avatar::train::adam::{Adam, AdamSettings};
 use nerf_avatar::train::data::RayTargets;
@@ -464,6 +465,41 @@ fn training_march_matches_the_cpu() {
     );
 }
 
+/// One frame of an avatar, as `render_image` and `CudaRenderer` both take it.
+struct Frame<'a> {
+    model: &'a Model,
+    params: &'a Params<f32>,
+    weights: &'a [f32],
+    occupancy: &'a OccupancyGrid,
+    view: (&'a Intrinsics, &'a Pose),
+    background: Background<'a>,
+}
+
+impl Frame<'_> {
+    /// The frame from the CPU's `render_image` and from `renderer`.
+    fn render(&self, renderer: &mut CudaRenderer) -> (RenderedImage, RenderedImage) {
+        let (intrinsics, pose) = self.view;
+        let cpu = render_image(
+            self.model,
+            self.params,
+            self.weights,
+            self.occupancy,
+            intrinsics,
+            pose,
+            self.background,
+        );
+        let gpu = renderer
+            .render_image(self.weights, intrinsics, pose, self.background)
+            .unwrap();
+        (cpu, gpu)
+    }
+}
+
+/// An image's colours, flat.
+fn flat_rgb(image: &RenderedImage) -> Vec<f32> {
+    image.rgb.iter().flatten().copied().collect()
+}
+
 #[test]
 fn rendered_frames_match_the_cpus_render_image() {
     let Some(device) = gpu() else { return };
@@ -480,7 +516,7 @@ fn rendered_frames_match_the_cpus_render_image() {
     assert!(renderer.set_samples_per_round(33).is_err());
     for (width, height, yaw) in [(64u32, 48u32, 0.0f32), (37, 53, 25.0)] {
         let (intrinsics, _) = front_camera(&model.config, width, height);
-        let pose = nerf_avatar::Pose::orbit(model.config.head_box.center, 0.5, yaw, 10.0);
+        let pose = Pose::orbit(model.config.head_box.center, 0.5, yaw, 10.0);
         let background: Vec<[f32; 3]> = (0..width * height)
             .map(|i| [(i % 7) as f32 / 7.0, 0.5, (i % 3) as f32 / 3.0])
             .collect();
@@ -488,21 +524,17 @@ fn rendered_frames_match_the_cpus_render_image() {
             Background::Solid([1.0, 0.5, 0.0]),
             Background::Image(&background),
         ] {
-            let cpu = render_image(
-                &model,
-                &params,
-                &weights,
-                &occupancy,
-                &intrinsics,
-                &pose,
-                bg,
-            );
-            let gpu = renderer
-                .render_image(&weights, &intrinsics, &pose, bg)
-                .unwrap();
+            let frame = Frame {
+                model: &model,
+                params: &params,
+                weights: &weights,
+                occupancy: &occupancy,
+                view: (&intrinsics, &pose),
+                background: bg,
+            };
+            let (cpu, gpu) = frame.render(&mut renderer);
             assert_eq!((gpu.width, gpu.height), (width, height));
-            let cpu_rgb: Vec<f32> = cpu.rgb.iter().flatten().copied().collect();
-            let gpu_rgb: Vec<f32> = gpu.rgb.iter().flatten().copied().collect();
+            let (cpu_rgb, gpu_rgb) = (flat_rgb(&cpu), flat_rgb(&gpu));
             // MLP sums in another order may move a ray's early termination (T < 1e-2) by a
             // sample, which changes that pixel by at most about 1e-2; on average they agree.
             assert_close("frame colour", &gpu_rgb, &cpu_rgb, 1.5e-2, 0.0);
@@ -706,7 +738,7 @@ fn double_buffered_gpu_frames_equal_direct_renders() {
         .map(|i| FrameRequest {
             weights: vec![0.3 * i as f32, 0.1],
             intrinsics,
-            pose: nerf_avatar::Pose::orbit(model.config.head_box.center, 0.5, 8.0 * i as f32, 0.0),
+            pose: Pose::orbit(model.config.head_box.center, 0.5, 8.0 * i as f32, 0.0),
             background: [0.2, 0.4, 0.6],
         })
         .collect();
@@ -853,22 +885,17 @@ fn fused_fp16_frames_match_the_cpus_render_image() {
             CudaRenderer::new(Arc::clone(&device), &model, &params, &occupancy).unwrap();
         assert_eq!(renderer.precision(), FieldPrecision::F16);
         let (intrinsics, _) = front_camera(&model.config, 61, 47);
-        let pose = nerf_avatar::Pose::orbit(model.config.head_box.center, 0.5, 15.0, 5.0);
-        let bg = Background::Solid([0.1, 0.6, 0.9]);
-        let cpu = render_image(
-            &model,
-            &params,
-            &weights,
-            &occupancy,
-            &intrinsics,
-            &pose,
-            bg,
-        );
-        let gpu = renderer
-            .render_image(&weights, &intrinsics, &pose, bg)
-            .unwrap();
-        let cpu_rgb: Vec<f32> = cpu.rgb.iter().flatten().copied().collect();
-        let gpu_rgb: Vec<f32> = gpu.rgb.iter().flatten().copied().collect();
+        let pose = Pose::orbit(model.config.head_box.center, 0.5, 15.0, 5.0);
+        let frame = Frame {
+            model: &model,
+            params: &params,
+            weights: &weights,
+            occupancy: &occupancy,
+            view: (&intrinsics, &pose),
+            background: Background::Solid([0.1, 0.6, 0.9]),
+        };
+        let (cpu, gpu) = frame.render(&mut renderer);
+        let (cpu_rgb, gpu_rgb) = (flat_rgb(&cpu), flat_rgb(&gpu));
         let mse = gpu_rgb
             .iter()
             .zip(&cpu_rgb)
@@ -886,10 +913,15 @@ fn fused_fp16_frames_match_the_cpus_render_image() {
         // The fp32 kernels of the same renderer give the CPU's frame more closely.
         renderer.set_precision(FieldPrecision::F32).unwrap();
         let exact = renderer
-            .render_image(&weights, &intrinsics, &pose, bg)
+            .render_image(&weights, &intrinsics, &pose, frame.background)
             .unwrap();
-        let exact_rgb: Vec<f32> = exact.rgb.iter().flatten().copied().collect();
-        assert_close("fp32 frame colour", &exact_rgb, &cpu_rgb, 1.5e-2, 0.0);
+        assert_close(
+            "fp32 frame colour",
+            &flat_rgb(&exact),
+            &cpu_rgb,
+            1.5e-2,
+            0.0,
+        );
     }
 }
 
