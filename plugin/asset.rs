@@ -36,23 +36,26 @@ impl NerfAvatarAsset {
 pub struct NerfAvatarLoader;
 
 /// Why an avatar file did not load.
+///
+/// Every message is complete on its own (it includes the text of the error it wraps), so
+/// the variants expose no `source` chain that would repeat it.
 #[derive(Debug, thiserror::Error)]
 pub enum NerfAvatarLoadError {
     /// The bytes could not be read.
-    #[error("could not read avatar {path}: {source}")]
+    #[error("could not read avatar {path}: {error}")]
     Io {
         /// The asset path.
         path: String,
         /// The reader's error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file is not a valid avatar.
-    #[error("avatar {path} is not valid: {source}")]
+    #[error("avatar {path} is not valid: {error}")]
     Invalid {
         /// The asset path.
         path: String,
         /// What is wrong with it.
-        source: AssetError,
+        error: AssetError,
     },
 }
 
@@ -69,12 +72,12 @@ impl AssetLoader for NerfAvatarLoader {
     ) -> Result<NerfAvatarAsset, NerfAvatarLoadError> {
         let path = load_context.path().to_string();
         let mut bytes = Vec::new();
-        if let Err(source) = reader.read_to_end(&mut bytes).await {
-            return Err(NerfAvatarLoadError::Io { path, source });
+        if let Err(error) = reader.read_to_end(&mut bytes).await {
+            return Err(NerfAvatarLoadError::Io { path, error });
         }
         match Avatar::from_bytes(&bytes) {
             Ok(avatar) => Ok(NerfAvatarAsset::new(avatar)),
-            Err(source) => Err(NerfAvatarLoadError::Invalid { path, source }),
+            Err(error) => Err(NerfAvatarLoadError::Invalid { path, error }),
         }
     }
 

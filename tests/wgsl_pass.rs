@@ -7,7 +7,8 @@
 //! measured on lavapipe: 21.7 dB, the same as the worker path's frame in this scene).
 //! The avatar must have taken the WGSL path and sent no frame request to a worker thread, and
 //! its image must hold no host pixels. Small sizes: lavapipe runs the shaders on the CPU.
-//! Skips, saying why, when no Vulkan adapter exists.
+//! Skips, saying why, when no Vulkan adapter exists, unless `NERF_AVATAR_REQUIRE` names
+//! `vulkan` (CI).
 
 use std::time::Instant;
 
@@ -20,10 +21,11 @@ use bevy_nerf_avatar::{
     AvatarFrameStatus, BackendPreference, Expression, FramePath, NerfAvatar, RenderSettings,
 };
 use nerf_avatar::camera::Intrinsics;
+use test_requirements::{Requirement, available};
 
 mod common;
 use common::{
-    avatar_region_psnr, capture, cpu_reference, headless_app, update_until, vulkan_adapter_exists,
+    avatar_region_psnr, capture, cpu_reference, headless_app, update_until, vulkan_adapter,
 };
 
 /// The bound on the avatar region's PSNR between the Bevy screenshot and the CPU render.
@@ -75,10 +77,7 @@ fn setup(mut commands: Commands, assets: Res<AssetServer>, mut images: ResMut<As
 
 #[test]
 fn wgsl_pass_renders_the_avatar_like_the_cpu() {
-    if !vulkan_adapter_exists() {
-        eprintln!(
-            "skipped: no Vulkan adapter (install mesa-vulkan-drivers for lavapipe, see .ci/run)"
-        );
+    if available(Requirement::Vulkan, vulkan_adapter()).is_none() {
         return;
     }
     // Every pipeline is ready when first used (`headless_app`), so the billboard is drawn in

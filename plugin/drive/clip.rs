@@ -59,15 +59,18 @@ impl Default for ClipLoaderSettings {
 }
 
 /// Why a clip file did not load.
+///
+/// Every message is complete on its own (it includes the text of the error it wraps), so
+/// the variants expose no `source` chain that would repeat it.
 #[derive(Debug, thiserror::Error)]
 pub enum ClipLoadError {
     /// The bytes could not be read.
-    #[error("could not read expression clip {path}: {source}")]
+    #[error("could not read expression clip {path}: {error}")]
     Io {
         /// The asset path.
         path: String,
         /// The reader's error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file is not UTF-8 text.
     #[error("expression clip {path} is not UTF-8 text")]
@@ -97,8 +100,8 @@ impl AssetLoader for ExpressionClipLoader {
     ) -> Result<ExpressionClip, ClipLoadError> {
         let path = load_context.path().to_string();
         let mut bytes = Vec::new();
-        if let Err(source) = reader.read_to_end(&mut bytes).await {
-            return Err(ClipLoadError::Io { path, source });
+        if let Err(error) = reader.read_to_end(&mut bytes).await {
+            return Err(ClipLoadError::Io { path, error });
         }
         let Ok(text) = String::from_utf8(bytes) else {
             return Err(ClipLoadError::NotText { path });

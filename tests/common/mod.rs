@@ -20,13 +20,18 @@ use bevy_nerf_avatar::{Expression, NerfAvatar, NerfAvatarAsset, NerfAvatarPlugin
 use nerf_avatar::camera::Intrinsics;
 use nerf_avatar::render::{Background, RenderedImage, render_image};
 
-/// Whether a Vulkan adapter (lavapipe where no GPU exists) is there.
-pub fn vulkan_adapter_exists() -> bool {
+/// Whether a Vulkan adapter (lavapipe where no GPU exists) is there; the reason where not.
+pub fn vulkan_adapter() -> Result<(), String> {
     let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
         backends: wgpu::Backends::VULKAN,
         ..wgpu::InstanceDescriptor::new_without_display_handle()
     });
-    !bevy::tasks::block_on(instance.enumerate_adapters(wgpu::Backends::VULKAN)).is_empty()
+    let adapters = bevy::tasks::block_on(instance.enumerate_adapters(wgpu::Backends::VULKAN));
+    if adapters.is_empty() {
+        Err("no Vulkan adapter".into())
+    } else {
+        Ok(())
+    }
 }
 
 /// A windowless app with Bevy's default plugins (assets from the repository's `assets`) and

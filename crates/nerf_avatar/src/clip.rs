@@ -27,15 +27,18 @@ pub const MAX_CLIP_FRAMES: usize = 1 << 20;
 const TIME_COLUMNS: [&str; 3] = ["time", "seconds", "timestamp"];
 
 /// Why a clip could not be read.
+///
+/// Every message is complete on its own (it includes the text of the error it wraps), so
+/// the variants expose no `source` chain that would repeat it.
 #[derive(Debug, thiserror::Error)]
 pub enum ClipError {
     /// The file cannot be read.
-    #[error("cannot read `{}`: {source}", path.display())]
+    #[error("cannot read `{}`: {error}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file is larger than [`MAX_CSV_BYTES`].
     #[error("`{}` is {size} bytes, more than the limit of {MAX_CSV_BYTES}", path.display())]
@@ -170,9 +173,9 @@ impl ExpressionClip {
     /// Reads a CSV clip from `path` (see the module documentation); rows without a time
     /// column are `frame_rate` apart.
     pub fn read_csv(path: &Path, frame_rate: f32) -> Result<Self, ClipError> {
-        let io = |source| ClipError::Io {
+        let io = |error| ClipError::Io {
             path: path.to_owned(),
-            source,
+            error,
         };
         let size = std::fs::metadata(path).map_err(io)?.len();
         if size > MAX_CSV_BYTES {

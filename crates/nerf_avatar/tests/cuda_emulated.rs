@@ -5,7 +5,8 @@
 //! `kernels_on_cpu.rs`. The kernels still compile to PTX with NVRTC, which is needed; the
 //! driver does not read the PTX. It checks the host code and what the kernels compute, not
 //! the GPU's arithmetic or timing (`cuda_conformance.rs` on a GPU does). Skips with a printed
-//! reason where no C++ compiler or no NVRTC is found, unless `NERF_AVATAR_REQUIRE_CXX=1`.
+//! reason where no C++ compiler or no NVRTC is found, unless `NERF_AVATAR_REQUIRE` names
+//! `cxx` or `nvrtc` (CI).
 #![cfg(feature = "cuda")]
 
 use std::sync::{Arc, OnceLock};
@@ -13,6 +14,7 @@ use std::sync::{Arc, OnceLock};
 use libloading::Library;
 use nerf_avatar::cuda::device::CudaDevice;
 use nerf_avatar::cuda::{CudaError, open_default_device};
+use test_requirements::Requirement;
 
 mod conformance;
 mod kernel_support;
@@ -31,8 +33,7 @@ fn device() -> Option<Arc<CudaDevice>> {
     match open_default_device() {
         Ok(device) => Some(device),
         Err(e @ CudaError::NvrtcMissing(_)) => {
-            // Skipped (the reason printed) or, where CI requires the emulator, a failure.
-            cxx::built_or_skip::<()>(&Err(e.to_string()));
+            test_requirements::missing(Requirement::Nvrtc, e);
             None
         }
         Err(e) => panic!("the emulated device cannot be used: {e}"),

@@ -1,5 +1,5 @@
-//! The dataset format: a write → load round trip, and every validation error naming the
-//! file and the frame.
+//! The dataset format: a write → load round trip, every validation error naming the file
+//! and the frame, and paths that would leave the dataset folder refused.
 
 use std::fs;
 use std::path::Path;
@@ -123,6 +123,41 @@ fn corrupt_json_names_the_file() {
     fs::write(folder.path().join(TRANSFORMS_FILE), "{ \"format\": ").unwrap();
     let error = load_error(folder.path(), &[TRANSFORMS_FILE]);
     assert!(matches!(error, DatasetError::Json { .. }));
+}
+
+#[test]
+fn paths_that_leave_the_folder_are_refused_before_any_file_is_opened() {
+    let outer = tempfile::tempdir().unwrap();
+    let folder = outer.path().join("data");
+    write_dataset(&folder);
+    let original = fs::read_to_string(folder.join(TRANSFORMS_FILE)).unwrap();
+    // A valid image of the right size, outside the dataset: only the path rule refuses it.
+    let outside = outer.path().join("outside.png");
+    RgbImage::new(WIDTH, HEIGHT).save(&outside).unwrap();
+    let absolute = outside.to_str().unwrap();
+    for (key, frame, path) in [
+        ("image", Some(3), "../outside.png"),
+        ("image", Some(0), "images/../../outside.png"),
+        ("mask", Some(1), absolute),
+        ("background", None, absolute),
+    ] {
+        fs::write(folder.join(TRANSFORMS_FILE), &original).unwrap();
+        edit_transforms(&folder, |t| match frame {
+            Some(index) => t["frames"][index][key] = path.into(),
+            None => t[key] = path.into(),
+        });
+        let frame_label = frame.map(|i| format!("frame {i}")).unwrap_or_default();
+        let error = load_error(&folder, &[TRANSFORMS_FILE, &frame_label, path, "leaves"]);
+        let DatasetError::Invalid {
+            frame: found_frame,
+            problem: Problem::PathOutsideFolder { field, .. },
+            ..
+        } = error
+        else {
+            panic!("{key} `{path}`: {error:?}");
+        };
+        assert_eq!((found_frame, field), (frame, key));
+    }
 }
 
 #[test]

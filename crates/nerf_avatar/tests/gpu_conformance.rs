@@ -4,7 +4,7 @@
 //! training-like magnitude, a denser density head, a random occupancy grid), from several
 //! views and expressions, and of the sample avatar; with the tables and MLP weights stored
 //! in f32 and in f16 (the same 40 dB bound). Skips, saying why, where no GPU adapter (not
-//! even lavapipe) exists.
+//! even lavapipe) exists, unless `NERF_AVATAR_REQUIRE` names `vulkan` (CI).
 #![cfg(feature = "gpu")]
 
 use nerf_avatar::camera::{Intrinsics, Pose};
@@ -19,6 +19,7 @@ use nerf_avatar::render::{Background, RenderedImage, render_image};
 use nerf_avatar::{Avatar, ModelConfig};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
+use test_requirements::{Requirement, available};
 
 /// Both storage precisions of the GPU renderer.
 const PRECISIONS: [StoragePrecision; 2] = [StoragePrecision::F32, StoragePrecision::F16];
@@ -27,17 +28,12 @@ const MIN_PSNR: f64 = 40.0;
 /// Image side of the conformance renders (lavapipe runs on the CPU: keep them small).
 const SIDE: u32 = 48;
 
+/// The GPU adapter (lavapipe where no GPU exists), or `None` where there is none (skipped,
+/// or a failure where `NERF_AVATAR_REQUIRE` names `vulkan`).
 fn device() -> Option<GpuDevice> {
-    match GpuDevice::open() {
-        Ok(device) => {
-            eprintln!("GPU conformance on {}", device.describe());
-            Some(device)
-        }
-        Err(error) => {
-            eprintln!("skipping the GPU conformance test: {error}");
-            None
-        }
-    }
+    let device = available(Requirement::Vulkan, GpuDevice::open())?;
+    eprintln!("GPU conformance on {}", device.describe());
+    Some(device)
 }
 
 /// A small model: the tiny preset's grid and MLPs with three blendshapes and a 32³ grid.

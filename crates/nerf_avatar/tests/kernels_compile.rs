@@ -2,9 +2,9 @@
 //! (compute_90) and the oldest that CUDA 13 supports (compute_75), and each declares the
 //! kernels the host launches; and each assembles (ptxas) into sm_90 machine code, which checks
 //! the inline PTX and the resource limits that a GPU's driver would otherwise be the first
-//! to meet. Skips with a printed reason where NVRTC is missing, unless
-//! `NERF_AVATAR_REQUIRE_NVRTC=1` (as in CI, where `scripts/setup.sh` installs the NVRTC wheel):
-//! then a missing NVRTC fails.
+//! to meet. Skips with a printed reason where NVRTC is missing, unless `NERF_AVATAR_REQUIRE`
+//! names `nvrtc` (as in CI, where `scripts/setup.sh` installs the NVRTC wheel): then a missing
+//! NVRTC fails.
 #![cfg(feature = "cuda")]
 
 use std::collections::BTreeSet;
@@ -14,27 +14,14 @@ use nerf_avatar::cuda::device::KERNEL_FUNCTIONS;
 use nerf_avatar::cuda::kernels::{
     Arch, KERNEL_SOURCES, PtxCache, assemble_kernel, compile_kernel, nvrtc_version,
 };
+use test_requirements::{Requirement, available};
 
 const ARCHES: [Arch; 2] = [Arch { major: 9, minor: 0 }, Arch { major: 7, minor: 5 }];
 
-fn nvrtc_required() -> bool {
-    std::env::var("NERF_AVATAR_REQUIRE_NVRTC").is_ok_and(|v| v == "1")
-}
-
-/// Whether NVRTC works; where it does not, says why the test skips (or fails, when
-/// `NERF_AVATAR_REQUIRE_NVRTC=1`).
-fn nvrtc_usable() -> bool {
-    match nvrtc_version() {
-        Ok(_) => true,
-        Err(e) => {
-            assert!(
-                !nvrtc_required(),
-                "NERF_AVATAR_REQUIRE_NVRTC=1 but NVRTC is unusable: {e}"
-            );
-            eprintln!("skipped: {e}");
-            false
-        }
-    }
+/// NVRTC's version, or `None` where it is unusable (the test then returns: skipped, or a
+/// failure where `NERF_AVATAR_REQUIRE` names `nvrtc`).
+fn nvrtc() -> Option<(i32, i32)> {
+    available(Requirement::Nvrtc, nvrtc_version())
 }
 
 #[test]
@@ -78,14 +65,7 @@ fn every_defined_kernel_is_loaded() {
 
 #[test]
 fn kernels_compile() {
-    let version = match nvrtc_version() {
-        Ok(v) => v,
-        Err(e) if !nvrtc_required() => {
-            eprintln!("skipped: {e} (set NERF_AVATAR_REQUIRE_NVRTC=1 to make this a failure)");
-            return;
-        }
-        Err(e) => panic!("NERF_AVATAR_REQUIRE_NVRTC=1 but NVRTC is unusable: {e}"),
-    };
+    let Some(version) = nvrtc() else { return };
     eprintln!("NVRTC {}.{}", version.0, version.1);
     let mut failures = Vec::new();
     for arch in ARCHES {
@@ -115,7 +95,7 @@ fn kernels_compile() {
 /// ptxas reports per kernel.
 #[test]
 fn kernels_assemble_for_sm_90() {
-    if !nvrtc_usable() {
+    if nvrtc().is_none() {
         return;
     }
     let mut failures = Vec::new();
@@ -148,7 +128,7 @@ fn kernels_assemble_for_sm_90() {
 
 #[test]
 fn compiled_ptx_is_cached_on_disk() {
-    if !nvrtc_usable() {
+    if nvrtc().is_none() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -10,7 +10,7 @@
 //! checks the same kernels on a GPU, through the host code, in the GPU's arithmetic.
 //!
 //! Skips with a printed reason where no C++ compiler runs, unless
-//! `NERF_AVATAR_REQUIRE_CXX=1` (CI), which makes that a failure.
+//! `NERF_AVATAR_REQUIRE` names `cxx` (CI), which makes that a failure.
 #![cfg(feature = "cuda")]
 
 use std::ffi::c_void;

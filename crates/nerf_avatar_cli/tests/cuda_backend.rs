@@ -2,77 +2,30 @@
 //! same initialisation, frames, rays and jitters, the GPU run's loss curve follows the CPU's,
 //! and its avatar records the backend), and `render --backend cuda` gives the CPU's image.
 //! Without a GPU, `--backend cuda` is a clear error and `auto` says why it uses the CPU; the
-//! GPU comparisons then skip with a printed reason, unless `NERF_AVATAR_REQUIRE_GPU=1` (then
-//! that fails).
+//! GPU comparisons then skip with a printed reason, unless `NERF_AVATAR_REQUIRE` names `gpu`
+//! (then that fails).
 
-use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::sync::OnceLock;
 
 use nerf_avatar::Avatar;
+use test_requirements::{Requirement, available};
 
 mod common;
-use common::{nerf_avatar, nerf_avatar_with_env};
+use common::gpu::{Gpu, emulated_driver};
+use common::nerf_avatar;
 
-#[path = "../../nerf_avatar/tests/kernel_support/cxx.rs"]
-#[allow(dead_code, reason = "the CLI's tests use only the emulated driver")]
-mod cxx;
-
-/// Where the training runs on the CUDA backend.
-#[derive(Clone, Copy)]
-enum Gpu<'a> {
-    /// The machine's GPU (the run skips without one).
-    Real,
-    /// The stand-in driver of the core crate's `cuda_emulated` tests: the backend's host
-    /// code, every kernel on the CPU emulator. The folder holds it as `libcuda.so`.
-    Emulated(&'a Path),
-    /// The emulated driver with a device of this many bytes.
-    EmulatedWithMemory(&'a Path, u64),
-}
-
-impl Gpu<'_> {
-    /// Runs the binary with `args` on this GPU.
-    fn run(self, args: &[&str]) -> Output {
-        let (driver, memory) = match self {
-            Gpu::Real => return nerf_avatar(args),
-            Gpu::Emulated(driver) => (driver, None),
-            Gpu::EmulatedWithMemory(driver, bytes) => (driver, Some(bytes.to_string())),
-        };
-        let mut variables = vec![("LD_LIBRARY_PATH", driver.as_os_str())];
-        if let Some(bytes) = &memory {
-            variables.push(("NERF_AVATAR_EMULATED_GPU_BYTES", OsStr::new(bytes)));
-        }
-        nerf_avatar_with_env(args, &variables)
-    }
-}
-
-/// A folder holding the emulated driver as `libcuda.so`, for a child process's
-/// `LD_LIBRARY_PATH`, built once per test run; `None` (the reason printed) where it cannot
-/// be built.
-fn emulated_driver() -> Option<PathBuf> {
-    static DRIVER: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let built = DRIVER.get_or_init(|| {
-        let library = cxx::emulated_driver()?;
-        let dir = library.with_extension("driver");
-        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-        std::fs::copy(&library, dir.join("libcuda.so")).map_err(|e| e.to_string())?;
-        Ok(dir)
-    });
-    cxx::built_or_skip(built).cloned()
-}
-
-/// Whether `output` failed because there is no usable GPU (and the test may skip).
+/// Whether `output` failed because there is no usable GPU: then the test skips (the reason
+/// printed), or fails where `NERF_AVATAR_REQUIRE` names `gpu`.
 fn no_gpu(output: &Output) -> bool {
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let required = std::env::var("NERF_AVATAR_REQUIRE_GPU").is_ok_and(|v| v == "1");
     let reason = stderr.contains("no NVIDIA driver") || stderr.contains("no CUDA device");
-    if !output.status.success() && reason && !required {
+    if !output.status.success() && reason {
         assert!(
             stderr.contains("--backend cuda") && !stderr.contains("panicked"),
             "{stderr}"
         );
-        eprintln!("skipped: no usable GPU ({})", stderr.trim());
+        test_requirements::missing(Requirement::Gpu, stderr.trim());
         return true;
     }
     false
@@ -227,17 +180,10 @@ fn train(data: &str, out: &Path, backend: &str, training: Training<'_>) -> Outpu
     }
 }
 
-/// Whether the LPIPS VGG weights are there (says so when they are not).
+/// Whether the LPIPS VGG weights are there; where not, the test skips (the reason printed),
+/// or fails where `NERF_AVATAR_REQUIRE` names `vgg`.
 fn has_vgg_weights() -> bool {
-    let weights = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/lpips/vgg.safetensors");
-    let found = weights.is_file() || std::env::var_os("NERF_AVATAR_LPIPS_DIR").is_some();
-    if !found {
-        eprintln!(
-            "skipped: no LPIPS VGG weights at {} (scripts/setup.sh makes them)",
-            weights.display()
-        );
-    }
-    found
+    available(Requirement::Vgg, test_requirements::vgg_weights()).is_some()
 }
 
 /// 40 steps on the machine's GPU.
@@ -306,7 +252,7 @@ fn check_gpu_training_tracks_the_cpu(training: Training<'_>) {
     }
     let stderr = String::from_utf8_lossy(&gpu.stderr);
     if !gpu.status.success() && stderr.contains("need the tensor cores") {
-        eprintln!("skipped: {stderr}");
+        test_requirements::missing(Requirement::Gpu, stderr.trim());
         return;
     }
     assert!(

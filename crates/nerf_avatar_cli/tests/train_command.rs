@@ -1,13 +1,17 @@
 //! `nerf-avatar train` end to end on a tiny synthetic dataset: the same seed gives the same
 //! avatar (LPIPS patches included), also into an --out folder that does not exist yet; a run killed with SIGKILL and resumed from its checkpoint ends with exactly the
 //! parameters of an uninterrupted run; Ctrl-C stops cleanly and still writes the avatar;
-//! bad datasets are clear errors.
+//! bad datasets are clear errors: a path that leaves the dataset folder is refused, and a
+//! damaged `transforms.json` or frame is named with its cause printed once (`eval` too).
 
+use std::fs;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use nerf_avatar::Avatar;
+use nerf_avatar::synthetic::SyntheticHead;
+use serde_json::Value;
 
 mod common;
 use common::nerf_avatar;
@@ -224,4 +228,101 @@ fn a_diverging_run_stops_with_a_clear_message_and_keeps_its_last_checkpoint() {
     let checkpoint = dir.path().join("diverged.checkpoint.safetensors");
     let kept = nerf_avatar::train::checkpoint::read_checkpoint(&checkpoint).unwrap();
     assert!(kept.avatar.params.data.iter().all(|v| v.is_finite()));
+}
+
+#[test]
+fn paths_that_leave_the_dataset_folder_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = synth(dir.path());
+    let transforms = Path::new(&data).join("transforms.json");
+    let original: Value = serde_json::from_str(&fs::read_to_string(&transforms).unwrap()).unwrap();
+    // A real frame copied out of the dataset: only the path rule keeps `train` from reading it.
+    let outside = dir.path().join("outside.png");
+    fs::copy(Path::new(&data).join("images/00003.png"), &outside).unwrap();
+    let out = dir.path().join("x.avatar.safetensors");
+    for path in ["../outside.png", outside.to_str().unwrap()] {
+        let mut edited = original.clone();
+        edited["frames"][3]["image"] = path.into();
+        fs::write(&transforms, edited.to_string()).unwrap();
+        let result = nerf_avatar(&train_args(&data, out.to_str().unwrap(), "5"));
+        let stderr = String::from_utf8_lossy(&result.stderr);
+        assert!(!result.status.success(), "{path}: {stderr}");
+        let named = ["transforms.json", "frame 3", &format!("`{path}`"), "leaves"];
+        assert!(
+            named.iter().all(|name| stderr.contains(name)) && !stderr.contains("panicked"),
+            "{stderr}"
+        );
+    }
+}
+
+/// Runs `args` and expects a failure whose message names `file` and holds `cause` once.
+fn fails_naming_the_cause_once(args: &[&str], file: &str, cause: &str) {
+    let result = nerf_avatar(args);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(!result.status.success(), "{args:?} succeeded");
+    assert!(
+        stderr.contains(file) && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches(cause).count(),
+        1,
+        "`{cause}` is not printed exactly once: {stderr}"
+    );
+}
+
+#[test]
+fn a_damaged_dataset_is_named_with_its_cause_printed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = synth(dir.path());
+    let avatar = dir.path().join("tiny.avatar.safetensors");
+    let avatar = avatar.to_str().unwrap();
+    let controls = SyntheticHead::CONTROLS.join(",");
+    let init = [
+        "init",
+        "--out",
+        avatar,
+        "--preset",
+        "tiny",
+        "--blendshapes",
+        &controls,
+    ];
+    assert!(nerf_avatar(&init).status.success());
+    let out = dir.path().join("x.avatar.safetensors");
+    let train = train_args(&data, out.to_str().unwrap(), "5");
+    let report = dir.path().join("report");
+    let eval = [
+        "eval",
+        avatar,
+        &data,
+        "--report",
+        report.to_str().unwrap(),
+        "--split",
+        "all",
+        "--no-lpips",
+    ];
+
+    // A frame image cut short: its header (and so its size) reads, its pixels do not.
+    let transforms = Path::new(&data).join("transforms.json");
+    let text = fs::read_to_string(&transforms).unwrap();
+    let metadata: Value = serde_json::from_str(&text).unwrap();
+    let frames = metadata["frames"].as_array().unwrap();
+    let training = frames.iter().find(|f| f["split"] == "train").unwrap();
+    let image = training["image"].as_str().unwrap();
+    let frame = Path::new(&data).join(image);
+    let png = fs::read(&frame).unwrap();
+    fs::write(&frame, &png[..png.len() / 2]).unwrap();
+    let cause = image::open(&frame).unwrap_err().to_string();
+    fails_naming_the_cause_once(&train, image, &cause);
+    fails_naming_the_cause_once(&eval, image, &cause);
+    fs::write(&frame, &png).unwrap();
+
+    // `transforms.json` cut short.
+    let truncated = &text[..200];
+    fs::write(&transforms, truncated).unwrap();
+    let cause = serde_json::from_str::<Value>(truncated)
+        .unwrap_err()
+        .to_string();
+    fails_naming_the_cause_once(&train, "transforms.json", &cause);
+    fails_naming_the_cause_once(&eval, "transforms.json", &cause);
 }

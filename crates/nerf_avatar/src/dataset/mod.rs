@@ -11,6 +11,7 @@
 //! [`DatasetWriter`] writes datasets of format version 1.
 
 mod error;
+mod paths;
 mod python_json;
 pub mod released;
 mod transforms;
@@ -85,13 +86,15 @@ pub struct Dataset {
 
 impl Dataset {
     /// Reads `folder/transforms.json` in either format, converts it if needed, and validates
-    /// it and the images it names (existence and size, read from the image headers).
+    /// it and the images it names (existence and size, read from the image headers). Every
+    /// path it names must be relative and stay inside `folder`; that is checked before any
+    /// image is opened.
     pub fn load(folder: &Path) -> Result<Self, DatasetError> {
         let file = folder.join(TRANSFORMS_FILE);
         let text = fs::read_to_string(&file).map_err(io_error(&file))?;
-        let json_error = |source| DatasetError::Json {
+        let json_error = |error| DatasetError::Json {
             file: file.clone(),
-            source,
+            error,
         };
         let tolerant_text = python_json::non_finite_as_null(&text);
         let metadata: Value = serde_json::from_str(&tolerant_text).map_err(json_error)?;
@@ -158,10 +161,10 @@ impl Dataset {
         let image = self.path(relative);
         open_image(&image)
             .and_then(ImageReader::decode)
-            .map_err(|source| DatasetError::Image {
+            .map_err(|error| DatasetError::Image {
                 image,
                 frame,
-                source,
+                error,
             })
     }
 
@@ -181,10 +184,10 @@ impl Dataset {
         }
         let (found_width, found_height) = open_image(&image)
             .and_then(ImageReader::into_dimensions)
-            .map_err(|source| DatasetError::Image {
+            .map_err(|error| DatasetError::Image {
                 image: image.clone(),
                 frame,
-                source,
+                error,
             })?;
         let (width, height) = (self.transforms.width, self.transforms.height);
         if (found_width, found_height) != (width, height) {

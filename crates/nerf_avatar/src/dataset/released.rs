@@ -138,9 +138,9 @@ struct ReleasedFrame {
 /// validated.
 pub(crate) fn convert(file: &Path, text: &str) -> Result<Transforms, DatasetError> {
     let released: ReleasedTransforms =
-        serde_json::from_str(text).map_err(|source| DatasetError::Json {
+        serde_json::from_str(text).map_err(|error| DatasetError::Json {
             file: file.to_owned(),
-            source,
+            error,
         })?;
     check_unique_ids(file, &released.frames)?;
     let splits = splits(&released.frames);

@@ -10,6 +10,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::error::{DatasetError, Problem};
+use super::paths::check_inside_folder;
 use crate::camera::{Intrinsics, Pose, Ray};
 use crate::config::HeadBox;
 
@@ -125,9 +126,10 @@ impl Transforms {
         }
     }
 
-    /// Checks everything that does not need the files: format, intrinsics, names, head box,
-    /// every frame's numbers, pose and boxes, that some frame is for training, and the
-    /// expression ranges. `file` names the metadata file in errors.
+    /// Checks everything that does not need the files: format, that every path stays inside
+    /// the dataset folder, intrinsics, names, head box, every frame's numbers, pose and boxes,
+    /// that some frame is for training, and the expression ranges. `file` names the metadata
+    /// file in errors.
     ///
     /// A pose must be rigid, its camera centre must lie outside the head box, and its
     /// principal ray must hit the head box grown [`PRINCIPAL_RAY_REACH`] times about its
@@ -144,6 +146,13 @@ impl Transforms {
                 name: self.format.name.clone(),
                 version: self.format.version,
             });
+        }
+        check_inside_folder("background", &self.background)
+            .map_err(|problem| invalid(None, problem))?;
+        for (index, frame) in self.frames.iter().enumerate() {
+            check_inside_folder("image", &frame.image)
+                .and_then(|()| check_inside_folder("mask", &frame.mask))
+                .map_err(|problem| invalid(Some(index), problem))?;
         }
         if !self.intrinsics().is_valid() {
             return Err(invalid(None, Problem::Intrinsics));

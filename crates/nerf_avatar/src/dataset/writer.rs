@@ -133,10 +133,10 @@ impl DatasetWriter {
         transforms.validate(&file)?;
         let temporary = self.root.join(format!("{TRANSFORMS_FILE}.tmp"));
         let mut out = BufWriter::new(fs::File::create(&temporary).map_err(io_error(&temporary))?);
-        serde_json::to_writer_pretty(&mut out, &transforms).map_err(|source| {
+        serde_json::to_writer_pretty(&mut out, &transforms).map_err(|error| {
             DatasetError::Json {
                 file: temporary.clone(),
-                source,
+                error,
             }
         })?;
         out.write_all(b"\n").map_err(io_error(&temporary))?;
@@ -151,10 +151,10 @@ impl DatasetWriter {
         frame: Option<usize>,
         result: image::ImageResult<()>,
     ) -> Result<(), DatasetError> {
-        result.map_err(|source| DatasetError::Image {
+        result.map_err(|error| DatasetError::Image {
             image: path.to_owned(),
             frame,
-            source,
+            error,
         })
     }
 }

@@ -68,6 +68,9 @@ impl fmt::Display for Backbone {
 }
 
 /// Errors of loading LPIPS weights and of computing distances.
+///
+/// Every message is complete on its own (it includes the text of the error it wraps), so
+/// the variants expose no `source` chain that would repeat it.
 #[derive(Debug, thiserror::Error)]
 pub enum LpipsError {
     /// The default weights file does not exist.
@@ -78,16 +81,16 @@ pub enum LpipsError {
         hint: &'static str,
     },
     /// The weights file could not be read.
-    #[error("cannot read LPIPS weights {}: {source}", path.display())]
+    #[error("cannot read LPIPS weights {}: {error}", path.display())]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The weights file is not a valid safetensors file.
-    #[error("LPIPS weights {} are not a valid safetensors file: {source}", path.display())]
+    #[error("LPIPS weights {} are not a valid safetensors file: {error}", path.display())]
     Format {
         path: PathBuf,
-        source: candle_core::Error,
+        error: candle_core::Error,
     },
     /// A tensor the backbone needs is absent.
     #[error("LPIPS weights {}: missing tensor `{name}`", path.display())]

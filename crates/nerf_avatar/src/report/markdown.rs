@@ -97,9 +97,9 @@ impl Report {
 
     /// Writes [`Self::to_markdown`] to `path`.
     pub fn write(&self, path: &Path) -> Result<(), ReportError> {
-        std::fs::write(path, self.to_markdown()).map_err(|source| ReportError::Io {
+        std::fs::write(path, self.to_markdown()).map_err(|error| ReportError::Io {
             file: path.to_owned(),
-            source,
+            error,
         })
     }
 }

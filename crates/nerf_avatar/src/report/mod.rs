@@ -18,6 +18,9 @@ pub use markdown::{MeanStd, MetricRow, Report};
 pub use sheet::{ExpressionSheet, SheetTile, expression_sheet};
 
 /// Why a report image or document could not be made or written.
+///
+/// Every message is complete on its own (it includes the text of the error it wraps), so
+/// the variants expose no `source` chain that would repeat it.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     /// An image does not have the grid's size.
@@ -45,28 +48,28 @@ pub enum ReportError {
     #[error("drawing the plot: {0}")]
     Plot(String),
     /// Writing a PNG failed.
-    #[error("{}: {source}", file.display())]
+    #[error("{}: {error}", file.display())]
     Image {
         /// The file.
         file: PathBuf,
         /// The cause.
-        source: image::ImageError,
+        error: image::ImageError,
     },
     /// Writing a file failed.
-    #[error("{}: {source}", file.display())]
+    #[error("{}: {error}", file.display())]
     Io {
         /// The file.
         file: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
 /// Writes an RGB image as PNG.
 pub fn write_png(image: &RgbImage, png: &Path) -> Result<(), ReportError> {
-    image.save(png).map_err(|source| ReportError::Image {
+    image.save(png).map_err(|error| ReportError::Image {
         file: png.to_owned(),
-        source,
+        error,
     })
 }
 

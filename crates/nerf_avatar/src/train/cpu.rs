@@ -179,3 +179,6 @@ impl StepBackend for CpuSteps {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

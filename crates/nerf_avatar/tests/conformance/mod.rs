@@ -35,6 +35,7 @@ use nerf_avatar::train::data::RayTargets;
 use nerf_avatar::train::loss::{RayLossWeights, ray_loss};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
+use test_requirements::Requirement;
 
 use crate::kernel_support::{
     CompositeCase, CompositeResult, LpipsKernels, MarchCase, assert_close, check_fused_field,
@@ -807,10 +808,8 @@ fn occupancy_update_matches_the_cpu() {
 fn gpu_with_fp16_mma() -> Option<Arc<CudaDevice>> {
     let device = gpu()?;
     if device.arch().major < 8 {
-        eprintln!(
-            "skipped: the fused fp16 field needs sm_80 ({:?})",
-            device.arch()
-        );
+        let reason = format!("the fused fp16 field needs sm_80 ({:?})", device.arch());
+        test_requirements::missing(Requirement::Gpu, reason);
         return None;
     }
     Some(device)
@@ -1074,7 +1073,7 @@ fn patch_lpips_matches_the_cpu() {
         let cpu = match PatchLpips::load_default(backbone) {
             Ok(cpu) => cpu,
             Err(error @ LpipsError::MissingWeights { .. }) => {
-                eprintln!("skipped LPIPS {backbone}: {error}");
+                test_requirements::missing(Requirement::Vgg, format!("LPIPS {backbone}: {error}"));
                 continue;
             }
             Err(error) => panic!("{error}"),

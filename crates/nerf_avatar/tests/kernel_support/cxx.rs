@@ -2,26 +2,20 @@
 //! library of the kernels and the emulator (`kernels_on_cpu.rs` calls the kernels by name),
 //! or into a stand-in `libcuda.so` that runs them for the backend's own host code
 //! (`cuda_emulated.rs`, and the CLI's `cuda_backend.rs` for a training run). Where no C++
-//! compiler runs, the tests skip with a printed reason, unless `NERF_AVATAR_REQUIRE_CXX=1`
-//! (CI), which makes that a failure.
+//! compiler runs, the tests skip with a printed reason, unless `NERF_AVATAR_REQUIRE` names
+//! `cxx` (CI), which makes that a failure.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use nerf_avatar::cuda::device::KERNEL_FUNCTIONS;
 use nerf_avatar::cuda::kernels::KERNEL_SOURCES;
+use test_requirements::Requirement;
 
 /// What a test does with a build that failed: `None` (the reason printed) where that may be
-/// skipped, else a panic with the reason.
+/// skipped, else a panic with the reason ([`test_requirements::missing`]).
 pub fn built_or_skip<T>(built: &Result<T, String>) -> Option<&T> {
-    match built {
-        Ok(value) => Some(value),
-        Err(reason) if std::env::var("NERF_AVATAR_REQUIRE_CXX").as_deref() != Ok("1") => {
-            eprintln!("skipped: {reason} (set NERF_AVATAR_REQUIRE_CXX=1 to make this a failure)");
-            None
-        }
-        Err(reason) => panic!("{reason}"),
-    }
+    test_requirements::available(Requirement::Cxx, built.as_ref())
 }
 
 /// The core crate's folder, from the tests of any crate of the workspace (the CLI's include

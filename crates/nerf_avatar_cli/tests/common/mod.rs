@@ -1,5 +1,6 @@
 //! Helpers shared by the CLI's tests: running the built `nerf-avatar` binary, and finding
-//! ffmpeg and franck.mp4 (skipping, with a printed reason, where they are missing).
+//! ffmpeg and franck.mp4 (skipping, with a printed reason, where they are missing, unless
+//! `NERF_AVATAR_REQUIRE` names them).
 #![allow(
     dead_code,
     reason = "each test binary includes this module and uses a different subset of it"
@@ -7,6 +8,10 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
+
+use test_requirements::{Requirement, available};
+
+pub mod gpu;
 
 /// Runs the binary with `args`.
 pub fn nerf_avatar(args: &[&str]) -> Output {
@@ -58,35 +63,15 @@ pub fn init_tiny_avatar(path: &str, blendshapes: &str) {
     ]);
 }
 
-/// Whether ffmpeg is installed (says so when it is not).
+/// Whether ffmpeg runs; where it does not, the test skips (the reason printed), or fails
+/// where `NERF_AVATAR_REQUIRE` names `ffmpeg`.
 pub fn has_ffmpeg() -> bool {
-    let found = Command::new("ffmpeg").arg("-version").output().is_ok();
-    if !found {
-        eprintln!("skipping: ffmpeg is not installed");
-    }
-    found
+    available(Requirement::Ffmpeg, test_requirements::ffmpeg()).is_some()
 }
 
-/// franck.mp4 (`$NERF_AVATAR_FRANCK`, else where scripts/setup.sh puts it in the cache:
-/// `$NERF_AVATAR_CACHE`, `$XDG_CACHE_HOME/nerf-avatar` or `~/.cache/nerf-avatar`), when it
-/// and ffmpeg are there.
+/// franck.mp4 (`$NERF_AVATAR_FRANCK`, else where scripts/setup.sh puts it), when it and
+/// ffmpeg are there; else `None` (skipped, or a failure where `NERF_AVATAR_REQUIRE` names
+/// `franck`).
 pub fn franck() -> Option<PathBuf> {
-    let cache = std::env::var_os("NERF_AVATAR_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("XDG_CACHE_HOME").map(|c| PathBuf::from(c).join("nerf-avatar"))
-        })
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/nerf-avatar")));
-    let path = std::env::var_os("NERF_AVATAR_FRANCK")
-        .map(PathBuf::from)
-        .or_else(|| cache.map(|c| c.join("franck/franck.mp4")))?;
-    if path.is_file() && has_ffmpeg() {
-        Some(path)
-    } else {
-        eprintln!(
-            "skipping: franck.mp4 not found at {} (run scripts/setup.sh)",
-            path.display()
-        );
-        None
-    }
+    available(Requirement::Franck, test_requirements::franck_video())
 }

@@ -12,15 +12,15 @@ use super::{Backbone, LpipsError};
 
 /// Reads and validates the weights of `backbone` from `path`.
 pub(super) fn load_network(backbone: Backbone, path: &Path) -> Result<Network, LpipsError> {
-    let bytes = std::fs::read(path).map_err(|source| LpipsError::Read {
+    let bytes = std::fs::read(path).map_err(|error| LpipsError::Read {
         path: path.to_owned(),
-        source,
+        error,
     })?;
     let mut tensors =
-        candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).map_err(|source| {
+        candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).map_err(|error| {
             LpipsError::Format {
                 path: path.to_owned(),
-                source,
+                error,
             }
         })?;
     let mut take = |name: String, shape: &[usize]| take_tensor(&mut tensors, path, name, shape);
