@@ -140,7 +140,7 @@ fn first_step_disagreements(fresh: &Avatar, cpu: &Avatar, gpu: &Avatar) -> (usiz
     (apart(cpu, gpu), apart(start, cpu))
 }
 
-/// 40 steps on the CPU (6 s). Measured: the curve's loss (the mean of steps 1–10, then of
+/// 40 steps on the CPU (5 s). Measured: the curve's loss (the mean of steps 1–10, then of
 /// 31–40) 0.401 → 0.028, held-out PSNR 16.56 → 21.23 dB (+4.68).
 #[test]
 fn cpu_training_learns() {
@@ -154,7 +154,7 @@ fn cpu_training_learns() {
     assert!(after >= before + 2.5, "held-out PSNR {before} → {after} dB");
 }
 
-/// Where no GPU is: the CUDA backend's training on the emulated driver (35 s). Its first
+/// Where no GPU is: the CUDA backend's training on the emulated driver (40 s). Its first
 /// step moves the parameters as the CPU's does (measured: all 2 797 348 that the CPU's moves,
 /// none otherwise; a GPU step that keeps only the last frame's table gradients moves 3% of
 /// them otherwise, one that clears the gradients at each frame 12%). Then 6 steps lower the

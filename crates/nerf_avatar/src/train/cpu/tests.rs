@@ -299,7 +299,10 @@ fn a_steps_gradient_is_the_sum_of_its_batches_own_gradients() {
         }
         let expected = expected_gradient(&options, &data, step);
         // Only the order of the sums differs (a batch's values added one by one into the
-        // step's buffer, or into a zeroed one and then added).
+        // step's buffer, or into a zeroed one and then added). Measured, the worst difference
+        // over the largest gradient: at most 2.3e-7; 0.45 where the loop clears the gradients
+        // at each frame, 2.0e-2 where `blend_tables_backward` overwrites the tables'
+        // gradients, 2.9e-3 where a patch's table gradient overwrites its frame's rays'.
         let largest = expected.iter().fold(0.0f32, |m, g| m.max(g.abs()));
         let worst = step
             .gradient
