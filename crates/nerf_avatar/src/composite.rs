@@ -1,4 +1,4 @@
-//! Volume compositing along one ray (METHOD.md §2) and its backward pass:
+//! Volume compositing along one ray (docs/METHOD.md §2) and its backward pass:
 //! `C = Σ_j T_j α_j c_j + T_end · bg`, `α_j = 1 − exp(−σ_j δ_j)`, `T_j = Π_{k<j} (1 − α_k)`,
 //! alpha (mask) `= 1 − T_end`; samples stop once `T` falls below the threshold.
 

@@ -109,7 +109,7 @@ pub enum ConfigError {
 }
 
 impl ModelConfig {
-    /// The paper's numbers (METHOD.md §1): L = 16, T = 2^14, F = 4, 16 → 1024,
+    /// The paper's numbers (docs/METHOD.md §1): L = 16, T = 2^14, F = 4, 16 → 1024,
     /// density 64 → 4 × 64 → 1 + 64, colour 80 → 64 → 3, the 51 ARKit blendshapes.
     pub fn paper() -> Self {
         Self {

@@ -10,6 +10,7 @@ use crate::mlp::{MlpActivations, mlp_backward, mlp_forward, mlp_forward_into};
 use crate::params::{LayerShape, ParamLayout};
 use crate::real::Real;
 use crate::sh::{SH_COEFFICIENTS, sh_encode};
+pub use nerf_avatar_simd::tiles::sigmoid;
 
 /// A configuration made ready to evaluate: grid levels and parameter layout.
 #[derive(Clone, Debug, PartialEq)]
@@ -251,16 +252,6 @@ impl Model {
 /// `ln(1 + e^x)`, computed without overflow.
 pub fn softplus<R: Real>(x: R) -> R {
     x.max(R::zero()) + (-x.abs()).exp().ln_1p()
-}
-
-/// `1 / (1 + e^−x)`, computed without overflow.
-pub fn sigmoid<R: Real>(x: R) -> R {
-    if x >= R::zero() {
-        R::one() / (R::one() + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (R::one() + e)
-    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! Double-buffered frames for engines: a worker thread owns a renderer (the CPU's, or the
-//! GPU's [`crate::cuda::render::CudaRenderer`]) and renders the next frame into one RGBA8
+//! GPU's `nerf_avatar_cuda::render::CudaRenderer`) and renders the next frame into one RGBA8
 //! buffer while the caller uploads the last one from the other (into a wgpu texture, say).
 //! At most two frames are in flight; buffers handed back with [`FramePipeline::recycle`] are
 //! reused, so a steady loop allocates nothing.
@@ -94,21 +94,6 @@ impl FrameSource for CpuFrameSource {
         );
         out.copy_from_slice(&image.to_rgba8_bytes());
         Ok(image.samples)
-    }
-}
-
-#[cfg(feature = "cuda")]
-impl FrameSource for crate::cuda::render::CudaRenderer {
-    fn render_rgba8(&mut self, request: &FrameRequest, out: &mut [u8]) -> Result<usize, String> {
-        crate::cuda::render::CudaRenderer::render_rgba8(
-            self,
-            &request.weights,
-            &request.intrinsics,
-            &request.pose,
-            Background::Solid(request.background),
-            out,
-        )
-        .map_err(|e| e.to_string())
     }
 }
 

@@ -1,4 +1,4 @@
-//! The multiresolution hash grid with blended tables (METHOD.md §1).
+//! The multiresolution hash grid with blended tables (docs/METHOD.md §1).
 //!
 //! A frame's table is `h = h0 + Σ_i w_i h_i` ([`blend_tables`]); a point's encoding is the
 //! trilinear interpolation of `h` at the 8 corners of its cell on every level, with

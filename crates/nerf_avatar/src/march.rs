@@ -1,4 +1,4 @@
-//! Ray marching through the head box (METHOD.md §2): step size
+//! Ray marching through the head box (docs/METHOD.md §2): step size
 //! `dt = clamp(t / 128, 2√3·bound / 2048, 2·bound / 128)`, samples only in occupied cells of
 //! the occupancy grid, empty cells skipped to their far boundary in whole steps.
 

@@ -3,7 +3,7 @@
 //!
 //! Rows are samples (row-major `n × width`); a layer's weights are row-major
 //! `outputs × inputs` at [`LayerShape::offset`] in the flat parameter buffer, so a layer is
-//! `Y = X · Wᵀ` ([`Real::dense_layer`]: register tiles in `f32`, [`crate::tiles`]; a plain
+//! `Y = X · Wᵀ` ([`Real::dense_layer`]: register tiles in `f32`, [`nerf_avatar_simd::tiles`]; a plain
 //! matrix product in `f64`).
 
 use crate::params::LayerShape;

@@ -1,4 +1,4 @@
-//! The expression-aware occupancy grid (METHOD.md §3): a cube of cells over the head box
+//! The expression-aware occupancy grid (docs/METHOD.md §3): a cube of cells over the head box
 //! storing density, and the bitfield of occupied cells that ray marching skips by.
 //!
 //! Cell layout (shared with the CUDA kernels): `index = x + R · (y + R · z)`, bit
@@ -70,7 +70,7 @@ impl OccupancyGrid {
         self.is_occupied(self.cell_index(self.cell_of(to_unit_cube(head_box, p))))
     }
 
-    /// Updates the grid from the model (METHOD.md §3): for the neutral table and for each
+    /// Updates the grid from the model (docs/METHOD.md §3): for the neutral table and for each
     /// basis `h0 + ŵ_i h_i` (`max_weights[i]` = ŵ_i, the largest value of coefficient i in
     /// training), the density at a jittered point of every cell; the maximum over all of
     /// them, max-pooled with a 2×2×2 kernel (stride 1, each cell with its +x/+y/+z

@@ -133,7 +133,11 @@ macro_rules! impl_real {
     };
 }
 
-impl_real!(f32, matrixmultiply::sgemm, crate::tiles::dense_layer);
+impl_real!(
+    f32,
+    matrixmultiply::sgemm,
+    nerf_avatar_simd::tiles::dense_layer
+);
 impl_real!(f64, matrixmultiply::dgemm);
 
 #[cfg(test)]

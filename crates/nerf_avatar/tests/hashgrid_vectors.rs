@@ -1,6 +1,7 @@
 //! The blended hash encoding reproduces `tests/data/hashgrid.json`: reference values from an
-//! independent float64 implementation of tiny-cuda-nn's formula (copied from
-//! `../shared/vectors`), in f32 arithmetic to within 1e-3.
+//! independent float64 implementation of tiny-cuda-nn's formula
+//! (`tools/hashgrid_reference.py`, which `--check`s the file), in f32 arithmetic to within
+//! 1e-3.
 
 use nerf_avatar::config::HashGridConfig;
 use nerf_avatar::hashgrid::{HashGridLayout, blend_tables};

@@ -13,13 +13,13 @@ use anyhow::{Context, bail};
 use clap::ValueEnum;
 use nerf_avatar::asset::Avatar;
 use nerf_avatar::camera::{Intrinsics, Pose};
-use nerf_avatar::cuda::device::CudaDevice;
-use nerf_avatar::cuda::open_default_device;
-use nerf_avatar::cuda::render::CudaRenderer;
 use nerf_avatar::field::Model;
-use nerf_avatar::gpu::wgpu::DeviceType;
-use nerf_avatar::gpu::{FrameRequest, GpuAvatar, GpuDevice, GpuRenderer};
 use nerf_avatar::render::{Background, RenderedImage, render_image};
+use nerf_avatar_cuda::device::CudaDevice;
+use nerf_avatar_cuda::open_default_device;
+use nerf_avatar_cuda::render::CudaRenderer;
+use nerf_avatar_wgpu::wgpu::DeviceType;
+use nerf_avatar_wgpu::{FrameRequest, GpuAvatar, GpuDevice, GpuRenderer};
 
 /// The compute backend asked for on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -4,9 +4,9 @@
 //! Every frame is rendered with the dataset's camera and pose, the frame's expression
 //! (mapped to the avatar's blendshapes by name, then clamped to the avatar's training
 //! range) and the dataset's background image behind the head. PSNR, MSE, L1 and SSIM
-//! (`nerf_avatar::metrics::image`) are computed on the full frame and inside the frame's
+//! (`nerf_avatar_eval::metrics::image`) are computed on the full frame and inside the frame's
 //! head mask (mask value ≥ 128). LPIPS v0.1 with the AlexNet and VGG16 backbones
-//! (`nerf_avatar::metrics::lpips`) is computed on the full frame and, for the head, on both
+//! (`nerf_avatar_eval::metrics::lpips`) is computed on the full frame and, for the head, on both
 //! images with the pixels outside the head mask replaced by the dataset's background (a
 //! perceptual network needs whole images, not a set of pixels); `--no-lpips` skips it and
 //! leaves its keys `null`. With `--report DIR` the command writes `metrics.json`,
@@ -20,13 +20,13 @@ use anyhow::{Context, bail, ensure};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use nerf_avatar::Avatar;
-use nerf_avatar::dataset::{Dataset, DatasetFrame, Split};
-use nerf_avatar::metrics::image::{ImageRef, ImageScores, PSNR_CAP_DB};
-use nerf_avatar::metrics::lpips::{Backbone, Lpips};
 use nerf_avatar::render::Background;
+use nerf_avatar_data::{Dataset, DatasetFrame, Split};
+use nerf_avatar_eval::metrics::image::{ImageRef, ImageScores, PSNR_CAP_DB};
+use nerf_avatar_eval::metrics::lpips::{Backbone, Lpips};
 
 use crate::backend::{Backend, FrameRenderer, choose_renderer};
-use nerf_avatar::report::{ComparisonGrid, MeanStd, MetricRow, Report, write_training_curve};
+use nerf_avatar_eval::report::{ComparisonGrid, MeanStd, MetricRow, Report, write_training_curve};
 use serde_json::{Value, json};
 
 /// Frames shown in the comparison grid (the first ones evaluated).
@@ -663,7 +663,7 @@ fn markdown_report(
             format!("LPIPS: {}.", lpips_status(args)),
             format!(
                 "The error heat map shows the mean absolute error per pixel, saturating at {}.",
-                nerf_avatar::report::grid::HEAT_MAP_MAX_ERROR
+                nerf_avatar_eval::report::grid::HEAT_MAP_MAX_ERROR
             ),
         ],
     }

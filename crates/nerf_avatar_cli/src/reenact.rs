@@ -12,10 +12,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use nerf_avatar::asset::Avatar;
 use nerf_avatar::camera::Pose;
 use nerf_avatar::clip::ExpressionClip;
-use nerf_avatar::dataset::Dataset;
 use nerf_avatar::portrait::PortraitView;
 use nerf_avatar::render::Background;
 use nerf_avatar::retarget::{ExpressionRetarget, PoseRetarget};
+use nerf_avatar_data::Dataset;
 use nerf_avatar_track::camera::DEFAULT_FOV_Y_DEGREES;
 use nerf_avatar_track::{Focal, TrackOptions, track_to_dataset};
 
@@ -198,7 +198,7 @@ fn load_driver(args: &ReenactArgs, frame_rate: f32) -> anyhow::Result<Driver> {
         track_video(path, &args.out, args.max_frames)?
     };
     let dataset = Dataset::load(&folder)?;
-    let clip = ExpressionClip::from_dataset(&dataset, frame_rate)?;
+    let clip = dataset.expression_clip(frame_rate)?;
     Ok(Driver {
         clip,
         dataset: Some(dataset),

@@ -8,7 +8,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use nerf_avatar::asset::Avatar;
 use nerf_avatar::portrait::PortraitView;
-use nerf_avatar::report::{expression_sheet, write_png};
+use nerf_avatar_eval::report::{expression_sheet, write_png};
 
 use crate::render::parse_size;
 

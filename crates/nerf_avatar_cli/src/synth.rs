@@ -7,10 +7,10 @@ use anyhow::{Context, ensure};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use nerf_avatar::Intrinsics;
-use nerf_avatar::dataset::{DatasetHeader, DatasetWriter, FrameRecord};
-use nerf_avatar::synthetic::SyntheticHead;
-use nerf_avatar::synthetic::backdrop::backdrop;
-use nerf_avatar::synthetic::motion::talking_head_video;
+use nerf_avatar_data::synthetic::SyntheticHead;
+use nerf_avatar_data::synthetic::backdrop::backdrop;
+use nerf_avatar_data::synthetic::motion::talking_head_video;
+use nerf_avatar_data::{DatasetHeader, DatasetWriter, FrameRecord};
 
 /// Vertical field of view of the synthetic camera, in degrees.
 const FIELD_OF_VIEW_DEGREES: f32 = 20.0;

@@ -11,12 +11,12 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use nerf_avatar::asset::{Precision, beside_avatar};
 use nerf_avatar::config::ModelConfig;
-use nerf_avatar::cuda::half_mlp::MlpPrecision;
-use nerf_avatar::cuda::train::train_cuda;
-use nerf_avatar::dataset::Dataset;
-use nerf_avatar::report::write_training_curve;
-use nerf_avatar::train::checkpoint::checkpoint_path;
-use nerf_avatar::train::{Progress, RunLength, TrainControl, TrainOptions, train};
+use nerf_avatar_cuda::half_mlp::MlpPrecision;
+use nerf_avatar_cuda::train::train_cuda;
+use nerf_avatar_data::Dataset;
+use nerf_avatar_eval::report::write_training_curve;
+use nerf_avatar_train::checkpoint::checkpoint_path;
+use nerf_avatar_train::{Progress, RunLength, TrainControl, TrainOptions, train};
 
 use crate::backend::{Backend, Trainer, choose_trainer};
 

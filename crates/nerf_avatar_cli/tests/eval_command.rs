@@ -6,7 +6,7 @@ use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use nerf_avatar::synthetic::SyntheticHead;
+use nerf_avatar_data::synthetic::SyntheticHead;
 
 mod common;
 use common::nerf_avatar;

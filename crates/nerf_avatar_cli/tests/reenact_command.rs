@@ -6,9 +6,9 @@ use std::path::Path;
 use std::process::Command;
 
 use nerf_avatar::Avatar;
-use nerf_avatar::dataset::Dataset;
 use nerf_avatar::field::Model;
 use nerf_avatar::render::{Background, render_image};
+use nerf_avatar_data::Dataset;
 
 mod common;
 use common::{fail, franck, has_ffmpeg, succeed};

@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use nerf_avatar::gpu::GpuDevice;
-use nerf_avatar::metrics::image::{ImageRef, psnr};
+use nerf_avatar_eval::metrics::image::{ImageRef, psnr};
+use nerf_avatar_wgpu::GpuDevice;
 use test_requirements::{Requirement, available};
 
 mod common;

@@ -5,7 +5,7 @@ use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use nerf_avatar::dataset::{Dataset, Split};
+use nerf_avatar_data::{Dataset, Split};
 
 fn synth(out: &Path, extra: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_nerf-avatar"))

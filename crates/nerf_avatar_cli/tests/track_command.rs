@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use nerf_avatar::blendshapes::ARKIT_BLENDSHAPES;
-use nerf_avatar::dataset::{Dataset, Split};
+use nerf_avatar_data::{Dataset, Split};
 use nerf_avatar_track::video::FrameSource;
 
 mod common;

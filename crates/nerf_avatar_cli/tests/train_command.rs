@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use nerf_avatar::Avatar;
-use nerf_avatar::synthetic::SyntheticHead;
+use nerf_avatar_data::synthetic::SyntheticHead;
 use serde_json::Value;
 
 mod common;
@@ -226,7 +226,7 @@ fn a_diverging_run_stops_with_a_clear_message_and_keeps_its_last_checkpoint() {
     assert!(diverged && !stderr.contains("panicked"), "{stderr}");
     assert!(!out.exists(), "no avatar is written from a diverged run");
     let checkpoint = dir.path().join("diverged.checkpoint.safetensors");
-    let kept = nerf_avatar::train::checkpoint::read_checkpoint(&checkpoint).unwrap();
+    let kept = nerf_avatar_train::checkpoint::read_checkpoint(&checkpoint).unwrap();
     assert!(kept.avatar.params.data.iter().all(|v| v.is_finite()));
 }
 

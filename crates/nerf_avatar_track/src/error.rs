@@ -99,5 +99,5 @@ pub enum TrackError {
     CanonicalFace(String),
     /// Writing the dataset failed.
     #[error(transparent)]
-    Dataset(#[from] nerf_avatar::dataset::DatasetError),
+    Dataset(#[from] nerf_avatar_data::DatasetError),
 }

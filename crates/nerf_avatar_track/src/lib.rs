@@ -11,7 +11,7 @@
 //! [`segmentation`] runs MediaPipe's selfie segmentation model (also converted to ONNX) for
 //! the head masks; [`camera`], [`mask`], [`background`] and [`boxes`] turn the tracks into
 //! what the trainer reads, and [`pipeline`] writes the dataset with
-//! `nerf_avatar::dataset::DatasetWriter`.
+//! `nerf_avatar_data::DatasetWriter`.
 
 pub mod anchors;
 pub mod background;

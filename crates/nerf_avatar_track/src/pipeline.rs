@@ -13,7 +13,7 @@ use image::imageops::{self, FilterType};
 use image::{GrayImage, RgbImage};
 use nerf_avatar::Pose;
 use nerf_avatar::blendshapes::ARKIT_BLENDSHAPES;
-use nerf_avatar::dataset::{DatasetHeader, DatasetWriter, FrameRecord, Split};
+use nerf_avatar_data::{DatasetHeader, DatasetWriter, FrameRecord, Split};
 use rayon::prelude::*;
 
 use crate::background::estimate_background;

@@ -11,7 +11,7 @@ use test_requirements::{Requirement, available};
 
 use super::{nerf_avatar, nerf_avatar_with_env};
 
-#[path = "../../../nerf_avatar/tests/kernel_support/cxx.rs"]
+#[path = "../../../nerf_avatar_cuda/tests/kernel_support/cxx.rs"]
 #[allow(dead_code, reason = "the CLI's tests use only the emulated driver")]
 mod cxx;
 
@@ -58,7 +58,7 @@ pub fn emulated_driver() -> Option<PathBuf> {
     let driver = cxx::built_or_skip(built)?;
     available(
         Requirement::Nvrtc,
-        nerf_avatar::cuda::libraries::load_nvrtc(),
+        nerf_avatar_cuda::libraries::load_nvrtc(),
     )?;
     Some(driver.clone())
 }

@@ -1,5 +1,5 @@
 //! [`ConvNet`]: the convolutional networks of MediaPipe's face models run by our own NHWC
-//! kernels ([`nerf_avatar::tiles`]) instead of tract, for the landmark model that tracking
+//! kernels ([`nerf_avatar_simd::tiles`]) instead of tract, for the landmark model that tracking
 //! runs on every frame.
 //!
 //! MediaPipe's models are TFLite graphs: NHWC, made of 1×1, depthwise 3×3 and small strided
@@ -22,7 +22,7 @@ use tract_onnx::prelude::Framework;
 
 use crate::error::TrackError;
 use crate::model::on_pool;
-use nerf_avatar::tiles::{
+use nerf_avatar_simd::tiles::{
     self as kernels, Activation, ConvShape, Isa, PackedConv, PackedDepthwise,
 };
 
