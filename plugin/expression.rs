@@ -7,6 +7,7 @@ use bevy::asset::Assets;
 use bevy::ecs::prelude::*;
 use bevy::log::warn;
 use bevy::platform::collections::HashSet;
+use nerf_avatar::blendshapes::BlendshapeMap;
 
 use crate::asset::NerfAvatarAsset;
 use crate::avatar::NerfAvatar;
@@ -86,15 +87,13 @@ impl Expression {
     /// One weight per name of `blendshapes` (in that order) and the names that are set here
     /// but are not among them.
     pub fn resolve(&self, blendshapes: &[String]) -> ResolvedExpression<'_> {
-        let mut weights = vec![0.0; blendshapes.len()];
-        let mut unknown = Vec::new();
-        for (name, weight) in &self.weights {
-            match blendshapes.iter().position(|known| known == name) {
-                Some(index) => weights[index] = *weight,
-                None => unknown.push(name.as_str()),
-            }
+        let names: Vec<&str> = self.weights.iter().map(|(name, _)| name.as_str()).collect();
+        let values: Vec<f32> = self.weights.iter().map(|&(_, weight)| weight).collect();
+        let map = BlendshapeMap::new(&names, blendshapes);
+        ResolvedExpression {
+            weights: map.apply(&values, 0.0),
+            unknown: map.unused().iter().map(|&index| names[index]).collect(),
         }
-        ResolvedExpression { weights, unknown }
     }
 }
 

@@ -22,7 +22,7 @@ use bevy::render::texture::GpuImage;
 use bevy::render::{ExtractSchedule, MainWorld, RenderApp};
 use crossbeam_channel::Sender;
 use nerf_avatar::asset::Avatar;
-use nerf_avatar_wgpu::{FrameRequest, FrameTarget, GpuAvatar, GpuFrame, GpuRenderer, wgpu};
+use nerf_avatar_wgpu::{FrameRequest, FrameTarget, WgpuAvatar, WgpuFrame, WgpuRenderer, wgpu};
 
 use super::wgsl::{WgslJob, WgslJobs, WgslReport, WgslReports, WgslSupport};
 use crate::asset::NerfAvatarAsset;
@@ -31,20 +31,20 @@ use crate::asset::NerfAvatarAsset;
 struct UploadedAvatar {
     /// The avatar it was uploaded from (a hot reload brings a new one).
     source: Arc<Avatar>,
-    gpu: Arc<GpuAvatar>,
+    gpu: Arc<WgpuAvatar>,
 }
 
 /// An avatar entity's frame state, bound to one texture.
 struct AvatarTarget {
     texture: TextureId,
-    avatar: Arc<GpuAvatar>,
-    frame: GpuFrame,
+    avatar: Arc<WgpuAvatar>,
+    frame: WgpuFrame,
 }
 
 /// The GPU renderer on the render device, the uploaded avatars and each avatar's target.
 #[derive(Resource)]
 pub struct WgslPass {
-    renderer: GpuRenderer,
+    renderer: WgpuRenderer,
     reports: Sender<WgslReport>,
     avatars: HashMap<AssetId<NerfAvatarAsset>, UploadedAvatar>,
     targets: HashMap<Entity, AvatarTarget>,
@@ -54,7 +54,11 @@ pub struct WgslPass {
 
 impl WgslPass {
     /// The GPU copy of the job's avatar, uploaded when new or reloaded.
-    fn uploaded(&mut self, device: &wgpu::Device, job: &WgslJob) -> Result<Arc<GpuAvatar>, String> {
+    fn uploaded(
+        &mut self,
+        device: &wgpu::Device,
+        job: &WgslJob,
+    ) -> Result<Arc<WgpuAvatar>, String> {
         if let Some(uploaded) = self.avatars.get(&job.asset)
             && Arc::ptr_eq(&uploaded.source, &job.avatar)
         {
@@ -81,7 +85,7 @@ impl WgslPass {
         &mut self,
         device: &wgpu::Device,
         job: &WgslJob,
-        avatar: Arc<GpuAvatar>,
+        avatar: Arc<WgpuAvatar>,
         image: &GpuImage,
     ) -> Result<(), String> {
         let texture = image.texture.id();
@@ -240,7 +244,7 @@ pub fn setup_wgsl_pass(app: &mut App) {
     };
     let adapter = format!("{} ({:?}, {:?})", info.name, info.device_type, info.backend);
     let hardware = info.device_type != wgpu::DeviceType::Cpu;
-    let support = match GpuRenderer::new(device.wgpu_device()) {
+    let support = match WgpuRenderer::new(device.wgpu_device()) {
         Ok(renderer) => {
             let (reports, receiver) = crossbeam_channel::unbounded();
             render_app

@@ -12,6 +12,7 @@
 //! of the two views' distances to their head centres.
 
 use crate::asset::Avatar;
+use crate::blendshapes::{BlendshapeMap, names_at};
 use crate::camera::Pose;
 use crate::clip::{ExpressionClip, PoseTrack};
 
@@ -21,8 +22,8 @@ const MIN_RANGE: f32 = 1e-6;
 /// The per-coefficient map from a driver's clip to an avatar's coefficients.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ExpressionRetarget {
-    /// For each avatar coefficient, the driver column driving it.
-    sources: Vec<Option<usize>>,
+    /// Which driver column drives each avatar coefficient.
+    names: BlendshapeMap,
     /// For each avatar coefficient, the driver's neutral and full value.
     driver_range: Vec<(f32, f32)>,
     /// For each avatar coefficient, its training range.
@@ -37,11 +38,9 @@ impl ExpressionRetarget {
     /// The map from `clip`'s names and ranges to `avatar`'s.
     pub fn new(clip: &ExpressionClip, avatar: &Avatar) -> Self {
         let names = avatar.blendshapes();
-        let sources: Vec<Option<usize>> = names
-            .iter()
-            .map(|name| clip.names.iter().position(|driver| driver == name))
-            .collect();
-        let driver_range = sources
+        let map = BlendshapeMap::new(&clip.names, names);
+        let driver_range = map
+            .sources()
             .iter()
             .map(|source| source.map_or((0.0, 0.0), |k| (clip.low[k], clip.high[k])))
             .collect();
@@ -51,20 +50,10 @@ impl ExpressionRetarget {
             .copied()
             .zip(avatar.expression_max.iter().copied())
             .collect();
-        let missing = names
-            .iter()
-            .zip(&sources)
-            .filter(|(_, source)| source.is_none())
-            .map(|(name, _)| name.clone())
-            .collect();
-        let unused = clip
-            .names
-            .iter()
-            .filter(|name| !names.contains(name))
-            .cloned()
-            .collect();
+        let missing = names_at(names, map.missing());
+        let unused = names_at(&clip.names, map.unused().iter().copied());
         Self {
-            sources,
+            names: map,
             driver_range,
             avatar_range,
             missing,
@@ -74,7 +63,8 @@ impl ExpressionRetarget {
 
     /// The avatar's coefficients for one driver row.
     pub fn coefficients(&self, driver_row: &[f32]) -> Vec<f32> {
-        self.sources
+        self.names
+            .sources()
             .iter()
             .zip(&self.driver_range)
             .zip(&self.avatar_range)

@@ -19,7 +19,7 @@ use nerf_avatar_cuda::device::CudaDevice;
 use nerf_avatar_cuda::open_default_device;
 use nerf_avatar_cuda::render::CudaRenderer;
 use nerf_avatar_wgpu::wgpu::DeviceType;
-use nerf_avatar_wgpu::{FrameRequest, GpuAvatar, GpuDevice, GpuRenderer};
+use nerf_avatar_wgpu::{FrameRequest, WgpuAvatar, WgpuDevice, WgpuRenderer};
 
 /// The compute backend asked for on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -41,7 +41,7 @@ pub enum Chosen {
     /// A CUDA device with the kernels loaded.
     Cuda(Arc<CudaDevice>),
     /// A wgpu device for the WGSL renderer.
-    Wgpu(Box<GpuDevice>),
+    Wgpu(Box<WgpuDevice>),
 }
 
 /// Opens the rendering backend asked for and prints which one runs and why.
@@ -49,13 +49,13 @@ pub fn choose_renderer(requested: Backend) -> anyhow::Result<Chosen> {
     match requested {
         Backend::Wgpu => {
             let gpu =
-                GpuDevice::open().context("--backend wgpu (--backend cpu runs on the CPU)")?;
+                WgpuDevice::open().context("--backend wgpu (--backend cpu runs on the CPU)")?;
             eprintln!("backend: wgpu on {}", gpu.describe());
             Ok(Chosen::Wgpu(Box::new(gpu)))
         }
         Backend::Auto => match open_default_device() {
             Ok(device) => Ok(Chosen::Cuda(cuda_chosen_by_auto(device))),
-            Err(cuda) => match GpuDevice::open() {
+            Err(cuda) => match WgpuDevice::open() {
                 Ok(gpu) if gpu.info.device_type != DeviceType::Cpu => {
                     eprintln!(
                         "backend: wgpu on {} (chosen by --backend auto; no CUDA: {cuda})",
@@ -139,14 +139,14 @@ pub enum FrameRenderer<'a> {
     },
     /// [`CudaRenderer`] on a GPU.
     Cuda(Box<CudaRenderer>),
-    /// [`GpuRenderer`] (WGSL) on a wgpu device.
+    /// [`WgpuRenderer`] (WGSL) on a wgpu device.
     Wgpu {
         /// The device.
-        gpu: &'a GpuDevice,
+        gpu: &'a WgpuDevice,
         /// The renderer's pipelines.
-        renderer: Box<GpuRenderer>,
+        renderer: Box<WgpuRenderer>,
         /// The avatar on the device.
-        uploaded: Box<GpuAvatar>,
+        uploaded: Box<WgpuAvatar>,
     },
 }
 
@@ -168,7 +168,7 @@ impl<'a> FrameRenderer<'a> {
             )
             .map(|renderer| Self::Cuda(Box::new(renderer)))
             .map_err(anyhow::Error::from),
-            Chosen::Wgpu(gpu) => GpuRenderer::new(&gpu.device)
+            Chosen::Wgpu(gpu) => WgpuRenderer::new(&gpu.device)
                 .and_then(|renderer| {
                     let uploaded = renderer.upload(&gpu.device, avatar)?;
                     Ok(Self::Wgpu {

@@ -20,6 +20,7 @@ use anyhow::{Context, bail, ensure};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use nerf_avatar::Avatar;
+use nerf_avatar::blendshapes::{BlendshapeMap, names_at};
 use nerf_avatar::render::Background;
 use nerf_avatar_data::{Dataset, DatasetFrame, Split};
 use nerf_avatar_eval::metrics::image::{ImageRef, ImageScores, PSNR_CAP_DB};
@@ -95,11 +96,12 @@ pub struct EvalArgs {
     backend: Backend,
 }
 
-/// How the dataset's coefficients feed the avatar's blendshapes.
+/// How the dataset's coefficients feed the avatar's blendshapes, and the names either side
+/// lacks (for the warnings and the report).
 #[derive(Debug, PartialEq)]
 struct ExpressionMap {
-    /// For each avatar blendshape, the index of the dataset coefficient with its name.
-    source: Vec<Option<usize>>,
+    /// The dataset's names matched with the avatar's.
+    names: BlendshapeMap,
     /// Avatar blendshapes the dataset lacks (kept at 0, the neutral face).
     missing: Vec<String>,
     /// Dataset coefficients the avatar lacks (ignored).
@@ -109,22 +111,8 @@ struct ExpressionMap {
 impl ExpressionMap {
     /// Matches the names; fails when the avatar has blendshapes and none is in the dataset.
     fn new(avatar: &[String], dataset: &[String]) -> anyhow::Result<Self> {
-        let source: Vec<Option<usize>> = avatar
-            .iter()
-            .map(|name| dataset.iter().position(|n| n == name))
-            .collect();
-        let missing = avatar
-            .iter()
-            .zip(&source)
-            .filter(|(_, index)| index.is_none())
-            .map(|(name, _)| name.clone())
-            .collect();
-        let extra = dataset
-            .iter()
-            .filter(|name| !avatar.contains(name))
-            .cloned()
-            .collect();
-        if !avatar.is_empty() && source.iter().all(Option::is_none) {
+        let names = BlendshapeMap::new(dataset, avatar);
+        if names.is_disjoint() {
             bail!(
                 "none of the avatar's blendshapes ({}) is in the dataset ({})",
                 avatar.join(", "),
@@ -132,18 +120,15 @@ impl ExpressionMap {
             );
         }
         Ok(Self {
-            source,
-            missing,
-            extra,
+            missing: names_at(avatar, names.missing()),
+            extra: names_at(dataset, names.unused().iter().copied()),
+            names,
         })
     }
 
     /// The avatar's coefficients for a dataset expression.
     fn weights(&self, expression: &[f32]) -> Vec<f32> {
-        self.source
-            .iter()
-            .map(|index| index.map_or(0.0, |i| expression[i]))
-            .collect()
+        self.names.apply(expression, 0.0)
     }
 }
 

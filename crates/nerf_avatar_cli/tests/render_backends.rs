@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use nerf_avatar_eval::metrics::image::{ImageRef, psnr};
-use nerf_avatar_wgpu::GpuDevice;
+use nerf_avatar_wgpu::WgpuDevice;
 use test_requirements::{Requirement, available};
 
 mod common;
@@ -21,7 +21,7 @@ fn pixels(path: &Path) -> Vec<[f32; 3]> {
 
 #[test]
 fn cpu_and_wgpu_backends_render_the_same_png() {
-    if available(Requirement::Vulkan, GpuDevice::open()).is_none() {
+    if available(Requirement::Vulkan, WgpuDevice::open()).is_none() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -29,6 +29,18 @@ pub fn check_view<T>(what: &str, view: &CudaView<'_, T>, needed: usize) -> Resul
     Ok(())
 }
 
+/// Fails unless the per-sample buffers of compositing hold `samples` samples.
+fn check_samples(
+    samples: usize,
+    sigma: &CudaSlice<f32>,
+    rgb: &CudaSlice<f32>,
+    dt: &CudaSlice<f32>,
+) -> Result<(), CudaError> {
+    check_len("sigma", sigma, samples)?;
+    check_len("rgb", rgb, 3 * samples)?;
+    check_len("dt", dt, samples)
+}
+
 /// A count as the kernels' 32-bit index type.
 pub fn as_u32(what: &str, value: usize) -> Result<u32, CudaError> {
     u32::try_from(value)
@@ -217,6 +229,47 @@ pub fn sh_encode(
     launch!(device, "sh_encode", grid_1d(n), directions, &n32, out)
 }
 
+/// Where each ray's samples start, plus the total at the end, on the host and on the device:
+/// ray r owns samples `offsets[r]..offsets[r + 1]`. Only [`RayOffsets::upload`] makes one,
+/// and it checks that the offsets start at 0 and never decrease, so a kernel that reads a
+/// ray's span stays within [`RayOffsets::total`] samples; the fields are private, so safe
+/// code cannot change them afterwards.
+pub struct RayOffsets {
+    host: Vec<u32>,
+    device: CudaSlice<u32>,
+}
+
+impl RayOffsets {
+    /// Checks `offsets` (one per ray, then the total) and copies them to the device.
+    pub fn upload(device: &CudaDevice, offsets: Vec<u32>) -> Result<Self, CudaError> {
+        if offsets.first() != Some(&0) || offsets.windows(2).any(|pair| pair[1] < pair[0]) {
+            return Err(CudaError::Unsupported(
+                "ray offsets must start at 0 and never decrease".into(),
+            ));
+        }
+        let on_device = device.upload(&offsets)?;
+        Ok(Self {
+            host: offsets,
+            device: on_device,
+        })
+    }
+
+    /// Number of rays.
+    pub fn rays(&self) -> usize {
+        self.host.len() - 1
+    }
+
+    /// Number of samples of all rays.
+    pub fn total(&self) -> usize {
+        self.host[self.rays()] as usize
+    }
+
+    /// The offsets on the host.
+    pub fn host(&self) -> &[u32] {
+        &self.host
+    }
+}
+
 /// Composites training rays ([`nerf_avatar::composite::composite`] per ray): ray r owns samples
 /// `offsets[r]..offsets[r + 1]`; writes colour (× 3), alpha and the samples used.
 pub struct CompositeBuffers {
@@ -238,18 +291,17 @@ pub fn composite(
     sigma: &CudaSlice<f32>,
     rgb: &CudaSlice<f32>,
     dt: &CudaSlice<f32>,
-    offsets: &CudaSlice<u32>,
-    rays: usize,
+    offsets: &RayOffsets,
     backgrounds: &CudaSlice<f32>,
     threshold: f32,
     out: &mut CompositeBuffers,
 ) -> Result<(), CudaError> {
-    check_len("offsets", offsets, rays + 1)?;
+    let (rays, samples) = (offsets.rays(), offsets.total());
+    check_samples(samples, sigma, rgb, dt)?;
     check_len("backgrounds", backgrounds, 3 * rays)?;
     check_len("color", &out.color, 3 * rays)?;
     check_len("alpha", &out.alpha, rays)?;
     check_len("used", &out.used, rays)?;
-    check_len("rgb", rgb, 3 * sigma.len().min(dt.len()))?;
     let rays32 = as_u32("rays", rays)?;
     launch!(
         device,
@@ -258,7 +310,7 @@ pub fn composite(
         sigma,
         rgb,
         dt,
-        offsets,
+        &offsets.device,
         &rays32,
         backgrounds,
         &threshold,
@@ -279,19 +331,22 @@ pub fn composite_backward(
     sigma: &CudaSlice<f32>,
     rgb: &CudaSlice<f32>,
     dt: &CudaSlice<f32>,
-    offsets: &CudaSlice<u32>,
-    rays: usize,
+    offsets: &RayOffsets,
     result: &CompositeBuffers,
     d_color: &CudaSlice<f32>,
     d_alpha: &CudaSlice<f32>,
     d_sigma: &mut CudaSlice<f32>,
     d_rgb: &mut CudaSlice<f32>,
 ) -> Result<(), CudaError> {
-    check_len("offsets", offsets, rays + 1)?;
+    let (rays, samples) = (offsets.rays(), offsets.total());
+    check_samples(samples, sigma, rgb, dt)?;
+    check_len("color", &result.color, 3 * rays)?;
+    check_len("alpha", &result.alpha, rays)?;
+    check_len("used", &result.used, rays)?;
     check_len("d_color", d_color, 3 * rays)?;
     check_len("d_alpha", d_alpha, rays)?;
-    check_len("d_sigma", d_sigma, sigma.len())?;
-    check_len("d_rgb", d_rgb, rgb.len())?;
+    check_len("d_sigma", d_sigma, samples)?;
+    check_len("d_rgb", d_rgb, 3 * samples)?;
     let rays32 = as_u32("rays", rays)?;
     launch!(
         device,
@@ -300,7 +355,7 @@ pub fn composite_backward(
         sigma,
         rgb,
         dt,
-        offsets,
+        &offsets.device,
         &rays32,
         &result.color,
         &result.alpha,
@@ -563,10 +618,8 @@ impl CameraParams {
 
 /// Samples of a batch of training rays on the device ([`nerf_avatar::march::RaySamples`]).
 pub struct DeviceSamples {
-    /// Start of each ray's samples, plus the total at the end (on the host).
-    pub offsets: Vec<u32>,
-    /// The same offsets on the device.
-    pub device_offsets: CudaSlice<u32>,
+    /// Where each ray's samples start, plus the total at the end.
+    pub offsets: RayOffsets,
     /// Positions in the unit cube (samples × 3).
     pub positions: CudaSlice<f32>,
     /// Directions of the samples' rays (samples × 3).
@@ -578,7 +631,7 @@ pub struct DeviceSamples {
 impl DeviceSamples {
     /// Number of samples.
     pub fn len(&self) -> usize {
-        self.offsets.last().copied().unwrap_or(0) as usize
+        self.offsets.total()
     }
 
     /// Whether no ray has a sample.
@@ -626,7 +679,7 @@ pub fn march_rays(
         offsets.push(as_u32("samples", total as usize)?);
     }
     let samples = total as usize;
-    let device_offsets = device.upload(&offsets)?;
+    let offsets = RayOffsets::upload(device, offsets)?;
     let mut positions = device.zeros::<f32>(3 * samples)?;
     let mut dt = device.zeros::<f32>(samples)?;
     let mut sample_directions = device.zeros::<f32>(3 * samples)?;
@@ -640,14 +693,13 @@ pub fn march_rays(
         &rays32,
         config,
         occupancy,
-        &device_offsets,
+        &offsets.device,
         &mut positions,
         &mut dt,
         &mut sample_directions
     )?;
     Ok(DeviceSamples {
         offsets,
-        device_offsets,
         positions,
         directions: sample_directions,
         dt,

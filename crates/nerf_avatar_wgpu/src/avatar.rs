@@ -8,12 +8,12 @@ use wgpu::util::DeviceExt;
 use nerf_avatar::asset::Avatar;
 use nerf_avatar::field::Model;
 
-use super::GpuError;
+use super::WgpuError;
 use super::bindings::{FIELD_WGSL, bind_buffers, checked, pipeline, shader};
 use super::field_source::{WeightBinding, field_source};
-use super::layout::{GpuBlendGroup, GpuModelLayout};
+use super::layout::{WgpuBlendGroup, WgpuModelLayout};
 use super::precision::StoragePrecision;
-use super::renderer::{GpuRenderer, MARCH_WGSL, RENDER_WGSL};
+use super::renderer::{MARCH_WGSL, RENDER_WGSL, WgpuRenderer};
 use nerf_avatar_simd::f16_pairs::pack_f16_pairs;
 
 /// Some of the K + 1 tables in one buffer, with the blend's uniform for them.
@@ -23,13 +23,13 @@ pub(super) struct TableGroup {
     pub bind_group: wgpu::BindGroup,
 }
 
-/// One avatar on one device, ready to render any number of frames (through [`super::GpuFrame`]s).
+/// One avatar on one device, ready to render any number of frames (through [`super::WgpuFrame`]s).
 #[derive(Debug)]
-pub struct GpuAvatar {
+pub struct WgpuAvatar {
     /// The CPU model it was made from (configuration and layouts).
     pub model: Model,
     /// The shaders' view of the model.
-    pub layout: GpuModelLayout,
+    pub layout: WgpuModelLayout,
     pub(super) table_groups: Vec<TableGroup>,
     /// How the tables and MLP weights are stored.
     pub precision: StoragePrecision,
@@ -49,14 +49,14 @@ pub struct GpuAvatar {
     pub(super) table_bytes: u64,
 }
 
-impl GpuAvatar {
+impl WgpuAvatar {
     /// Uploads `avatar` (which should have passed [`Avatar::validate`]) to `device`, in the
     /// precision [`StoragePrecision::automatic`] chooses.
     pub fn upload(
-        renderer: &GpuRenderer,
+        renderer: &WgpuRenderer,
         device: &wgpu::Device,
         avatar: &Avatar,
-    ) -> Result<Self, GpuError> {
+    ) -> Result<Self, WgpuError> {
         Self::upload_with_precision(
             renderer,
             device,
@@ -67,13 +67,13 @@ impl GpuAvatar {
 
     /// [`Self::upload`] with the tables and MLP weights stored in `precision`.
     pub fn upload_with_precision(
-        renderer: &GpuRenderer,
+        renderer: &WgpuRenderer,
         device: &wgpu::Device,
         avatar: &Avatar,
         precision: StoragePrecision,
-    ) -> Result<Self, GpuError> {
+    ) -> Result<Self, WgpuError> {
         let model = Model::new(&avatar.config);
-        let layout = GpuModelLayout::new(&model)?;
+        let layout = WgpuModelLayout::new(&model)?;
         let limits = device.limits();
         let binding_limit = limits
             .max_storage_buffer_binding_size
@@ -85,7 +85,7 @@ impl GpuAvatar {
         };
         let table_bytes = (table_elements * size_of::<u32>()) as u64;
         if table_bytes > binding_limit {
-            return Err(GpuError::TooLarge {
+            return Err(WgpuError::TooLarge {
                 what: "one hash table",
                 bytes: table_bytes,
                 limit: binding_limit,
@@ -108,7 +108,7 @@ impl GpuAvatar {
             WeightBinding::Storage
         };
         if mlp_bytes > binding_limit {
-            return Err(GpuError::TooLarge {
+            return Err(WgpuError::TooLarge {
                 what: "the MLP weights",
                 bytes: mlp_bytes,
                 limit: binding_limit,
@@ -142,7 +142,7 @@ impl GpuAvatar {
                             init("nerf-avatar tables", bytemuck::cast_slice(&words), storage)
                         }
                     };
-                    let info = GpuBlendGroup {
+                    let info = WgpuBlendGroup {
                         table_len: table_elements as u32,
                         first_table: first as u32,
                         table_count: count as u32,
@@ -227,16 +227,16 @@ impl GpuAvatar {
 
     /// The K + 1 table weights of a frame: 1 for h0, then `weights` (already clamped, as
     /// [`nerf_avatar::render::render_image`] takes them).
-    pub(super) fn table_weights(&self, weights: &[f32]) -> Result<Vec<f32>, GpuError> {
+    pub(super) fn table_weights(&self, weights: &[f32]) -> Result<Vec<f32>, WgpuError> {
         let k = self.blendshape_count();
         if weights.len() != k {
-            return Err(GpuError::BadFrame(format!(
+            return Err(WgpuError::BadFrame(format!(
                 "{} expression weights for an avatar of {k} blendshapes",
                 weights.len()
             )));
         }
         if let Some(i) = weights.iter().position(|w| !w.is_finite()) {
-            return Err(GpuError::BadFrame(format!(
+            return Err(WgpuError::BadFrame(format!(
                 "expression weight {i} is {}",
                 weights[i]
             )));

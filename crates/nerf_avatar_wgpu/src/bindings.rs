@@ -1,6 +1,6 @@
 //! Bind group layouts and pipelines shared by the renderer and the stage kernels.
 
-use super::GpuError;
+use super::WgpuError;
 
 /// Source of field.wgsl, which render.wgsl and probe.wgsl are appended to.
 pub const FIELD_WGSL: &str = include_str!("../../../shaders/field.wgsl");
@@ -95,14 +95,14 @@ pub fn shader(device: &wgpu::Device, label: &str, parts: &[&str]) -> wgpu::Shade
 
 /// Runs `create` inside validation and out-of-memory error scopes, so that a shader the
 /// driver refuses or an allocation that fails becomes an error instead of a panic.
-pub fn checked<T>(device: &wgpu::Device, create: impl FnOnce() -> T) -> Result<T, GpuError> {
+pub fn checked<T>(device: &wgpu::Device, create: impl FnOnce() -> T) -> Result<T, WgpuError> {
     let memory = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
     let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
     let value = create();
     let validation = pollster::block_on(validation.pop());
     let memory = pollster::block_on(memory.pop());
     match validation.or(memory) {
-        Some(error) => Err(GpuError::Device(error.to_string())),
+        Some(error) => Err(WgpuError::Device(error.to_string())),
         None => Ok(value),
     }
 }

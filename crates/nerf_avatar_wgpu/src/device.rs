@@ -1,11 +1,11 @@
 //! A device of its own for the command line and tests; the Bevy plugin passes its
 //! `RenderDevice`'s `wgpu::Device` and `wgpu::Queue` instead.
 
-use super::GpuError;
+use super::WgpuError;
 
 /// A wgpu device and queue opened on the best available adapter.
 #[derive(Debug)]
-pub struct GpuDevice {
+pub struct WgpuDevice {
     /// The device.
     pub device: wgpu::Device,
     /// Its queue.
@@ -14,11 +14,11 @@ pub struct GpuDevice {
     pub info: wgpu::AdapterInfo,
 }
 
-impl GpuDevice {
+impl WgpuDevice {
     /// Opens a device on the default adapter (`WGPU_BACKEND`, `WGPU_ADAPTER_NAME` and
     /// `WGPU_POWER_PREF` select another), with the adapter's own limits so that large models
     /// fit.
-    pub fn open() -> Result<Self, GpuError> {
+    pub fn open() -> Result<Self, WgpuError> {
         let instance =
             wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let options = wgpu::RequestAdapterOptions {
@@ -28,7 +28,7 @@ impl GpuDevice {
             compatible_surface: None,
         };
         let adapter = pollster::block_on(instance.request_adapter(&options))
-            .map_err(|error| GpuError::NoAdapter(error.to_string()))?;
+            .map_err(|error| WgpuError::NoAdapter(error.to_string()))?;
         let info = adapter.get_info();
         let descriptor = wgpu::DeviceDescriptor {
             label: Some("nerf-avatar"),
@@ -37,7 +37,7 @@ impl GpuDevice {
         };
         let (device, queue) =
             pollster::block_on(adapter.request_device(&descriptor)).map_err(|error| {
-                GpuError::NoDevice {
+                WgpuError::NoDevice {
                     adapter: info.name.clone(),
                     reason: error.to_string(),
                 }

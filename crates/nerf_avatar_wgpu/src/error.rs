@@ -2,7 +2,7 @@
 
 /// An error of the GPU renderer.
 #[derive(Debug, thiserror::Error)]
-pub enum GpuError {
+pub enum WgpuError {
     /// No adapter (GPU or software rasteriser) is available.
     #[error(
         "no GPU adapter is available ({0}); install a Vulkan, Metal or DX12 driver (lavapipe: mesa-vulkan-drivers) or use the CPU backend"

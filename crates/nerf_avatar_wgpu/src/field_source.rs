@@ -12,7 +12,7 @@ use std::fmt::Write;
 
 use nerf_avatar::field::Model;
 
-use super::layout::GpuModelLayout;
+use super::layout::WgpuModelLayout;
 use super::precision::StoragePrecision;
 
 /// Where the shader reads the MLP weights from.
@@ -40,7 +40,7 @@ fn literal(value: f32) -> String {
 /// `vec4` values of the chosen precision (four f32 or eight f16 weights each).
 pub fn field_source(
     model: &Model,
-    layout: &GpuModelLayout,
+    layout: &WgpuModelLayout,
     precision: StoragePrecision,
     binding: WeightBinding,
     weight_vectors: usize,
@@ -258,7 +258,7 @@ const WRITTEN_OUT_QUADS: usize = 512;
 /// last without activation).
 fn write_mlp(
     out: &mut String,
-    layout: &GpuModelLayout,
+    layout: &WgpuModelLayout,
     precision: StoragePrecision,
     first: usize,
     count: usize,
@@ -335,7 +335,7 @@ fn write_mlp(
 fn write_field_forward(
     out: &mut String,
     model: &Model,
-    layout: &GpuModelLayout,
+    layout: &WgpuModelLayout,
     precision: StoragePrecision,
 ) {
     let density = model.layout.density_layers.len();

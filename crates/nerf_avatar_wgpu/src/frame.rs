@@ -5,11 +5,11 @@ use wgpu::util::DeviceExt;
 
 use nerf_avatar::camera::{Intrinsics, Pose};
 
-use super::GpuError;
-use super::avatar::GpuAvatar;
+use super::WgpuError;
+use super::avatar::WgpuAvatar;
 use super::bindings::{bind_buffers, checked};
 use super::precision::StoragePrecision;
-use super::renderer::GpuRenderer;
+use super::renderer::WgpuRenderer;
 
 /// Bytes of one output pixel in a buffer target: `vec4<f32>` (r, g, b, opacity).
 pub const PIXEL_BYTES: u64 = 16;
@@ -19,7 +19,7 @@ const RAY_STATE_BYTES: u64 = 32;
 /// Where a frame's pixels go.
 #[derive(Clone, Copy, Debug)]
 pub enum FrameTarget<'a> {
-    /// A storage buffer owned by the frame ([`GpuFrame::output`]): `width × height` rows of
+    /// A storage buffer owned by the frame ([`WgpuFrame::output`]): `width × height` rows of
     /// `vec4<f32>` (colour over the background, opacity), row-major from the top-left.
     Buffer {
         /// Width in pixels.
@@ -56,7 +56,7 @@ pub struct FrameRequest<'a> {
 
 /// Per-instance GPU state of one avatar: render any number of frames into one target.
 #[derive(Debug)]
-pub struct GpuFrame {
+pub struct WgpuFrame {
     /// Width of the target in pixels.
     pub width: u32,
     /// Height of the target in pixels.
@@ -79,14 +79,14 @@ pub struct GpuFrame {
     pub(super) table_len: usize,
 }
 
-impl GpuFrame {
+impl WgpuFrame {
     /// Creates the state of one instance of `avatar` rendering into `target`.
     pub fn new(
-        renderer: &GpuRenderer,
+        renderer: &WgpuRenderer,
         device: &wgpu::Device,
-        avatar: &GpuAvatar,
+        avatar: &WgpuAvatar,
         target: FrameTarget<'_>,
-    ) -> Result<Self, GpuError> {
+    ) -> Result<Self, WgpuError> {
         let (width, height) = match target {
             FrameTarget::Buffer { width, height } | FrameTarget::Texture { width, height, .. } => {
                 (width, height)
@@ -94,7 +94,7 @@ impl GpuFrame {
         };
         let limit = device.limits().max_texture_dimension_2d;
         if width == 0 || height == 0 || width > limit || height > limit {
-            return Err(GpuError::BadFrame(format!(
+            return Err(WgpuError::BadFrame(format!(
                 "a {width}×{height} target (sides from 1 to {limit})"
             )));
         }
@@ -102,7 +102,7 @@ impl GpuFrame {
         let binding_limit = device.limits().max_storage_buffer_binding_size;
         let state_bytes = u64::from(width) * u64::from(height) * RAY_STATE_BYTES;
         if state_bytes > binding_limit {
-            return Err(GpuError::TooLarge {
+            return Err(WgpuError::TooLarge {
                 what: "the ray states of the image",
                 bytes: state_bytes,
                 limit: binding_limit,
@@ -127,7 +127,7 @@ impl GpuFrame {
             );
             let info = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some("nerf-avatar frame"),
-                contents: &[0; size_of::<super::layout::GpuFrameInfo>()],
+                contents: &[0; size_of::<super::layout::WgpuFrameInfo>()],
                 usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             });
             let sample_count = buffer(

@@ -10,7 +10,7 @@ use nerf_avatar::field::Model;
 use nerf_avatar::march::MarchSettings;
 use nerf_avatar::params::LayerShape;
 
-use super::GpuError;
+use super::WgpuError;
 
 /// Widest MLP layer the shaders hold (field.wgsl: `MAX_WIDTH`).
 pub const MAX_WIDTH: usize = 128;
@@ -19,10 +19,10 @@ pub const MAX_WIDTH: usize = 128;
 /// one iteration per sample plus the skipping of empty cells.
 const SAMPLES_PER_ROUND: u32 = 16;
 
-/// One MLP layer in the padded upload ([`GpuModelLayout::padded_weights`]), offset in groups
+/// One MLP layer in the padded upload ([`WgpuModelLayout::padded_weights`]), offset in groups
 /// of four from the first MLP weight.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct GpuLayerShape {
+pub struct WgpuLayerShape {
     /// Width of the input.
     pub inputs: u32,
     /// Width of the output.
@@ -34,7 +34,7 @@ pub struct GpuLayerShape {
 /// field.wgsl: `ModelInfo`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
-pub struct GpuModelInfo {
+pub struct WgpuModelInfo {
     level_count: u32,
     features: u32,
     density_layer_count: u32,
@@ -53,21 +53,21 @@ pub struct GpuModelInfo {
 
 /// Everything the shaders need to know about a model's shape.
 #[derive(Clone, Debug, PartialEq)]
-pub struct GpuModelLayout {
+pub struct WgpuModelLayout {
     /// The model's constants.
-    pub info: GpuModelInfo,
+    pub info: WgpuModelInfo,
     /// The density MLP's layers, then the colour MLP's.
-    pub layers: Vec<GpuLayerShape>,
+    pub layers: Vec<WgpuLayerShape>,
     /// Samples a live ray takes per dispatch of `march_rays`.
     pub samples_per_round: u32,
     /// The CPU layers (offsets in the flat parameter buffer), in the order of `layers`.
     cpu_layers: Vec<LayerShape>,
 }
 
-impl GpuModelLayout {
+impl WgpuModelLayout {
     /// The layout of `model`; refuses models wider than the shaders hold or with tables
     /// too long for 32-bit indices.
-    pub fn new(model: &Model) -> Result<Self, GpuError> {
+    pub fn new(model: &Model) -> Result<Self, WgpuError> {
         let config: &ModelConfig = &model.config;
         let cpu_layers: Vec<LayerShape> = model
             .layout
@@ -77,10 +77,10 @@ impl GpuModelLayout {
             .copied()
             .collect();
         let mut quads = 0;
-        let layers: Vec<GpuLayerShape> = cpu_layers
+        let layers: Vec<WgpuLayerShape> = cpu_layers
             .iter()
             .map(|l| {
-                let shape = GpuLayerShape {
+                let shape = WgpuLayerShape {
                     inputs: l.inputs as u32,
                     outputs: l.outputs as u32,
                     offset: quads as u32,
@@ -100,18 +100,18 @@ impl GpuModelLayout {
             .max()
             .unwrap_or(0);
         if widest > MAX_WIDTH {
-            return Err(GpuError::Unsupported(format!(
+            return Err(WgpuError::Unsupported(format!(
                 "an MLP layer is {widest} wide; the shaders hold at most {MAX_WIDTH}"
             )));
         }
         let table_len = u32::try_from(model.layout.table_len).map_err(|_| {
-            GpuError::Unsupported(format!(
+            WgpuError::Unsupported(format!(
                 "a hash table of {} values needs 64-bit indices",
                 model.layout.table_len
             ))
         })?;
         let settings = MarchSettings::inference(config);
-        let info = GpuModelInfo {
+        let info = WgpuModelInfo {
             level_count: model.grid.levels.len() as u32,
             features: model.grid.features as u32,
             density_layer_count,
@@ -180,7 +180,7 @@ pub fn max_samples_per_ray(config: &ModelConfig, pose: &Pose) -> u32 {
 /// render.wgsl: `FrameInfo`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
-pub struct GpuFrameInfo {
+pub struct WgpuFrameInfo {
     pose: [[f32; 4]; 3],
     focal_center: [f32; 4],
     size: [u32; 2],
@@ -189,7 +189,7 @@ pub struct GpuFrameInfo {
     background: [f32; 4],
 }
 
-impl GpuFrameInfo {
+impl WgpuFrameInfo {
     /// A frame of `config`'s model seen through `intrinsics` from `pose`, over `background`,
     /// with the inference stopping rule, marched `samples_per_round` samples at a time.
     pub fn new(
@@ -214,7 +214,7 @@ impl GpuFrameInfo {
 /// blend.wgsl: `BlendGroup`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
-pub struct GpuBlendGroup {
+pub struct WgpuBlendGroup {
     /// Values in one table.
     pub table_len: u32,
     /// Index of the group's first table (0 is h0).
@@ -228,7 +228,7 @@ pub struct GpuBlendGroup {
 /// probe.wgsl: `ProbeInfo`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
-pub struct GpuProbeInfo {
+pub struct WgpuProbeInfo {
     /// Points to evaluate.
     pub count: u32,
     /// Values per point in the output.
@@ -241,16 +241,16 @@ mod tests {
 
     #[test]
     fn structs_have_the_wgsl_sizes() {
-        assert_eq!(size_of::<GpuModelInfo>(), 64);
-        assert_eq!(size_of::<GpuFrameInfo>(), 96);
-        assert_eq!(size_of::<GpuBlendGroup>(), 16);
+        assert_eq!(size_of::<WgpuModelInfo>(), 64);
+        assert_eq!(size_of::<WgpuFrameInfo>(), 96);
+        assert_eq!(size_of::<WgpuBlendGroup>(), 16);
     }
 
     #[test]
     fn weights_are_padded_to_groups_of_four() {
         let config = ModelConfig::tiny();
         let model = Model::new(&config);
-        let layout = GpuModelLayout::new(&model).unwrap();
+        let layout = WgpuModelLayout::new(&model).unwrap();
         let params: Vec<f32> = (0..model.layout.total()).map(|i| i as f32).collect();
         let padded = layout.padded_weights(&params);
         let color_input = model.layout.color_layers[0];
@@ -283,7 +283,7 @@ mod tests {
 
     #[test]
     fn paper_model_fits_and_a_too_wide_one_is_refused() {
-        let layout = GpuModelLayout::new(&Model::new(&ModelConfig::paper())).unwrap();
+        let layout = WgpuModelLayout::new(&Model::new(&ModelConfig::paper())).unwrap();
         assert_eq!(layout.layers.len(), 7);
         assert_eq!(layout.layers[0].offset, 0);
         assert_eq!(layout.layers[1].offset, 64 * 16);
@@ -291,8 +291,8 @@ mod tests {
         let mut wide = ModelConfig::tiny();
         wide.density_mlp.hidden_width = 256;
         assert!(matches!(
-            GpuModelLayout::new(&Model::new(&wide)),
-            Err(GpuError::Unsupported(_))
+            WgpuModelLayout::new(&Model::new(&wide)),
+            Err(WgpuError::Unsupported(_))
         ));
     }
 }

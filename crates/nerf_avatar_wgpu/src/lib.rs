@@ -1,4 +1,4 @@
-//! The GPU renderer: WGSL compute shaders on wgpu, for any GPU that Vulkan, Metal, DX12 (or
+//! `nerf_avatar_wgpu`: the WGSL renderer, compute shaders on wgpu, for any GPU that Vulkan, Metal, DX12 (or
 //! a software rasteriser such as lavapipe) drives, on the caller's device.
 //!
 //! A frame is rendered in one compute pass: `blend_tables` (shaders/blend.wgsl, after
@@ -18,14 +18,14 @@
 //! frame's blended table and the MLP weights are stored as f16, two to a `u32` word, read
 //! with WGSL's core `unpack2x16float` (no `SHADER_F16` feature needed, so every adapter,
 //! lavapipe included, takes this path) and computed in f32; an avatar with a parameter
-//! beyond f16's range stays in f32, and [`GpuRenderer::upload_with_precision`] forces either.
+//! beyond f16's range stays in f32, and [`WgpuRenderer::upload_with_precision`] forces either.
 //! f16 halves the avatar's memory and the bytes each frame's blend and samples read; against
-//! the CPU reference both precisions are held to PSNR ≥ 40 dB (tests/gpu_conformance.rs).
+//! the CPU reference both precisions are held to PSNR ≥ 40 dB (tests/wgpu_conformance.rs).
 //!
-//! Use: [`GpuRenderer::new`] once per device, [`GpuAvatar::upload`] once per avatar,
-//! [`GpuFrame::new`] once per instance and target (a buffer it owns, or the caller's
-//! storage texture), then [`GpuRenderer::encode_frame`] every frame with the expression and
-//! camera; or [`GpuRenderer::render_image`] to get the pixels on the host. [`GpuDevice`]
+//! Use: [`WgpuRenderer::new`] once per device, [`WgpuAvatar::upload`] once per avatar,
+//! [`WgpuFrame::new`] once per instance and target (a buffer it owns, or the caller's
+//! storage texture), then [`WgpuRenderer::encode_frame`] every frame with the expression and
+//! camera; or [`WgpuRenderer::render_image`] to get the pixels on the host. [`WgpuDevice`]
 //! opens a device of its own for the command line and tests.
 
 mod avatar;
@@ -40,13 +40,13 @@ mod probe;
 mod readback;
 mod renderer;
 
-pub use avatar::GpuAvatar;
-pub use device::GpuDevice;
-pub use error::GpuError;
-pub use frame::{FrameRequest, FrameTarget, GpuFrame, PIXEL_BYTES};
+pub use avatar::WgpuAvatar;
+pub use device::WgpuDevice;
+pub use error::WgpuError;
+pub use frame::{FrameRequest, FrameTarget, PIXEL_BYTES, WgpuFrame};
 pub use layout::MAX_WIDTH;
 pub use precision::StoragePrecision;
-pub use probe::GpuProbe;
-pub use renderer::GpuRenderer;
+pub use probe::WgpuProbe;
+pub use renderer::WgpuRenderer;
 /// The wgpu this renderer is built on (the version Bevy 0.19 uses).
 pub use wgpu;

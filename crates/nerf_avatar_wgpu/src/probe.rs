@@ -4,15 +4,15 @@
 
 use wgpu::util::DeviceExt;
 
-use super::GpuError;
-use super::avatar::GpuAvatar;
+use super::WgpuError;
+use super::avatar::WgpuAvatar;
 use super::bindings::{FIELD_WGSL, bind_buffers, checked, pipeline, shader, storage, uniform};
 use super::field_source::WeightBinding;
-use super::frame::GpuFrame;
-use super::layout::GpuProbeInfo;
+use super::frame::WgpuFrame;
+use super::layout::WgpuProbeInfo;
 use super::precision::StoragePrecision;
 use super::readback::{floats, read_buffer};
-use super::renderer::GpuRenderer;
+use super::renderer::WgpuRenderer;
 use nerf_avatar_simd::f16_pairs::unpack_f16_pairs;
 
 const PROBE_WGSL: &str = include_str!("../../../shaders/probe.wgsl");
@@ -21,15 +21,15 @@ const PROBE_WORKGROUP: u32 = 64;
 
 /// The stage kernels of one device (compiled for each avatar's field when run).
 #[derive(Debug)]
-pub struct GpuProbe {
+pub struct WgpuProbe {
     points_layout: wgpu::BindGroupLayout,
     model_layout: wgpu::BindGroupLayout,
     weights_layouts: [wgpu::BindGroupLayout; 2],
 }
 
-impl GpuProbe {
+impl WgpuProbe {
     /// Prepares the stage kernels for `device`.
-    pub fn new(renderer: &GpuRenderer, device: &wgpu::Device) -> Result<Self, GpuError> {
+    pub fn new(renderer: &WgpuRenderer, device: &wgpu::Device) -> Result<Self, WgpuError> {
         checked(device, || {
             let points_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
                 label: Some("nerf-avatar probe"),
@@ -50,13 +50,13 @@ impl GpuProbe {
         })
     }
 
-    /// The blended table of `frame`'s last encoded frame (see [`GpuRenderer::encode_frame`]).
+    /// The blended table of `frame`'s last encoded frame (see [`WgpuRenderer::encode_frame`]).
     pub fn blended_table(
         &self,
         device: &wgpu::Device,
         queue: &wgpu::Queue,
-        frame: &GpuFrame,
-    ) -> Result<Vec<f32>, GpuError> {
+        frame: &WgpuFrame,
+    ) -> Result<Vec<f32>, WgpuError> {
         let bytes = frame.blended.size();
         let data = read_buffer(device, queue, &frame.blended, bytes)?;
         let mut values = match frame.precision {
@@ -75,10 +75,10 @@ impl GpuProbe {
         &self,
         device: &wgpu::Device,
         queue: &wgpu::Queue,
-        avatar: &GpuAvatar,
-        frame: &GpuFrame,
+        avatar: &WgpuAvatar,
+        frame: &WgpuFrame,
         points: &[[f32; 3]],
-    ) -> Result<Vec<f32>, GpuError> {
+    ) -> Result<Vec<f32>, WgpuError> {
         let width = avatar.model.grid.output_width();
         let directions = vec![[0.0, 0.0, 1.0]; points.len()];
         self.run(
@@ -99,11 +99,11 @@ impl GpuProbe {
         &self,
         device: &wgpu::Device,
         queue: &wgpu::Queue,
-        avatar: &GpuAvatar,
-        frame: &GpuFrame,
+        avatar: &WgpuAvatar,
+        frame: &WgpuFrame,
         points: &[[f32; 3]],
         directions: &[[f32; 3]],
-    ) -> Result<Vec<f32>, GpuError> {
+    ) -> Result<Vec<f32>, WgpuError> {
         self.run(
             device,
             queue,
@@ -124,15 +124,15 @@ impl GpuProbe {
         &self,
         device: &wgpu::Device,
         queue: &wgpu::Queue,
-        avatar: &GpuAvatar,
-        frame: &GpuFrame,
+        avatar: &WgpuAvatar,
+        frame: &WgpuFrame,
         kernel: &str,
         points: &[[f32; 3]],
         directions: &[[f32; 3]],
         out_width: usize,
-    ) -> Result<Vec<f32>, GpuError> {
+    ) -> Result<Vec<f32>, WgpuError> {
         if points.is_empty() || points.len() != directions.len() {
-            return Err(GpuError::BadFrame(format!(
+            return Err(WgpuError::BadFrame(format!(
                 "{} points and {} directions",
                 points.len(),
                 directions.len()
@@ -151,7 +151,7 @@ impl GpuProbe {
                     usage,
                 })
             };
-            let info = GpuProbeInfo {
+            let info = WgpuProbeInfo {
                 count,
                 out_width: out_width as u32,
             };

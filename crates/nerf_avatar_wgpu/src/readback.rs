@@ -1,7 +1,7 @@
 //! Copying a GPU buffer back to the host (the command line's and the tests' path; the Bevy
 //! plugin samples its texture on the GPU instead).
 
-use super::GpuError;
+use super::WgpuError;
 
 /// The first `bytes` bytes of `buffer` (which needs `COPY_SRC` usage), after all work
 /// submitted so far.
@@ -10,7 +10,7 @@ pub fn read_buffer(
     queue: &wgpu::Queue,
     buffer: &wgpu::Buffer,
     bytes: u64,
-) -> Result<Vec<u8>, GpuError> {
+) -> Result<Vec<u8>, WgpuError> {
     let staging = device.create_buffer(&wgpu::BufferDescriptor {
         label: Some("nerf-avatar readback"),
         size: bytes,
@@ -27,11 +27,11 @@ pub fn read_buffer(
     });
     device
         .poll(wgpu::PollType::wait_indefinitely())
-        .map_err(|error| GpuError::Device(error.to_string()))?;
+        .map_err(|error| WgpuError::Device(error.to_string()))?;
     receiver
         .recv()
-        .map_err(|error| GpuError::Device(error.to_string()))?
-        .map_err(|error| GpuError::Device(error.to_string()))?;
+        .map_err(|error| WgpuError::Device(error.to_string()))?
+        .map_err(|error| WgpuError::Device(error.to_string()))?;
     let data = staging.get_mapped_range(..).to_vec();
     staging.unmap();
     Ok(data)

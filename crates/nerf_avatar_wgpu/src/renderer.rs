@@ -5,12 +5,12 @@
 use nerf_avatar::asset::Avatar;
 use nerf_avatar::render::RenderedImage;
 
-use super::GpuError;
-use super::avatar::GpuAvatar;
+use super::WgpuError;
+use super::avatar::WgpuAvatar;
 use super::bindings::{FIELD_WGSL, checked, model_layout, pipeline, shader, storage, uniform};
 use super::field_source::WeightBinding;
-use super::frame::{FrameRequest, FrameTarget, GpuFrame, PIXEL_BYTES};
-use super::layout::{GpuFrameInfo, max_samples_per_ray};
+use super::frame::{FrameRequest, FrameTarget, PIXEL_BYTES, WgpuFrame};
+use super::layout::{WgpuFrameInfo, max_samples_per_ray};
 use super::precision::StoragePrecision;
 use super::readback::{floats, read_buffer};
 
@@ -29,11 +29,11 @@ const RENDER_TILE: u32 = 8;
 const MAX_WORKGROUPS: u32 = 65_535;
 
 /// The GPU renderer of one device. Create it once per device; upload avatars with
-/// [`GpuAvatar::upload`], make one [`GpuFrame`] per instance and target, and record frames
-/// with [`GpuRenderer::encode_frame`] (or render to host memory with
-/// [`GpuRenderer::render_image`]).
+/// [`WgpuAvatar::upload`], make one [`WgpuFrame`] per instance and target, and record frames
+/// with [`WgpuRenderer::encode_frame`] (or render to host memory with
+/// [`WgpuRenderer::render_image`]).
 #[derive(Debug)]
-pub struct GpuRenderer {
+pub struct WgpuRenderer {
     pub(super) blend_tables_layout: wgpu::BindGroupLayout,
     pub(super) blend_frame_layout: wgpu::BindGroupLayout,
     pub(super) model_layout: wgpu::BindGroupLayout,
@@ -73,10 +73,10 @@ impl RayPipelines {
     }
 }
 
-impl GpuRenderer {
+impl WgpuRenderer {
     /// Compiles the shaders for `device` (any device: the command line's own, or the one a
     /// game engine renders with).
-    pub fn new(device: &wgpu::Device) -> Result<Self, GpuError> {
+    pub fn new(device: &wgpu::Device) -> Result<Self, WgpuError> {
         checked(device, || {
             let layout = |label: &str, entries: &[wgpu::BindGroupLayoutEntry]| {
                 device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
@@ -162,19 +162,19 @@ impl GpuRenderer {
         })
     }
 
-    /// Uploads an avatar (see [`GpuAvatar::upload`]).
-    pub fn upload(&self, device: &wgpu::Device, avatar: &Avatar) -> Result<GpuAvatar, GpuError> {
-        GpuAvatar::upload(self, device, avatar)
+    /// Uploads an avatar (see [`WgpuAvatar::upload`]).
+    pub fn upload(&self, device: &wgpu::Device, avatar: &Avatar) -> Result<WgpuAvatar, WgpuError> {
+        WgpuAvatar::upload(self, device, avatar)
     }
 
-    /// Uploads an avatar stored in `precision` (see [`GpuAvatar::upload_with_precision`]).
+    /// Uploads an avatar stored in `precision` (see [`WgpuAvatar::upload_with_precision`]).
     pub fn upload_with_precision(
         &self,
         device: &wgpu::Device,
         avatar: &Avatar,
         precision: StoragePrecision,
-    ) -> Result<GpuAvatar, GpuError> {
-        GpuAvatar::upload_with_precision(self, device, avatar, precision)
+    ) -> Result<WgpuAvatar, WgpuError> {
+        WgpuAvatar::upload_with_precision(self, device, avatar, precision)
     }
 
     /// The layout of the field's group 2 for weights bound as `binding`.
@@ -185,38 +185,38 @@ impl GpuRenderer {
         }
     }
 
-    /// Creates one instance's frame state (see [`GpuFrame::new`]).
+    /// Creates one instance's frame state (see [`WgpuFrame::new`]).
     pub fn create_frame(
         &self,
         device: &wgpu::Device,
-        avatar: &GpuAvatar,
+        avatar: &WgpuAvatar,
         target: FrameTarget<'_>,
-    ) -> Result<GpuFrame, GpuError> {
-        GpuFrame::new(self, device, avatar, target)
+    ) -> Result<WgpuFrame, WgpuError> {
+        WgpuFrame::new(self, device, avatar, target)
     }
 
     /// Records one frame of `avatar` into `encoder`: writes the request's weights and camera
     /// (through `queue`, so they take effect when the encoder is submitted: use one
-    /// [`GpuFrame`] per instance rendered in the same submission), blends the tables and
+    /// [`WgpuFrame`] per instance rendered in the same submission), blends the tables and
     /// renders every pixel of `frame`'s target, marching the rays in as many rounds as the
     /// longest ray of this camera can need. No host round trip.
     pub fn encode_frame(
         &self,
         queue: &wgpu::Queue,
         encoder: &mut wgpu::CommandEncoder,
-        avatar: &GpuAvatar,
-        frame: &GpuFrame,
+        avatar: &WgpuAvatar,
+        frame: &WgpuFrame,
         request: &FrameRequest<'_>,
-    ) -> Result<(), GpuError> {
+    ) -> Result<(), WgpuError> {
         let k = &request.intrinsics;
         if (k.width, k.height) != (frame.width, frame.height) || !k.is_valid() {
-            return Err(GpuError::BadFrame(format!(
+            return Err(WgpuError::BadFrame(format!(
                 "a camera of {}×{} for a {}×{} target",
                 k.width, k.height, frame.width, frame.height
             )));
         }
         if !request.pose.is_rigid(1e-3) || request.background.iter().any(|c| !c.is_finite()) {
-            return Err(GpuError::BadFrame(
+            return Err(WgpuError::BadFrame(
                 "the pose is not a rigid transform or the background is not finite".into(),
             ));
         }
@@ -224,7 +224,7 @@ impl GpuRenderer {
         let samples_per_round = avatar.layout.samples_per_round;
         let rounds =
             max_samples_per_ray(&avatar.model.config, &request.pose).div_ceil(samples_per_round);
-        let info = GpuFrameInfo::new(
+        let info = WgpuFrameInfo::new(
             &avatar.model.config,
             samples_per_round,
             &request.intrinsics,
@@ -284,9 +284,9 @@ impl GpuRenderer {
         &self,
         device: &wgpu::Device,
         queue: &wgpu::Queue,
-        avatar: &GpuAvatar,
+        avatar: &WgpuAvatar,
         request: &FrameRequest<'_>,
-    ) -> Result<RenderedImage, GpuError> {
+    ) -> Result<RenderedImage, WgpuError> {
         let (width, height) = (request.intrinsics.width, request.intrinsics.height);
         let frame = self.create_frame(device, avatar, FrameTarget::Buffer { width, height })?;
         self.render_frame(device, queue, avatar, &frame, request)
@@ -297,12 +297,12 @@ impl GpuRenderer {
         &self,
         device: &wgpu::Device,
         queue: &wgpu::Queue,
-        avatar: &GpuAvatar,
-        frame: &GpuFrame,
+        avatar: &WgpuAvatar,
+        frame: &WgpuFrame,
         request: &FrameRequest<'_>,
-    ) -> Result<RenderedImage, GpuError> {
+    ) -> Result<RenderedImage, WgpuError> {
         let Some(output) = &frame.output else {
-            return Err(GpuError::BadFrame(
+            return Err(WgpuError::BadFrame(
                 "render_frame reads back a buffer target, not a texture".into(),
             ));
         };
@@ -322,7 +322,7 @@ impl GpuRenderer {
             .collect();
         if let Some(i) = values.iter().position(|v| v.iter().any(|c| !c.is_finite())) {
             let i = i as u32;
-            return Err(GpuError::UnwrittenPixel {
+            return Err(WgpuError::UnwrittenPixel {
                 x: i % frame.width,
                 y: i / frame.width,
             });

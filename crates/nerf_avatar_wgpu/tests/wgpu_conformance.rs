@@ -14,7 +14,7 @@ use nerf_avatar::render::{Background, RenderedImage, render_image};
 use nerf_avatar::{Avatar, ModelConfig};
 use nerf_avatar_eval::metrics::image::{ImageRef, psnr};
 use nerf_avatar_wgpu::{
-    FrameRequest, FrameTarget, GpuDevice, GpuError, GpuProbe, GpuRenderer, StoragePrecision,
+    FrameRequest, FrameTarget, StoragePrecision, WgpuDevice, WgpuError, WgpuProbe, WgpuRenderer,
 };
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
@@ -29,8 +29,8 @@ const SIDE: u32 = 48;
 
 /// The GPU adapter (lavapipe where no GPU exists), or `None` where there is none (skipped,
 /// or a failure where `NERF_AVATAR_REQUIRE` names `vulkan`).
-fn device() -> Option<GpuDevice> {
-    let device = available(Requirement::Vulkan, GpuDevice::open())?;
+fn device() -> Option<WgpuDevice> {
+    let device = available(Requirement::Vulkan, WgpuDevice::open())?;
     eprintln!("GPU conformance on {}", device.describe());
     Some(device)
 }
@@ -107,7 +107,7 @@ fn alpha_psnr(a: &RenderedImage, b: &RenderedImage) -> f64 {
 #[test]
 fn gpu_renders_equal_the_cpu_reference() {
     let Some(gpu) = device() else { return };
-    let renderer = GpuRenderer::new(&gpu.device).unwrap();
+    let renderer = WgpuRenderer::new(&gpu.device).unwrap();
     // The paper preset (64-wide MLPs, 4 features, 16 levels) costs lavapipe most: a smaller
     // image.
     let cases = [
@@ -133,8 +133,8 @@ fn gpu_renders_equal_the_cpu_reference() {
 /// that the image is not trivial (some opacity, not all), then renders it on the GPU with
 /// the tables stored in each precision ([`assert_conforms`]).
 fn check_every_precision(
-    gpu: &GpuDevice,
-    renderer: &GpuRenderer,
+    gpu: &WgpuDevice,
+    renderer: &WgpuRenderer,
     avatar: &Avatar,
     weights: &[f32],
     (intrinsics, pose, background): (Intrinsics, Pose, [f32; 3]),
@@ -174,9 +174,9 @@ fn check_every_precision(
 /// Renders `request` on the GPU and asserts that every pixel is written and that colour and
 /// opacity are within [`MIN_PSNR`] of the CPU render `cpu`.
 fn assert_conforms(
-    gpu: &GpuDevice,
-    renderer: &GpuRenderer,
-    gpu_avatar: &nerf_avatar_wgpu::GpuAvatar,
+    gpu: &WgpuDevice,
+    renderer: &WgpuRenderer,
+    gpu_avatar: &nerf_avatar_wgpu::WgpuAvatar,
     request: &FrameRequest<'_>,
     cpu: &RenderedImage,
     case: &str,
@@ -208,7 +208,7 @@ fn the_sample_avatar_renders_as_on_the_cpu_in_f32_and_f16() {
     let avatar = Avatar::read(std::path::Path::new(path)).unwrap();
     // Its weights were stored in f16: the automatic choice keeps them so, losslessly.
     assert_eq!(StoragePrecision::automatic(&avatar), StoragePrecision::F16);
-    let renderer = GpuRenderer::new(&gpu.device).unwrap();
+    let renderer = WgpuRenderer::new(&gpu.device).unwrap();
     let mut weights: Vec<f32> = (0..avatar.config.blendshape_count())
         .map(|i| [0.8, 0.0, 0.4][i % 3])
         .collect();
@@ -230,8 +230,8 @@ fn the_sample_avatar_renders_as_on_the_cpu_in_f32_and_f16() {
 #[test]
 fn blend_encoding_and_field_stages_equal_their_cpu_twins() {
     let Some(gpu) = device() else { return };
-    let renderer = GpuRenderer::new(&gpu.device).unwrap();
-    let probe = GpuProbe::new(&renderer, &gpu.device).unwrap();
+    let renderer = WgpuRenderer::new(&gpu.device).unwrap();
+    let probe = WgpuProbe::new(&renderer, &gpu.device).unwrap();
     let avatar = random_avatar(small_config("tiny"), 7, 30.0);
     let model = Model::new(&avatar.config);
     let gpu_avatar = renderer
@@ -357,7 +357,7 @@ fn blend_encoding_and_field_stages_equal_their_cpu_twins() {
 #[test]
 fn texture_target_holds_the_buffer_render_and_bad_frames_are_refused() {
     let Some(gpu) = device() else { return };
-    let renderer = GpuRenderer::new(&gpu.device).unwrap();
+    let renderer = WgpuRenderer::new(&gpu.device).unwrap();
     let avatar = random_avatar(small_config("tiny"), 5, 30.0);
     let gpu_avatar = renderer.upload(&gpu.device, &avatar).unwrap();
     let (intrinsics, pose) = view(15.0, 5.0);
@@ -451,11 +451,17 @@ fn texture_target_holds_the_buffer_render_and_bad_frames_are_refused() {
     };
     let mut encoder = gpu.device.create_command_encoder(&Default::default());
     let refused = renderer.encode_frame(&gpu.queue, &mut encoder, &gpu_avatar, &frame, &short);
-    assert!(matches!(refused, Err(GpuError::BadFrame(_))), "{refused:?}");
+    assert!(
+        matches!(refused, Err(WgpuError::BadFrame(_))),
+        "{refused:?}"
+    );
     let other_size = FrameRequest {
         intrinsics: intrinsics.resized(SIDE + 1, SIDE),
         ..request
     };
     let refused = renderer.encode_frame(&gpu.queue, &mut encoder, &gpu_avatar, &frame, &other_size);
-    assert!(matches!(refused, Err(GpuError::BadFrame(_))), "{refused:?}");
+    assert!(
+        matches!(refused, Err(WgpuError::BadFrame(_))),
+        "{refused:?}"
+    );
 }

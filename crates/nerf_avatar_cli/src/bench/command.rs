@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use crate::bench::cuda::run_cuda_suite;
-use crate::bench::wgpu::run_gpu_render_suite;
+use crate::bench::wgpu::run_wgpu_render_suite;
 use crate::bench::{BenchLine, BenchOptions, run_suite};
 use anyhow::Context;
 use clap::Args;
@@ -69,7 +69,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         }
         Chosen::Wgpu(gpu) => {
             eprintln!("rendering on {} and on the CPU…", gpu.describe());
-            let lines = run_gpu_render_suite(&scene, &options, &gpu)?;
+            let lines = run_wgpu_render_suite(&scene, &options, &gpu)?;
             let report = serde_json::json!({ "adapter": gpu.describe(), "lines": lines });
             (lines, report)
         }

@@ -8,28 +8,28 @@ use nerf_avatar::field::Model;
 use nerf_avatar::render::{Background, render_image};
 use nerf_avatar::scene::BenchScene;
 use nerf_avatar_wgpu::{
-    FrameRequest, FrameTarget, GpuDevice, GpuError, GpuRenderer, StoragePrecision,
+    FrameRequest, FrameTarget, StoragePrecision, WgpuDevice, WgpuError, WgpuRenderer,
 };
 
 /// Image sides measured.
-pub const GPU_RENDER_SIZES: [u32; 2] = [256, 512];
+pub const WGPU_RENDER_SIZES: [u32; 2] = [256, 512];
 
-/// Renders `scene` at each of [`GPU_RENDER_SIZES`] with the CPU reference and with the WGSL
+/// Renders `scene` at each of [`WGPU_RENDER_SIZES`] with the CPU reference and with the WGSL
 /// renderer on `gpu` (tables and weights stored in f32, then in f16), and returns ms per
 /// frame of each and their ratio to the CPU. A GPU frame is recorded, submitted and waited
 /// for (no copy to the host), as the Bevy plugin renders straight into its texture; shaders
 /// are compiled (and, on lavapipe, JIT-compiled by a first frame) before timing. Each time
 /// is the best of 3 frames (`quick`: of 1, for software adapters, where a 512² frame takes
 /// minutes).
-pub fn run_gpu_render_suite(
+pub fn run_wgpu_render_suite(
     scene: &BenchScene,
     options: &BenchOptions,
-    gpu: &GpuDevice,
-) -> Result<Vec<BenchLine>, GpuError> {
+    gpu: &WgpuDevice,
+) -> Result<Vec<BenchLine>, WgpuError> {
     let repeats = if options.quick { 1 } else { 3 };
     let (avatar, weights) = (&scene.avatar, &scene.weights);
     let model = Model::new(&avatar.config);
-    let renderer = GpuRenderer::new(&gpu.device)?;
+    let renderer = WgpuRenderer::new(&gpu.device)?;
     let precisions = [StoragePrecision::F32, StoragePrecision::F16];
     let mut uploads = Vec::new();
     for precision in precisions {
@@ -37,7 +37,7 @@ pub fn run_gpu_render_suite(
     }
     let adapter = gpu.describe();
     let mut lines = Vec::new();
-    for size in GPU_RENDER_SIZES {
+    for size in WGPU_RENDER_SIZES {
         let (intrinsics, pose) = scene.camera(size, size);
         let cpu = best_seconds(repeats, || {
             render_image(
@@ -70,13 +70,13 @@ pub fn run_gpu_render_suite(
                 pose,
                 background: [1.0; 3],
             };
-            let render = || -> Result<(), GpuError> {
+            let render = || -> Result<(), WgpuError> {
                 let mut encoder = gpu.device.create_command_encoder(&Default::default());
                 renderer.encode_frame(&gpu.queue, &mut encoder, gpu_avatar, &frame, &request)?;
                 gpu.queue.submit([encoder.finish()]);
                 gpu.device
                     .poll(wgpu::PollType::wait_indefinitely())
-                    .map_err(|error| GpuError::Device(error.to_string()))?;
+                    .map_err(|error| WgpuError::Device(error.to_string()))?;
                 Ok(())
             };
             // lavapipe compiles a pipeline's machine code at its first dispatch.

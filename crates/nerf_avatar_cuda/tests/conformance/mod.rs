@@ -393,13 +393,47 @@ fn field_forward_and_backward_match_the_cpu() {
 }
 
 #[test]
+fn ray_offsets_that_decrease_or_overrun_the_samples_are_refused() {
+    let Some(device) = gpu() else { return };
+    for bad in [vec![0, 5, 3], vec![1, 2], vec![]] {
+        assert!(
+            ops::RayOffsets::upload(&device, bad.clone()).is_err(),
+            "{bad:?} was accepted"
+        );
+    }
+    // Two rays of 4 and 6 samples, but per-sample buffers of 5: refused before any launch.
+    let offsets = ops::RayOffsets::upload(&device, vec![0, 4, 10]).unwrap();
+    assert_eq!((offsets.rays(), offsets.total()), (2, 10));
+    let short = device.zeros::<f32>(5).unwrap();
+    let rgb = device.zeros::<f32>(30).unwrap();
+    let mut out = CompositeBuffers {
+        color: device.zeros(6).unwrap(),
+        alpha: device.zeros(2).unwrap(),
+        used: device.zeros(2).unwrap(),
+    };
+    let backgrounds = device.zeros::<f32>(6).unwrap();
+    let error = ops::composite(
+        &device,
+        &short,
+        &rgb,
+        &short,
+        &offsets,
+        &backgrounds,
+        1e-4,
+        &mut out,
+    )
+    .unwrap_err();
+    assert!(error.to_string().contains("sigma"), "{error}");
+}
+
+#[test]
 fn composite_and_its_backward_match_the_cpu() {
     let Some(device) = gpu() else { return };
     let case = CompositeCase::random(&mut Pcg64::seed_from_u64(6), 500);
     let (rays, samples) = (case.rays(), case.samples());
     let upload = |v: &[f32]| device.upload(v).unwrap();
     let (g_sigma, g_rgb, g_dt) = (upload(&case.sigma), upload(&case.rgb), upload(&case.dt));
-    let g_offsets = device.upload(&case.offsets).unwrap();
+    let g_offsets = ops::RayOffsets::upload(&device, case.offsets.clone()).unwrap();
     let mut out = CompositeBuffers {
         color: device.zeros(3 * rays).unwrap(),
         alpha: device.zeros(rays).unwrap(),
@@ -411,7 +445,6 @@ fn composite_and_its_backward_match_the_cpu() {
         &g_rgb,
         &g_dt,
         &g_offsets,
-        rays,
         &upload(&case.backgrounds),
         case.threshold,
         &mut out,
@@ -425,7 +458,6 @@ fn composite_and_its_backward_match_the_cpu() {
         &g_rgb,
         &g_dt,
         &g_offsets,
-        rays,
         &out,
         &upload(&case.d_color),
         &upload(&case.d_alpha),
@@ -459,7 +491,7 @@ fn training_march_matches_the_cpu() {
     .unwrap();
     let n = samples.len();
     case.check(
-        &samples.offsets,
+        samples.offsets.host(),
         &download(&device, &samples.positions, 3 * n),
         &download(&device, &samples.dt, n),
         &download(&device, &samples.directions, 3 * n),
