@@ -13,13 +13,17 @@ use crate::expression::Expression;
 /// Which renderer produces an avatar's frames.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum BackendPreference {
-    /// The fastest renderer for the adapter: the WGSL pass in the render world on a hardware
-    /// GPU that can run it, else the CPU renderer on a worker thread (on a software
+    /// The fastest renderer for the machine: the CUDA renderer on a worker thread where a
+    /// CUDA device works (feature `cuda`), else the WGSL pass in the render world on a
+    /// hardware GPU that can run it, else the CPU renderer on a worker thread (on a software
     /// rasteriser such as lavapipe the CPU renderer is the faster one).
     #[default]
     Auto,
     /// The core crate's CPU renderer on a worker thread.
     Cpu,
+    /// The CUDA renderer on a worker thread (NVIDIA GPUs, feature `cuda`); the CPU renderer
+    /// where no CUDA device works.
+    Cuda,
     /// The WGSL pass in the render world on any adapter that can run it, software
     /// rasterisers included; the CPU renderer where it cannot.
     Wgpu,
@@ -32,9 +36,10 @@ impl std::str::FromStr for BackendPreference {
         match name {
             "auto" => Ok(Self::Auto),
             "cpu" => Ok(Self::Cpu),
+            "cuda" => Ok(Self::Cuda),
             "wgpu" => Ok(Self::Wgpu),
             _ => Err(format!(
-                "unknown avatar backend `{name}` (expected auto, cpu or wgpu)"
+                "unknown avatar backend `{name}` (expected auto, cpu, cuda or wgpu)"
             )),
         }
     }

@@ -8,13 +8,14 @@ use bevy::asset::{AssetPlugin, Assets};
 use bevy::image::{Image, ImagePlugin};
 use bevy::prelude::*;
 use bevy_nerf_avatar::render::display::AvatarDisplay;
-use bevy_nerf_avatar::render::worker::{FrameRequest, render_request};
 use bevy_nerf_avatar::{
     AvatarFrameStatus, Expression, NerfAvatar, NerfAvatarAsset, NerfAvatarPlugin, NerfAvatarViewer,
     RenderSettings, ReportedUnknownNames,
 };
 use nerf_avatar::asset::{Avatar, Precision};
 use nerf_avatar::config::ModelConfig;
+use nerf_avatar::render::Background;
+use nerf_avatar::renderer::{CpuRenderer, FrameRequest, Renderer};
 
 fn small_avatar() -> Avatar {
     let mut config =
@@ -112,22 +113,21 @@ fn unknown_names_are_reported_once_and_frames_follow_the_expression() {
         .resource::<Assets<NerfAvatarAsset>>()
         .get(&world.get::<NerfAvatar>(avatar).unwrap().avatar)
         .unwrap();
-    let expected = render_request(&FrameRequest {
-        entity: avatar,
-        sequence: 0,
-        avatar: asset.avatar.clone(),
-        model: asset.model.clone(),
-        weights: vec![0.4, 0.0],
-        intrinsics: view.intrinsics,
-        pose: view.pose,
-    });
-    assert_eq!(expected.size, 24);
+    let expected = CpuRenderer::new(asset.avatar.clone())
+        .render(&FrameRequest {
+            weights: &[0.4, 0.0],
+            intrinsics: view.intrinsics,
+            pose: view.pose,
+            background: Background::Solid([0.0; 3]),
+        })
+        .unwrap();
+    assert_eq!(expected.width, 24);
     let display = world.get::<AvatarDisplay>(avatar).unwrap();
     let image = world
         .resource::<Assets<Image>>()
         .get(&display.image)
         .unwrap();
-    assert_eq!(image.data.as_deref(), Some(expected.rgba.as_slice()));
+    assert_eq!(image.data, Some(expected.to_rgba8_bytes()));
     assert_eq!(
         status.frames_shown, 1,
         "an unchanged avatar is not re-rendered"

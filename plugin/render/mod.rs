@@ -1,13 +1,16 @@
 //! The render bridge: every frame, each avatar whose expression, view or asset changed gets a
 //! new frame from one of two paths, chosen once per avatar (see [`wgsl::choose_path`]):
-//! - the worker path: a frame request (at most one in flight per avatar) goes to a
-//!   [`FrameSource`] on a worker thread; finished frames are taken back without waiting and
-//!   the newest is shown on the avatar's billboard (see [`display`]);
+//! - the worker path: a frame job (at most one in flight per avatar) goes to a
+//!   [`RenderWorker`] thread, which renders it through the core crate's renderer interface;
+//!   finished frames are taken back without waiting and the newest is shown on the avatar's
+//!   billboard (see [`display`]);
 //! - the WGSL path: a job goes to the render world, which renders the frame on the GPU
 //!   straight into the billboard's texture before the main pass (see [`wgsl`], [`pass`]).
 //!
 //! The main schedule never blocks on a renderer.
 
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod display;
 pub mod pass;
 pub mod view;
@@ -31,28 +34,31 @@ use crate::avatar::{BackendPreference, NerfAvatar};
 use crate::expression::Expression;
 pub use view::{BillboardView, billboard_view};
 pub use wgsl::{FramePath, WgslSupport};
-pub use worker::{CpuWorker, FinishedFrame, FrameRequest, FrameSource};
+pub use worker::{FailedFrame, FinishedFrame, FrameJob, RenderWorker};
 
 /// Marks the entity whose view the avatars are rendered from. Without one, the active camera
 /// of highest order is used.
 #[derive(Component, Clone, Copy, Debug, Default)]
 pub struct NerfAvatarViewer;
 
-/// The renderers available to this app, fastest first.
+/// The render workers of this app, fastest first.
 #[derive(Resource, Default)]
-pub struct FrameSources(pub Vec<Box<dyn FrameSource>>);
+pub struct RenderWorkers(pub Vec<RenderWorker>);
 
-impl FrameSources {
-    /// The renderer an avatar with `preference` uses.
-    pub fn for_preference(&self, preference: BackendPreference) -> Option<&dyn FrameSource> {
-        let wanted = match preference {
-            BackendPreference::Auto | BackendPreference::Wgpu => None,
-            BackendPreference::Cpu => Some("cpu"),
-        };
-        self.0
-            .iter()
-            .find(|source| wanted.is_none_or(|name| source.name() == name))
-            .map(|source| &**source)
+impl RenderWorkers {
+    /// The worker an avatar with `preference` uses: the fastest for `auto` and `wgpu`, the
+    /// CPU's for `cpu`, and for `cuda` the CUDA worker, else the CPU's.
+    pub fn for_preference(&self, preference: BackendPreference) -> Option<&RenderWorker> {
+        match preference {
+            BackendPreference::Auto | BackendPreference::Wgpu => self.0.first(),
+            BackendPreference::Cpu => self.backend("cpu"),
+            BackendPreference::Cuda => self.backend("cuda").or_else(|| self.backend("cpu")),
+        }
+    }
+
+    /// The worker of `backend`, if it runs.
+    pub fn backend(&self, backend: &str) -> Option<&RenderWorker> {
+        self.0.iter().find(|worker| worker.backend() == backend)
     }
 }
 
@@ -86,8 +92,10 @@ pub struct AvatarFrameStatus {
     pub shown_view: Option<BillboardView>,
     /// The path that renders the avatar's frames, once chosen (when its asset has loaded).
     pub path: Option<FramePath>,
-    /// Frame requests sent to worker threads so far.
+    /// Frame jobs sent to worker threads so far.
     pub worker_requests: u64,
+    /// Why the worker could not render the avatar's last job; no job is sent after one fails.
+    pub render_error: Option<String>,
     next_sequence: u64,
     in_flight: Option<InFlight>,
     wanted: Option<FrameKey>,
@@ -141,7 +149,7 @@ pub fn prepare_frame_requests(
     viewers: Query<&GlobalTransform, With<NerfAvatarViewer>>,
     cameras: Query<(&Camera, &GlobalTransform)>,
     assets: Res<Assets<NerfAvatarAsset>>,
-    sources: Res<FrameSources>,
+    workers: Res<RenderWorkers>,
     support: Option<Res<WgslSupport>>,
 ) {
     let Some(viewer) = viewer_transform(&viewers, &cameras) else {
@@ -153,7 +161,9 @@ pub fn prepare_frame_requests(
             continue;
         };
         let path = *status.path.get_or_insert_with(|| {
-            let (path, reason) = wgsl::choose_path(avatar.settings.backend, support.as_deref());
+            let cuda = workers.backend("cuda").is_some();
+            let (path, reason) =
+                wgsl::choose_path(avatar.settings.backend, support.as_deref(), cuda);
             wgsl::log_path(entity, path, &reason);
             path
         });
@@ -182,23 +192,26 @@ pub fn prepare_frame_requests(
             status.wanted = Some(key.clone());
         }
         status.wanted_view = Some(view);
-        if path == FramePath::Wgsl || status.current || status.in_flight.is_some() {
+        if path == FramePath::Wgsl
+            || status.current
+            || status.in_flight.is_some()
+            || status.render_error.is_some()
+        {
             continue;
         }
-        let Some(source) = sources.for_preference(avatar.settings.backend) else {
+        let Some(worker) = workers.for_preference(avatar.settings.backend) else {
             continue;
         };
         let sequence = status.next_sequence;
-        let request = FrameRequest {
+        let job = FrameJob {
             entity,
             sequence,
             avatar: Arc::clone(&asset.avatar),
-            model: Arc::clone(&asset.model),
             weights: key.weights.clone(),
             intrinsics: view.intrinsics,
             pose: view.pose,
         };
-        if source.submit(request).is_ok() {
+        if worker.submit(job).is_ok() {
             status.next_sequence += 1;
             status.worker_requests += 1;
             status.in_flight = Some(InFlight {
@@ -210,19 +223,36 @@ pub fn prepare_frame_requests(
     }
 }
 
-/// Takes every finished frame without waiting and announces the newest of each avatar.
+/// Takes every finished frame without waiting and announces the newest of each avatar; a
+/// failed frame is logged and stops the avatar's jobs.
 pub fn receive_frames(
-    sources: Res<FrameSources>,
+    workers: Res<RenderWorkers>,
     mut avatars: Query<&mut AvatarFrameStatus>,
     mut arrived: MessageWriter<FrameArrived>,
 ) {
-    for source in &sources.0 {
-        while let Some(frame) = source.try_receive() {
-            let Ok(mut status) = avatars.get_mut(frame.entity) else {
+    for worker in &workers.0 {
+        while let Some(report) = worker.try_receive() {
+            let (entity, sequence) = match &report {
+                Ok(frame) => (frame.entity, frame.sequence),
+                Err(failed) => (failed.entity, failed.sequence),
+            };
+            let Ok(mut status) = avatars.get_mut(entity) else {
                 continue;
             };
-            let Some(in_flight) = status.in_flight.take_if(|f| f.sequence == frame.sequence) else {
+            let Some(in_flight) = status.in_flight.take_if(|f| f.sequence == sequence) else {
                 continue;
+            };
+            let frame = match report {
+                Ok(frame) => frame,
+                Err(failed) => {
+                    error!(
+                        "the {} renderer cannot render avatar {entity}: {}",
+                        worker.backend(),
+                        failed.error
+                    );
+                    status.render_error = Some(failed.error);
+                    continue;
+                }
             };
             status.frames_shown += 1;
             status.last_render_time = Some(frame.render_time);
@@ -251,15 +281,23 @@ pub struct NerfAvatarRenderPlugin;
 
 impl Plugin for NerfAvatarRenderPlugin {
     fn build(&self, app: &mut App) {
-        let mut sources = FrameSources::default();
-        match CpuWorker::spawn() {
+        let mut workers = RenderWorkers::default();
+        match RenderWorker::cpu() {
             Ok(worker) => {
                 info!("the CPU avatar render worker started");
-                sources.0.push(Box::new(worker));
+                workers.0.push(worker);
             }
             Err(error) => error!("could not start the CPU avatar render worker: {error}"),
         }
-        app.insert_resource(sources)
+        #[cfg(feature = "cuda")]
+        match cuda::cuda_worker() {
+            Ok(worker) => {
+                info!("the CUDA avatar render worker started");
+                workers.0.insert(0, worker);
+            }
+            Err(reason) => info!("no CUDA avatar render worker: {reason}"),
+        }
+        app.insert_resource(workers)
             .add_message::<FrameArrived>()
             .register_required_components::<NerfAvatar, AvatarFrameStatus>()
             .configure_sets(

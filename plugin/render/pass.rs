@@ -22,7 +22,9 @@ use bevy::render::texture::GpuImage;
 use bevy::render::{ExtractSchedule, MainWorld, RenderApp};
 use crossbeam_channel::Sender;
 use nerf_avatar::asset::Avatar;
-use nerf_avatar_wgpu::{FrameRequest, FrameTarget, WgpuAvatar, WgpuFrame, WgpuRenderer, wgpu};
+use nerf_avatar::render::Background;
+use nerf_avatar::renderer::FrameRequest;
+use nerf_avatar_wgpu::{FrameTarget, WgpuAvatar, WgpuFrame, WgpuRenderer, wgpu};
 
 use super::wgsl::{WgslJob, WgslJobs, WgslReport, WgslReports, WgslSupport};
 use crate::asset::NerfAvatarAsset;
@@ -139,7 +141,7 @@ impl WgslPass {
             weights: &job.weights,
             intrinsics: job.intrinsics,
             pose: job.pose,
-            background: [0.0; 3],
+            background: Background::Solid([0.0; 3]),
         };
         self.renderer
             .encode_frame(queue, encoder, &avatar, &target.frame, &request)

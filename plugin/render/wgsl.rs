@@ -51,14 +51,29 @@ pub enum WgslSupport {
     Unavailable(String),
 }
 
-/// The path an avatar with `preference` takes on `support`, and why.
+/// The path an avatar with `preference` takes on `support`, with a CUDA render worker or
+/// not, and why.
 pub fn choose_path(
     preference: BackendPreference,
     support: Option<&WgslSupport>,
+    cuda: bool,
 ) -> (FramePath, String) {
     let unavailable = |reason: &str| format!("the WGSL pass cannot run: {reason}");
     match (preference, support) {
         (BackendPreference::Cpu, _) => (FramePath::Worker, "the CPU backend was asked for".into()),
+        (BackendPreference::Cuda, _) if cuda => {
+            (FramePath::Worker, "the CUDA backend was asked for".into())
+        }
+        (BackendPreference::Cuda, _) => (
+            FramePath::Worker,
+            "the CUDA backend was asked for, but no CUDA device works (or the `cuda` feature \
+             is off): the CPU renderer"
+                .into(),
+        ),
+        (BackendPreference::Auto, _) if cuda => (
+            FramePath::Worker,
+            "the CUDA renderer (a CUDA device works)".into(),
+        ),
         (_, None) => (
             FramePath::Worker,
             unavailable("this app has no render device"),
@@ -366,7 +381,8 @@ mod tests {
 
     #[test]
     fn auto_takes_the_wgsl_pass_only_on_hardware() {
-        let path = |preference, support: Option<&WgslSupport>| choose_path(preference, support).0;
+        let path =
+            |preference, support: Option<&WgslSupport>| choose_path(preference, support, false).0;
         assert_eq!(
             path(BackendPreference::Auto, Some(&available(true))),
             FramePath::Wgsl
@@ -384,10 +400,27 @@ mod tests {
             FramePath::Worker
         );
         let broken = WgslSupport::Unavailable("no shaders".into());
-        let (chosen, reason) = choose_path(BackendPreference::Wgpu, Some(&broken));
+        let (chosen, reason) = choose_path(BackendPreference::Wgpu, Some(&broken), false);
         assert_eq!(chosen, FramePath::Worker);
         assert!(reason.contains("no shaders"), "{reason}");
         assert_eq!(path(BackendPreference::Auto, None), FramePath::Worker);
+    }
+
+    #[test]
+    fn a_cuda_worker_takes_auto_and_cuda_and_cuda_without_one_falls_back() {
+        let hardware = available(true);
+        for preference in [BackendPreference::Auto, BackendPreference::Cuda] {
+            let (chosen, reason) = choose_path(preference, Some(&hardware), true);
+            assert_eq!(chosen, FramePath::Worker);
+            assert!(reason.contains("CUDA"), "{reason}");
+        }
+        let (chosen, reason) = choose_path(BackendPreference::Cuda, Some(&hardware), false);
+        assert_eq!(chosen, FramePath::Worker);
+        assert!(reason.contains("CPU renderer"), "{reason}");
+        assert_eq!(
+            choose_path(BackendPreference::Wgpu, Some(&hardware), true).0,
+            FramePath::Wgsl
+        );
     }
 
     #[test]

@@ -12,14 +12,13 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::ValueEnum;
 use nerf_avatar::asset::Avatar;
-use nerf_avatar::camera::{Intrinsics, Pose};
 use nerf_avatar::field::Model;
-use nerf_avatar::render::{Background, RenderedImage, render_image};
+use nerf_avatar::renderer::{CpuRenderer, Renderer};
 use nerf_avatar_cuda::device::CudaDevice;
 use nerf_avatar_cuda::open_default_device;
 use nerf_avatar_cuda::render::CudaRenderer;
 use nerf_avatar_wgpu::wgpu::DeviceType;
-use nerf_avatar_wgpu::{FrameRequest, WgpuAvatar, WgpuDevice, WgpuRenderer};
+use nerf_avatar_wgpu::{WgpuAvatarRenderer, WgpuDevice};
 
 /// The compute backend asked for on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -41,7 +40,7 @@ pub enum Chosen {
     /// A CUDA device with the kernels loaded.
     Cuda(Arc<CudaDevice>),
     /// A wgpu device for the WGSL renderer.
-    Wgpu(Box<WgpuDevice>),
+    Wgpu(Arc<WgpuDevice>),
 }
 
 /// Opens the rendering backend asked for and prints which one runs and why.
@@ -51,7 +50,7 @@ pub fn choose_renderer(requested: Backend) -> anyhow::Result<Chosen> {
             let gpu =
                 WgpuDevice::open().context("--backend wgpu (--backend cpu runs on the CPU)")?;
             eprintln!("backend: wgpu on {}", gpu.describe());
-            Ok(Chosen::Wgpu(Box::new(gpu)))
+            Ok(Chosen::Wgpu(Arc::new(gpu)))
         }
         Backend::Auto => match open_default_device() {
             Ok(device) => Ok(Chosen::Cuda(cuda_chosen_by_auto(device))),
@@ -61,7 +60,7 @@ pub fn choose_renderer(requested: Backend) -> anyhow::Result<Chosen> {
                         "backend: wgpu on {} (chosen by --backend auto; no CUDA: {cuda})",
                         gpu.describe()
                     );
-                    Ok(Chosen::Wgpu(Box::new(gpu)))
+                    Ok(Chosen::Wgpu(Arc::new(gpu)))
                 }
                 Ok(gpu) => {
                     eprintln!(
@@ -128,127 +127,34 @@ fn cuda_chosen_by_auto(device: Arc<CudaDevice>) -> Arc<CudaDevice> {
     device
 }
 
-/// Renders frames of one avatar on the chosen backend.
-pub enum FrameRenderer<'a> {
-    /// [`render_image`] on the CPU.
-    Cpu {
-        /// The avatar's model.
-        model: Box<Model>,
-        /// The avatar.
-        avatar: &'a Avatar,
-    },
-    /// [`CudaRenderer`] on a GPU.
-    Cuda(Box<CudaRenderer>),
-    /// [`WgpuRenderer`] (WGSL) on a wgpu device.
-    Wgpu {
-        /// The device.
-        gpu: &'a WgpuDevice,
-        /// The renderer's pipelines.
-        renderer: Box<WgpuRenderer>,
-        /// The avatar on the device.
-        uploaded: Box<WgpuAvatar>,
-    },
-}
-
-impl<'a> FrameRenderer<'a> {
-    /// Prepares `avatar` for rendering on `backend`, which `requested` chose. When `auto`
-    /// chose a GPU and the avatar cannot be put on it, the CPU renders (and says why).
-    pub fn new(
-        backend: &'a Chosen,
-        avatar: &'a Avatar,
-        requested: Backend,
-    ) -> anyhow::Result<Self> {
-        let on_the_gpu = match backend {
-            Chosen::Cpu => return Ok(Self::on_the_cpu(avatar)),
-            Chosen::Cuda(device) => CudaRenderer::new(
-                Arc::clone(device),
-                &Model::new(&avatar.config),
-                &avatar.params,
-                &avatar.occupancy,
-            )
-            .map(|renderer| Self::Cuda(Box::new(renderer)))
+/// The renderer of `avatar` on `backend`, which `requested` chose. When `auto` chose a GPU
+/// and the avatar cannot be put on it, the CPU renders (and says why).
+pub fn open_renderer(
+    backend: &Chosen,
+    avatar: &Arc<Avatar>,
+    requested: Backend,
+) -> anyhow::Result<Box<dyn Renderer>> {
+    let on_the_gpu: anyhow::Result<Box<dyn Renderer>> = match backend {
+        Chosen::Cpu => return Ok(Box::new(CpuRenderer::new(Arc::clone(avatar)))),
+        Chosen::Cuda(device) => CudaRenderer::new(
+            Arc::clone(device),
+            &Model::new(&avatar.config),
+            &avatar.params,
+            &avatar.occupancy,
+        )
+        .map(|renderer| Box::new(renderer) as Box<dyn Renderer>)
+        .map_err(anyhow::Error::from),
+        Chosen::Wgpu(gpu) => WgpuAvatarRenderer::new(Arc::clone(gpu), avatar)
+            .map(|renderer| Box::new(renderer) as Box<dyn Renderer>)
             .map_err(anyhow::Error::from),
-            Chosen::Wgpu(gpu) => WgpuRenderer::new(&gpu.device)
-                .and_then(|renderer| {
-                    let uploaded = renderer.upload(&gpu.device, avatar)?;
-                    Ok(Self::Wgpu {
-                        gpu,
-                        renderer: Box::new(renderer),
-                        uploaded: Box::new(uploaded),
-                    })
-                })
-                .map_err(anyhow::Error::from),
-        };
-        match on_the_gpu {
-            Err(error) if requested == Backend::Auto => {
-                eprintln!(
-                    "backend: cpu (--backend auto: the avatar could not be put on the GPU: {error:#})"
-                );
-                Ok(Self::on_the_cpu(avatar))
-            }
-            result => result.context("uploading the avatar to the GPU"),
+    };
+    match on_the_gpu {
+        Err(error) if requested == Backend::Auto => {
+            eprintln!(
+                "backend: cpu (--backend auto: the avatar could not be put on the GPU: {error:#})"
+            );
+            Ok(Box::new(CpuRenderer::new(Arc::clone(avatar))))
         }
-    }
-
-    /// [`render_image`] of `avatar` on the CPU.
-    fn on_the_cpu(avatar: &'a Avatar) -> Self {
-        Self::Cpu {
-            model: Box::new(Model::new(&avatar.config)),
-            avatar,
-        }
-    }
-
-    /// One frame for expression `weights` (already clamped).
-    pub fn render(
-        &mut self,
-        weights: &[f32],
-        intrinsics: &Intrinsics,
-        pose: &Pose,
-        background: Background<'_>,
-    ) -> anyhow::Result<RenderedImage> {
-        match self {
-            Self::Cpu { model, avatar } => Ok(render_image(
-                model,
-                &avatar.params,
-                weights,
-                &avatar.occupancy,
-                intrinsics,
-                pose,
-                background,
-            )),
-            Self::Cuda(renderer) => renderer
-                .render_image(weights, intrinsics, pose, background)
-                .context("rendering on the GPU"),
-            Self::Wgpu {
-                gpu,
-                renderer,
-                uploaded,
-            } => {
-                // The WGSL renderer composites over one colour; an image background is
-                // added afterwards over black, where colour is premultiplied by opacity.
-                let solid = match background {
-                    Background::Solid(colour) => colour,
-                    Background::Image(_) => [0.0; 3],
-                };
-                let request = FrameRequest {
-                    weights,
-                    intrinsics: *intrinsics,
-                    pose: *pose,
-                    background: solid,
-                };
-                let mut image = renderer
-                    .render_image(&gpu.device, &gpu.queue, uploaded, &request)
-                    .context("rendering on the GPU")?;
-                if let Background::Image(pixels) = background {
-                    for ((rgb, alpha), behind) in image.rgb.iter_mut().zip(&image.alpha).zip(pixels)
-                    {
-                        for (c, b) in rgb.iter_mut().zip(behind) {
-                            *c += (1.0 - alpha) * b;
-                        }
-                    }
-                }
-                Ok(image)
-            }
-        }
+        result => result.context("uploading the avatar to the GPU"),
     }
 }

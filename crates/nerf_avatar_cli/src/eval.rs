@@ -15,6 +15,7 @@
 
 use std::fs;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Context, bail, ensure};
 use clap::{Args, ValueEnum};
@@ -22,11 +23,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use nerf_avatar::Avatar;
 use nerf_avatar::blendshapes::{BlendshapeMap, names_at};
 use nerf_avatar::render::Background;
+use nerf_avatar::renderer::FrameRequest;
 use nerf_avatar_data::{Dataset, DatasetFrame, Split};
 use nerf_avatar_eval::metrics::image::{ImageRef, ImageScores, PSNR_CAP_DB};
 use nerf_avatar_eval::metrics::lpips::{Backbone, Lpips};
 
-use crate::backend::{Backend, FrameRenderer, choose_renderer};
+use crate::backend::{Backend, choose_renderer, open_renderer};
 use nerf_avatar_eval::report::{ComparisonGrid, MeanStd, MetricRow, Report, write_training_curve};
 use serde_json::{Value, json};
 
@@ -217,6 +219,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         Some(LpipsNetworks::load()?)
     };
     let avatar = Avatar::read(&args.avatar)
+        .map(Arc::new)
         .with_context(|| format!("cannot read the avatar {}", args.avatar.display()))?;
     let dataset = Dataset::load(&args.dataset)
         .with_context(|| format!("cannot load the dataset {}", args.dataset.display()))?;
@@ -246,7 +249,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     }
     let background = to_pixels(&dataset.read_background()?);
     let backend = choose_renderer(args.backend)?;
-    let mut renderer = FrameRenderer::new(&backend, &avatar, args.backend)?;
+    let mut renderer = open_renderer(&backend, &avatar, args.backend)?;
     let mut grid = ComparisonGrid::new(width, height, GRID_ROWS.min(frames.len()));
     let progress = ProgressBar::new(frames.len() as u64).with_style(
         ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} frames, {eta} left")
@@ -266,12 +269,12 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         let mut weights = map.weights(&frame.expression);
         avatar.clamp_expression(&mut weights);
         let rendered = renderer
-            .render(
-                &weights,
-                &intrinsics,
-                &frame.pose(),
-                Background::Image(&background),
-            )
+            .render(&FrameRequest {
+                weights: &weights,
+                intrinsics,
+                pose: frame.pose(),
+                background: Background::Image(&background),
+            })
             .with_context(|| format!("frame {index}"))?;
         let (full_lpips, head_lpips) = match &lpips {
             Some(networks) => {

@@ -3,6 +3,7 @@
 //! or PNGs, rendered on the best backend available.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
@@ -14,12 +15,13 @@ use nerf_avatar::camera::Pose;
 use nerf_avatar::clip::ExpressionClip;
 use nerf_avatar::portrait::PortraitView;
 use nerf_avatar::render::Background;
+use nerf_avatar::renderer::FrameRequest;
 use nerf_avatar::retarget::{ExpressionRetarget, PoseRetarget};
 use nerf_avatar_data::Dataset;
 use nerf_avatar_track::camera::DEFAULT_FOV_Y_DEGREES;
 use nerf_avatar_track::{Focal, TrackOptions, track_to_dataset};
 
-use crate::backend::{Backend, FrameRenderer, choose_renderer};
+use crate::backend::{Backend, choose_renderer, open_renderer};
 use crate::frame_sink::FrameSink;
 use crate::render::{parse_background, parse_size};
 
@@ -83,7 +85,7 @@ pub fn run(args: ReenactArgs) -> anyhow::Result<()> {
     if !(args.fps.is_finite() && args.fps > 0.0) {
         bail!("--fps must be a positive number, got {}", args.fps);
     }
-    let avatar = Avatar::read(&args.avatar)?;
+    let avatar = Arc::new(Avatar::read(&args.avatar)?);
     let driver = load_driver(&args, args.fps)?;
     let (background, transparent) = parse_background(&args.background)?;
     if transparent {
@@ -141,7 +143,7 @@ pub fn run(args: ReenactArgs) -> anyhow::Result<()> {
     };
     let mut sink = FrameSink::open(&args.out, (left_width + width, height), args.fps)?;
     let backend = choose_renderer(args.backend)?;
-    let mut renderer = FrameRenderer::new(&backend, &avatar, args.backend)?;
+    let mut renderer = open_renderer(&backend, &avatar, args.backend)?;
     let progress = ProgressBar::new(frame_count as u64).with_style(
         ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} frames, {eta} left")
             .context("progress bar template")?
@@ -150,8 +152,12 @@ pub fn run(args: ReenactArgs) -> anyhow::Result<()> {
     progress.set_message("reenacting");
     for (index, (row, pose)) in rows.iter().zip(&poses).take(frame_count).enumerate() {
         let weights = expressions.coefficients(row);
-        let rendered =
-            renderer.render(&weights, &intrinsics, pose, Background::Solid(background))?;
+        let rendered = renderer.render(&FrameRequest {
+            weights: &weights,
+            intrinsics,
+            pose: *pose,
+            background: Background::Solid(background),
+        })?;
         let avatar_frame = rendered.to_rgb8();
         let frame = match (&driver.dataset, left_width) {
             (Some(dataset), left) if left > 0 => {

@@ -1,6 +1,7 @@
 //! `nerf-avatar render`: one frame of an avatar for any expression and view, as a PNG.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
@@ -8,8 +9,9 @@ use clap::Args;
 use nerf_avatar::asset::Avatar;
 use nerf_avatar::portrait::PortraitView;
 use nerf_avatar::render::{Background, RenderedImage};
+use nerf_avatar::renderer::FrameRequest;
 
-use crate::backend::{Backend, FrameRenderer, choose_renderer};
+use crate::backend::{Backend, choose_renderer, open_renderer};
 
 /// Arguments of `nerf-avatar render`.
 #[derive(Args)]
@@ -45,7 +47,7 @@ pub struct RenderArgs {
 
 /// Renders the frame and writes it.
 pub fn run(args: RenderArgs) -> anyhow::Result<()> {
-    let avatar = Avatar::read(&args.avatar)?;
+    let avatar = Arc::new(Avatar::read(&args.avatar)?);
     let mut weights =
         nerf_avatar::expression::parse_coefficients(&avatar.config.blendshapes, &args.expression)
             .with_context(|| format!("--expression `{}`", args.expression))?;
@@ -62,9 +64,14 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
     let (background, transparent) = parse_background(&args.background)?;
 
     let backend = choose_renderer(args.backend)?;
-    let mut renderer = FrameRenderer::new(&backend, &avatar, args.backend)?;
+    let mut renderer = open_renderer(&backend, &avatar, args.backend)?;
     let start = Instant::now();
-    let image = renderer.render(&weights, &intrinsics, &pose, Background::Solid(background))?;
+    let image = renderer.render(&FrameRequest {
+        weights: &weights,
+        intrinsics,
+        pose,
+        background: Background::Solid(background),
+    })?;
     let elapsed = start.elapsed();
     write_png(&args.out, &image, transparent)?;
     eprintln!(

@@ -2,6 +2,7 @@
 //! its training maximum, to see what every semantic control does at a glance.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
@@ -10,6 +11,7 @@ use nerf_avatar::asset::Avatar;
 use nerf_avatar::portrait::PortraitView;
 use nerf_avatar_eval::report::{expression_sheet, write_png};
 
+use crate::backend::{Backend, choose_renderer, open_renderer};
 use crate::render::parse_size;
 
 /// Arguments of `nerf-avatar sheet`.
@@ -29,11 +31,14 @@ pub struct SheetArgs {
     /// Camera elevation, in degrees.
     #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
     pitch: f32,
+    /// Compute backend of the rendering.
+    #[arg(long, value_enum, default_value = "auto")]
+    backend: Backend,
 }
 
 /// Renders the sheet and writes it.
 pub fn run(args: SheetArgs) -> anyhow::Result<()> {
-    let avatar = Avatar::read(&args.avatar)?;
+    let avatar = Arc::new(Avatar::read(&args.avatar)?);
     let (width, height) = args.size;
     let view = PortraitView {
         width,
@@ -47,9 +52,13 @@ pub fn run(args: SheetArgs) -> anyhow::Result<()> {
             .context("progress bar template")?
             .progress_chars("=> "),
     );
+    let backend = choose_renderer(args.backend)?;
+    let mut renderer = open_renderer(&backend, &avatar, args.backend)?;
     progress.set_message("rendering");
-    let sheet = expression_sheet(&avatar, &view, |done, _| progress.set_position(done as u64))
-        .with_context(|| format!("making the sheet of {}", args.avatar.display()))?;
+    let sheet = expression_sheet(&avatar, &mut *renderer, &view, |done, _| {
+        progress.set_position(done as u64)
+    })
+    .with_context(|| format!("making the sheet of {}", args.avatar.display()))?;
     progress.finish_and_clear();
     write_png(&sheet.image, &args.out)?;
     eprintln!(

@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 
 use nerf_avatar::blendshapes::ARKIT_BLENDSHAPES;
 use nerf_avatar_data::{Dataset, Split};
-use nerf_avatar_track::video::FrameSource;
+use nerf_avatar_track::video::VideoDecoder;
 
 mod common;
 use common::{franck, has_ffmpeg, text};
@@ -96,7 +96,7 @@ fn a_folder_of_frames_and_the_video_become_datasets() {
     // A "user's own video" as a folder of frames, with one frame that shows no face.
     let frames = root.path().join("frames");
     std::fs::create_dir(&frames).unwrap();
-    let mut source = FrameSource::open(&video, Some(12)).unwrap();
+    let mut source = VideoDecoder::open(&video, Some(12)).unwrap();
     while let Some((index, frame)) = source.next_frame().unwrap() {
         frame
             .save(frames.join(format!("frame_{index:03}.png")))

@@ -22,11 +22,11 @@ use super::fused::{FusedField, SampleCount, field_forward_fused};
 use super::ops::{CameraParams, DeviceGrid, MarchConfig, as_u32, blend_tables};
 use nerf_avatar::camera::{Intrinsics, Pose};
 use nerf_avatar::field::Model;
-use nerf_avatar::frames::{FrameRequest, FrameSource};
 use nerf_avatar::march::MarchSettings;
 use nerf_avatar::occupancy::OccupancyGrid;
 use nerf_avatar::params::Params;
 use nerf_avatar::render::{Background, RenderedImage};
+use nerf_avatar::renderer::{FrameRequest, RenderError, Renderer};
 
 /// Samples a live ray takes per round by default (fewer rounds, so fewer host syncs, than the
 /// CPU's 8; the image is the same, only samples past early termination differ).
@@ -508,16 +508,22 @@ impl CudaRenderer {
     }
 }
 
-impl FrameSource for CudaRenderer {
-    fn render_rgba8(&mut self, request: &FrameRequest, out: &mut [u8]) -> Result<usize, String> {
-        CudaRenderer::render_rgba8(
-            self,
-            &request.weights,
+impl Renderer for CudaRenderer {
+    fn backend(&self) -> &'static str {
+        "cuda"
+    }
+
+    fn render(&mut self, request: &FrameRequest<'_>) -> Result<RenderedImage, RenderError> {
+        request.check(self.model.config.blendshape_count())?;
+        self.render_image(
+            request.weights,
             &request.intrinsics,
             &request.pose,
-            Background::Solid(request.background),
-            out,
+            request.background,
         )
-        .map_err(|e| e.to_string())
+        .map_err(|error| RenderError::Backend {
+            backend: "cuda",
+            error: Box::new(error),
+        })
     }
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
-use nerf_avatar_track::video::FrameSource;
+use nerf_avatar_track::video::VideoDecoder;
 use nerf_avatar_track::{FaceLandmarker, FaceTracker};
 
 fn main() -> anyhow::Result<()> {
@@ -18,7 +18,7 @@ fn main() -> anyhow::Result<()> {
         .next()
         .map_or(Ok(500), |n| n.parse())
         .context("FRAMES must be a number")?;
-    let mut source = FrameSource::open(&video, Some(count))?;
+    let mut source = VideoDecoder::open(&video, Some(count))?;
     let mut frames = Vec::new();
     while let Some((_, frame)) = source.next_frame()? {
         frames.push(frame);

@@ -24,7 +24,7 @@ use crate::mask::{Backdrop, head_mask};
 use crate::segmentation::SegmentationModel;
 use crate::smoothing::{smooth_coefficients, smooth_poses};
 use crate::tracker::{FaceLandmarker, FaceTracker};
-use crate::video::FrameSource;
+use crate::video::VideoDecoder;
 
 /// Frames kept from pass 1 to estimate the backdrop and the background.
 const SAMPLED_FRAMES: usize = 32;
@@ -113,7 +113,7 @@ pub fn track_to_dataset(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<TrackReport, TrackError> {
     let started = Instant::now();
-    let mut source = FrameSource::open(input, options.max_frames)?;
+    let mut source = VideoDecoder::open(input, options.max_frames)?;
     let (width, height) = (source.width(), source.height());
     let camera = match options.focal {
         Focal::FovY(degrees) => SourceCamera::from_fov(width, height, degrees),
@@ -211,7 +211,7 @@ pub fn track_to_dataset(
         .unwrap_or(tracks.len() / 10)
         .clamp(1, tracks.len() - 1);
     let train = tracks.len() - test;
-    let mut source = FrameSource::open(input, options.max_frames)?;
+    let mut source = VideoDecoder::open(input, options.max_frames)?;
     let mut next = tracks.iter().enumerate().peekable();
     let mut chunk = Vec::with_capacity(WRITE_CHUNK);
     while let Some((index, frame)) = source.next_frame()? {

@@ -9,9 +9,9 @@ use image::RgbImage;
 
 use crate::error::TrackError;
 
-/// A source of RGB frames, read one at a time.
+/// Decodes a video (or reads a folder of images) into RGB frames, one at a time.
 #[derive(Debug)]
-pub struct FrameSource {
+pub struct VideoDecoder {
     path: PathBuf,
     width: u32,
     height: u32,
@@ -26,7 +26,7 @@ enum Kind {
     Folder { files: Vec<PathBuf> },
 }
 
-impl FrameSource {
+impl VideoDecoder {
     /// Opens a video file or a folder of frames (sorted by file name), reading at most
     /// `max_frames` frames.
     pub fn open(path: &Path, max_frames: Option<usize>) -> Result<Self, TrackError> {
@@ -186,7 +186,7 @@ impl FrameSource {
     }
 }
 
-impl Drop for FrameSource {
+impl Drop for VideoDecoder {
     fn drop(&mut self) {
         if let Kind::Video { child, .. } = &mut self.kind {
             // Stop a decoder that is still running (frames left unread); it may have ended.

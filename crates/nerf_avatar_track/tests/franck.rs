@@ -8,7 +8,7 @@
 use nalgebra::{Matrix3, Rotation3};
 use nerf_avatar::blendshapes::ARKIT_BLENDSHAPES;
 use nerf_avatar_track::FaceLandmarker;
-use nerf_avatar_track::video::FrameSource;
+use nerf_avatar_track::video::VideoDecoder;
 use serde::Deserialize;
 use test_requirements::{Requirement, available, franck_video};
 
@@ -46,7 +46,7 @@ fn matches_mediapipe_on_franck_frames() {
         .map(|f| f.index)
         .max()
         .expect("frames") as usize;
-    let mut source = FrameSource::open(&video, Some(last + 1)).expect("franck.mp4 opens");
+    let mut source = VideoDecoder::open(&video, Some(last + 1)).expect("franck.mp4 opens");
     assert_eq!(
         (source.width(), source.height()),
         (reference.width, reference.height)

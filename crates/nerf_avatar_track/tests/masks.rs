@@ -13,7 +13,7 @@ use nerf_avatar_track::FaceLandmarker;
 use nerf_avatar_track::boxes::FACE_OVAL;
 use nerf_avatar_track::mask::{Backdrop, head_mask};
 use nerf_avatar_track::segmentation::SegmentationModel;
-use nerf_avatar_track::video::FrameSource;
+use nerf_avatar_track::video::VideoDecoder;
 use test_requirements::{Requirement, available, franck_video};
 
 /// Frames of franck.mp4 used: a near-frontal one and one with the head turned.
@@ -29,7 +29,7 @@ struct Frame {
 fn franck_frames() -> Option<Vec<Frame>> {
     let video = available(Requirement::Franck, franck_video())?;
     let last = *FRAMES.iter().max().expect("frames") as usize;
-    let mut source = FrameSource::open(&video, Some(last + 1)).expect("franck.mp4 opens");
+    let mut source = VideoDecoder::open(&video, Some(last + 1)).expect("franck.mp4 opens");
     let landmarker = FaceLandmarker::new().expect("models load");
     let mut frames = Vec::new();
     while let Some((index, image)) = source.next_frame().expect("frame decodes") {

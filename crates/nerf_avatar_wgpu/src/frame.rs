@@ -3,8 +3,6 @@
 
 use wgpu::util::DeviceExt;
 
-use nerf_avatar::camera::{Intrinsics, Pose};
-
 use super::WgpuError;
 use super::avatar::WgpuAvatar;
 use super::bindings::{bind_buffers, checked};
@@ -38,20 +36,6 @@ pub enum FrameTarget<'a> {
         /// Height in pixels.
         height: u32,
     },
-}
-
-/// What one frame shows.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct FrameRequest<'a> {
-    /// K expression coefficients, already clamped (as [`nerf_avatar::render::render_image`] takes
-    /// them).
-    pub weights: &'a [f32],
-    /// The camera; its size must be the target's.
-    pub intrinsics: Intrinsics,
-    /// Camera-to-head pose.
-    pub pose: Pose,
-    /// The colour behind the head (black gives premultiplied colour with opacity in alpha).
-    pub background: [f32; 3],
 }
 
 /// Per-instance GPU state of one avatar: render any number of frames into one target.

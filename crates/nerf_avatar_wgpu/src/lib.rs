@@ -25,10 +25,13 @@
 //! Use: [`WgpuRenderer::new`] once per device, [`WgpuAvatar::upload`] once per avatar,
 //! [`WgpuFrame::new`] once per instance and target (a buffer it owns, or the caller's
 //! storage texture), then [`WgpuRenderer::encode_frame`] every frame with the expression and
-//! camera; or [`WgpuRenderer::render_image`] to get the pixels on the host. [`WgpuDevice`]
-//! opens a device of its own for the command line and tests.
+//! camera (a [`nerf_avatar::renderer::FrameRequest`] with a solid background); or
+//! [`WgpuRenderer::render_image`] to get the pixels on the host. [`WgpuAvatarRenderer`] is
+//! one avatar as a [`nerf_avatar::renderer::Renderer`], the interface every backend shares;
+//! [`WgpuDevice`] opens a device of its own for the command line and tests.
 
 mod avatar;
+mod avatar_renderer;
 mod bindings;
 mod device;
 mod error;
@@ -41,9 +44,10 @@ mod readback;
 mod renderer;
 
 pub use avatar::WgpuAvatar;
+pub use avatar_renderer::WgpuAvatarRenderer;
 pub use device::WgpuDevice;
 pub use error::WgpuError;
-pub use frame::{FrameRequest, FrameTarget, PIXEL_BYTES, WgpuFrame};
+pub use frame::{FrameTarget, PIXEL_BYTES, WgpuFrame};
 pub use layout::MAX_WIDTH;
 pub use precision::StoragePrecision;
 pub use probe::WgpuProbe;

@@ -3,13 +3,14 @@
 //! write the frame's weights and camera, blend the tables, render every pixel.
 
 use nerf_avatar::asset::Avatar;
-use nerf_avatar::render::RenderedImage;
+use nerf_avatar::render::{Background, RenderedImage};
+use nerf_avatar::renderer::FrameRequest;
 
 use super::WgpuError;
 use super::avatar::WgpuAvatar;
 use super::bindings::{FIELD_WGSL, checked, model_layout, pipeline, shader, storage, uniform};
 use super::field_source::WeightBinding;
-use super::frame::{FrameRequest, FrameTarget, PIXEL_BYTES, WgpuFrame};
+use super::frame::{FrameTarget, PIXEL_BYTES, WgpuFrame};
 use super::layout::{WgpuFrameInfo, max_samples_per_ray};
 use super::precision::StoragePrecision;
 use super::readback::{floats, read_buffer};
@@ -215,7 +216,14 @@ impl WgpuRenderer {
                 k.width, k.height, frame.width, frame.height
             )));
         }
-        if !request.pose.is_rigid(1e-3) || request.background.iter().any(|c| !c.is_finite()) {
+        let Background::Solid(background) = request.background else {
+            return Err(WgpuError::BadFrame(
+                "the WGSL renderer draws over one colour; `WgpuAvatarRenderer` adds an image \
+                 background on the host"
+                    .into(),
+            ));
+        };
+        if !request.pose.is_rigid(1e-3) || background.iter().any(|c| !c.is_finite()) {
             return Err(WgpuError::BadFrame(
                 "the pose is not a rigid transform or the background is not finite".into(),
             ));
@@ -229,7 +237,7 @@ impl WgpuRenderer {
             samples_per_round,
             &request.intrinsics,
             &request.pose,
-            request.background,
+            background,
         );
         queue.write_buffer(&frame.weights, 0, bytemuck::cast_slice(&weights));
         queue.write_buffer(&frame.info, 0, bytemuck::bytes_of(&info));

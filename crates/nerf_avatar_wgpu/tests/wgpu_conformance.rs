@@ -11,10 +11,11 @@ use nerf_avatar::field::Model;
 use nerf_avatar::hashgrid::blend_tables;
 use nerf_avatar::portrait::PortraitView;
 use nerf_avatar::render::{Background, RenderedImage, render_image};
+use nerf_avatar::renderer::FrameRequest;
 use nerf_avatar::{Avatar, ModelConfig};
 use nerf_avatar_eval::metrics::image::{ImageRef, psnr};
 use nerf_avatar_wgpu::{
-    FrameRequest, FrameTarget, StoragePrecision, WgpuDevice, WgpuError, WgpuProbe, WgpuRenderer,
+    FrameTarget, StoragePrecision, WgpuDevice, WgpuError, WgpuProbe, WgpuRenderer,
 };
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
@@ -160,7 +161,7 @@ fn check_every_precision(
         weights,
         intrinsics,
         pose,
-        background,
+        background: Background::Solid(background),
     };
     for precision in PRECISIONS {
         let gpu_avatar = renderer
@@ -255,7 +256,7 @@ fn blend_encoding_and_field_stages_equal_their_cpu_twins() {
         weights: &weights,
         intrinsics,
         pose,
-        background: [1.0; 3],
+        background: Background::Solid([1.0; 3]),
     };
     renderer
         .encode_frame(&gpu.queue, &mut encoder, &gpu_avatar, &frame, &request)
@@ -366,7 +367,7 @@ fn texture_target_holds_the_buffer_render_and_bad_frames_are_refused() {
         weights: &weights,
         intrinsics,
         pose,
-        background: [0.0; 3],
+        background: Background::Solid([0.0; 3]),
     };
     let reference = renderer
         .render_image(&gpu.device, &gpu.queue, &gpu_avatar, &request)
@@ -464,4 +465,50 @@ fn texture_target_holds_the_buffer_render_and_bad_frames_are_refused() {
         matches!(refused, Err(WgpuError::BadFrame(_))),
         "{refused:?}"
     );
+}
+
+#[test]
+fn the_renderer_interface_composites_an_image_background_as_the_cpu_does() {
+    use nerf_avatar::renderer::{CpuRenderer, RenderError, Renderer};
+    let Some(gpu) = device() else { return };
+    let avatar = std::sync::Arc::new(random_avatar(small_config("tiny"), 11, 30.0));
+    let mut wgpu_renderer: Box<dyn Renderer> = Box::new(
+        nerf_avatar_wgpu::WgpuAvatarRenderer::new(std::sync::Arc::new(gpu), &avatar).unwrap(),
+    );
+    let mut cpu_renderer = CpuRenderer::new(std::sync::Arc::clone(&avatar));
+    assert_eq!(wgpu_renderer.backend(), "wgpu");
+    let (intrinsics, pose) = view(15.0, -5.0);
+    let behind: Vec<[f32; 3]> = (0..SIDE * SIDE)
+        .map(|i| {
+            [
+                (i % SIDE) as f32 / SIDE as f32,
+                0.5,
+                (i / SIDE) as f32 / SIDE as f32,
+            ]
+        })
+        .collect();
+    let request = FrameRequest {
+        weights: &[0.6, 0.2, 0.0],
+        intrinsics,
+        pose,
+        background: Background::Image(&behind),
+    };
+    let cpu = cpu_renderer.render(&request).unwrap();
+    let gpu_image = wgpu_renderer.render(&request).unwrap();
+    let (colour, alpha) = (
+        image_psnr(&cpu.rgb, &gpu_image.rgb),
+        alpha_psnr(&cpu, &gpu_image),
+    );
+    assert!(
+        colour >= MIN_PSNR && alpha >= MIN_PSNR,
+        "{colour} / {alpha} dB"
+    );
+    let too_small = FrameRequest {
+        background: Background::Image(&behind[1..]),
+        ..request
+    };
+    assert!(matches!(
+        wgpu_renderer.render(&too_small),
+        Err(RenderError::BadRequest(_))
+    ));
 }

@@ -6,10 +6,9 @@ use super::roofline::best_seconds;
 use super::{BenchLine, BenchOptions};
 use nerf_avatar::field::Model;
 use nerf_avatar::render::{Background, render_image};
+use nerf_avatar::renderer::FrameRequest;
 use nerf_avatar::scene::BenchScene;
-use nerf_avatar_wgpu::{
-    FrameRequest, FrameTarget, StoragePrecision, WgpuDevice, WgpuError, WgpuRenderer,
-};
+use nerf_avatar_wgpu::{FrameTarget, StoragePrecision, WgpuDevice, WgpuError, WgpuRenderer};
 
 /// Image sides measured.
 pub const WGPU_RENDER_SIZES: [u32; 2] = [256, 512];
@@ -68,7 +67,7 @@ pub fn run_wgpu_render_suite(
                 weights,
                 intrinsics,
                 pose,
-                background: [1.0; 3],
+                background: Background::Solid([1.0; 3]),
             };
             let render = || -> Result<(), WgpuError> {
                 let mut encoder = gpu.device.create_command_encoder(&Default::default());

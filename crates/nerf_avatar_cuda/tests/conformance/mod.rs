@@ -757,44 +757,41 @@ fn occupancy_merge_matches_the_cpu() {
 }
 
 #[test]
-fn double_buffered_gpu_frames_equal_direct_renders() {
-    use nerf_avatar::frames::{FramePipeline, FrameRequest};
+fn the_renderer_interface_gives_the_cuda_renderers_frames_and_refuses_bad_requests() {
+    use nerf_avatar::renderer::{FrameRequest, RenderError, Renderer};
     let Some(device) = gpu() else { return };
     let mut rng = Pcg64::seed_from_u64(12);
     let (model, params) = tiny_model(&mut rng);
     let occupancy = head_occupancy(&model.config);
     let mut direct = CudaRenderer::new(Arc::clone(&device), &model, &params, &occupancy).unwrap();
-    let worker = CudaRenderer::new(Arc::clone(&device), &model, &params, &occupancy).unwrap();
-    let mut pipeline = FramePipeline::new(worker);
+    let mut renderer: Box<dyn Renderer> =
+        Box::new(CudaRenderer::new(Arc::clone(&device), &model, &params, &occupancy).unwrap());
+    assert_eq!(renderer.backend(), "cuda");
     let (intrinsics, _) = front_camera(&model.config, 40, 30);
-    let requests: Vec<FrameRequest> = (0..3)
-        .map(|i| FrameRequest {
-            weights: vec![0.3 * i as f32, 0.1],
-            intrinsics,
-            pose: Pose::orbit(model.config.head_box.center, 0.5, 8.0 * i as f32, 0.0),
-            background: [0.2, 0.4, 0.6],
-        })
-        .collect();
-    pipeline.submit(requests[0].clone()).unwrap();
-    for i in 0..requests.len() {
-        if i + 1 < requests.len() {
-            pipeline.submit(requests[i + 1].clone()).unwrap();
-        }
-        let frame = pipeline.receive().unwrap();
-        let mut expected = vec![0u8; 4 * 40 * 30];
-        let r = &requests[i];
-        direct
-            .render_rgba8(
-                &r.weights,
-                &r.intrinsics,
-                &r.pose,
-                Background::Solid(r.background),
-                &mut expected,
-            )
+    for i in 0..2 {
+        let weights = [0.3 * i as f32, 0.1];
+        let pose = Pose::orbit(model.config.head_box.center, 0.5, 8.0 * i as f32, 0.0);
+        let background = Background::Solid([0.2, 0.4, 0.6]);
+        let frame = renderer
+            .render(&FrameRequest {
+                weights: &weights,
+                intrinsics,
+                pose,
+                background,
+            })
             .unwrap();
-        assert_eq!(frame.rgba8, expected, "frame {i}");
-        pipeline.recycle(frame);
+        let expected = direct
+            .render_image(&weights, &intrinsics, &pose, background)
+            .unwrap();
+        assert_eq!(frame, expected, "frame {i}");
     }
+    let too_few = renderer.render(&FrameRequest {
+        weights: &[0.5],
+        intrinsics,
+        pose: Pose::orbit(model.config.head_box.center, 0.5, 0.0, 0.0),
+        background: Background::Solid([0.0; 3]),
+    });
+    assert!(matches!(too_few, Err(RenderError::BadRequest(_))));
 }
 
 #[test]

@@ -41,6 +41,9 @@ pub enum ReportError {
     /// The preview camera cannot be made.
     #[error(transparent)]
     View(#[from] nerf_avatar::portrait::PortraitError),
+    /// A render failed.
+    #[error(transparent)]
+    Render(#[from] nerf_avatar::renderer::RenderError),
     /// The training curve has no point with a finite step, loss or PSNR.
     #[error("the training curve has no finite points")]
     EmptyCurve,

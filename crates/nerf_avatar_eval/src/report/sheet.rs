@@ -9,10 +9,10 @@ use plotters::prelude::*;
 use super::font::{FONT_FAMILY, register_font};
 use super::{ReportError, plot_error};
 use nerf_avatar::asset::Avatar;
-use nerf_avatar::field::Model;
 use nerf_avatar::pixels::to_rgb8;
 use nerf_avatar::portrait::PortraitView;
-use nerf_avatar::render::{Background, RenderedImage, render_image};
+use nerf_avatar::render::{Background, RenderedImage};
+use nerf_avatar::renderer::{FrameRequest, Renderer};
 
 /// Height of the label strip above each tile, in pixels.
 pub const LABEL_HEIGHT: u32 = 18;
@@ -47,10 +47,12 @@ pub struct ExpressionSheet {
     pub tiles: Vec<SheetTile>,
 }
 
-/// Renders the sheet of `avatar` from `view` (the size of one render). `progress` is called
-/// with (renders done, renders in all) after every render.
+/// Renders the sheet of `avatar` with `renderer` (of the same avatar, on any backend) from
+/// `view` (the size of one render). `progress` is called with (renders done, renders in all)
+/// after every render.
 pub fn expression_sheet(
     avatar: &Avatar,
+    renderer: &mut dyn Renderer,
     view: &PortraitView,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<ExpressionSheet, ReportError> {
@@ -60,21 +62,17 @@ pub fn expression_sheet(
     }
     register_font()?;
     let (intrinsics, pose) = view.camera(avatar)?;
-    let model = Model::new(&avatar.config);
-    let render = |weights: &mut Vec<f32>| {
+    let mut render = |weights: &mut Vec<f32>| {
         avatar.clamp_expression(weights);
-        render_image(
-            &model,
-            &avatar.params,
+        renderer.render(&FrameRequest {
             weights,
-            &avatar.occupancy,
-            &intrinsics,
-            &pose,
-            Background::Solid(BACKGROUND),
-        )
+            intrinsics,
+            pose,
+            background: Background::Solid(BACKGROUND),
+        })
     };
     let total = names.len() + 1;
-    let neutral = render(&mut vec![0.0; names.len()]);
+    let neutral = render(&mut vec![0.0; names.len()])?;
     progress(1, total);
 
     let (width, height) = (view.width, view.height);
@@ -88,7 +86,7 @@ pub fn expression_sheet(
     for (i, name) in names.iter().enumerate() {
         let mut weights = vec![0.0; names.len()];
         weights[i] = avatar.expression_max[i];
-        let posed = render(&mut weights);
+        let posed = render(&mut weights)?;
         progress(i + 2, total);
         let (column, row) = (i as u32 % columns, i as u32 / columns);
         let (x, y) = (
@@ -140,8 +138,11 @@ fn draw_labels(sheet: &mut RgbImage, tiles: &[SheetTile]) -> Result<(), ReportEr
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use nerf_avatar::config::ModelConfig;
+    use nerf_avatar::renderer::CpuRenderer;
 
     #[test]
     fn one_tile_per_control_with_both_renders() {
@@ -151,10 +152,14 @@ mod tests {
         let config = ModelConfig::tiny().with_blendshapes(names.clone());
         let mut avatar = Avatar::new(config, 3).expect("avatar");
         avatar.expression_max = vec![1.0, 0.5, 0.25];
+        let avatar = Arc::new(avatar);
+        let mut renderer = CpuRenderer::new(Arc::clone(&avatar));
         let view = PortraitView::front(24, 20);
         let mut calls = Vec::new();
-        let sheet = expression_sheet(&avatar, &view, |done, total| calls.push((done, total)))
-            .expect("sheet");
+        let sheet = expression_sheet(&avatar, &mut renderer, &view, |done, total| {
+            calls.push((done, total))
+        })
+        .expect("sheet");
         assert_eq!(calls.last(), Some(&(4, 4)));
         assert_eq!(sheet.tiles.len(), names.len());
         assert_eq!(
@@ -184,9 +189,16 @@ mod tests {
 
     #[test]
     fn an_avatar_without_controls_has_no_sheet() {
-        let avatar =
-            Avatar::new(ModelConfig::tiny().with_blendshapes(Vec::new()), 1).expect("avatar");
-        let result = expression_sheet(&avatar, &PortraitView::front(8, 8), |_, _| ());
+        let avatar = Arc::new(
+            Avatar::new(ModelConfig::tiny().with_blendshapes(Vec::new()), 1).expect("avatar"),
+        );
+        let mut renderer = CpuRenderer::new(Arc::clone(&avatar));
+        let result = expression_sheet(
+            &avatar,
+            &mut renderer,
+            &PortraitView::front(8, 8),
+            |_, _| {},
+        );
         assert!(matches!(result, Err(ReportError::NoControls)));
     }
 }
