@@ -8,25 +8,20 @@ use bevy::asset::io::Reader;
 use bevy::asset::{Asset, AssetApp, AssetLoader, LoadContext};
 use bevy::reflect::TypePath;
 use nerf_avatar::asset::{AssetError, Avatar};
-use nerf_avatar::field::Model;
 
-/// A loaded avatar: the model, its occupancy grid and its expression ranges. Both parts are
-/// shared with the render workers, which read them on their own threads.
+/// A loaded avatar: the model, its occupancy grid and its expression ranges, shared with the
+/// render worker and the render world, which read it on their own threads.
 #[derive(Asset, TypePath, Debug)]
 pub struct NerfAvatarAsset {
     /// The avatar as the core crate holds it.
     pub avatar: Arc<Avatar>,
-    /// The network layout derived from the avatar's configuration.
-    pub model: Arc<Model>,
 }
 
 impl NerfAvatarAsset {
-    /// Wraps an avatar, deriving its network layout.
+    /// Wraps an avatar.
     pub fn new(avatar: Avatar) -> Self {
-        let model = Arc::new(Model::new(&avatar.config));
         Self {
             avatar: Arc::new(avatar),
-            model,
         }
     }
 }

@@ -18,7 +18,8 @@ use bevy::winit::WinitPlugin;
 use bevy_nerf_avatar::render::{BillboardView, billboard_view};
 use bevy_nerf_avatar::{Expression, NerfAvatar, NerfAvatarAsset, NerfAvatarPlugin};
 use nerf_avatar::camera::Intrinsics;
-use nerf_avatar::render::{Background, RenderedImage, render_image};
+use nerf_avatar::render::{Background, RenderedImage};
+use nerf_avatar::renderer::{CpuRenderer, FrameRequest, Renderer};
 
 /// Whether a Vulkan adapter (lavapipe where no GPU exists) is there; the reason where not.
 pub fn vulkan_adapter() -> Result<(), String> {
@@ -114,15 +115,14 @@ pub fn cpu_reference(
     .unwrap();
     let mut weights = expression.resolve(asset.avatar.blendshapes()).weights;
     asset.avatar.clamp_expression(&mut weights);
-    let image = render_image(
-        &asset.model,
-        &asset.avatar.params,
-        &weights,
-        &asset.avatar.occupancy,
-        intrinsics,
-        &view.pose,
-        Background::Solid([0.0; 3]),
-    );
+    let image = CpuRenderer::new(Arc::clone(&asset.avatar))
+        .render(&FrameRequest {
+            weights: &weights,
+            intrinsics: *intrinsics,
+            pose: view.pose,
+            background: Background::Solid([0.0; 3]),
+        })
+        .unwrap();
     (image, view)
 }
 

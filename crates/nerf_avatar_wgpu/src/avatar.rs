@@ -225,24 +225,12 @@ impl WgpuAvatar {
         self.model.config.blendshape_count()
     }
 
-    /// The K + 1 table weights of a frame: 1 for h0, then `weights` (already clamped, as
+    /// The K + 1 table weights of a frame: 1 for h0, then `weights` (already checked against
+    /// the avatar by `FrameRequest::check`, and clamped, as
     /// [`nerf_avatar::render::render_image`] takes them).
-    pub(super) fn table_weights(&self, weights: &[f32]) -> Result<Vec<f32>, WgpuError> {
-        let k = self.blendshape_count();
-        if weights.len() != k {
-            return Err(WgpuError::BadFrame(format!(
-                "{} expression weights for an avatar of {k} blendshapes",
-                weights.len()
-            )));
-        }
-        if let Some(i) = weights.iter().position(|w| !w.is_finite()) {
-            return Err(WgpuError::BadFrame(format!(
-                "expression weight {i} is {}",
-                weights[i]
-            )));
-        }
-        Ok(std::iter::once(1.0)
+    pub(super) fn table_weights(&self, weights: &[f32]) -> Vec<f32> {
+        std::iter::once(1.0)
             .chain(weights.iter().copied())
-            .collect())
+            .collect()
     }
 }

@@ -200,7 +200,9 @@ impl WgpuRenderer {
     /// (through `queue`, so they take effect when the encoder is submitted: use one
     /// [`WgpuFrame`] per instance rendered in the same submission), blends the tables and
     /// renders every pixel of `frame`'s target, marching the rays in as many rounds as the
-    /// longest ray of this camera can need. No host round trip.
+    /// longest ray of this camera can need. No host round trip. A request that does not fit
+    /// the avatar ([`FrameRequest::check`]) or the target, or whose background is not one
+    /// colour, is refused before anything is written.
     pub fn encode_frame(
         &self,
         queue: &wgpu::Queue,
@@ -209,8 +211,11 @@ impl WgpuRenderer {
         frame: &WgpuFrame,
         request: &FrameRequest<'_>,
     ) -> Result<(), WgpuError> {
+        request
+            .check(avatar.blendshape_count())
+            .map_err(|error| WgpuError::BadFrame(error.to_string()))?;
         let k = &request.intrinsics;
-        if (k.width, k.height) != (frame.width, frame.height) || !k.is_valid() {
+        if (k.width, k.height) != (frame.width, frame.height) {
             return Err(WgpuError::BadFrame(format!(
                 "a camera of {}×{} for a {}×{} target",
                 k.width, k.height, frame.width, frame.height
@@ -223,12 +228,7 @@ impl WgpuRenderer {
                     .into(),
             ));
         };
-        if !request.pose.is_rigid(1e-3) || background.iter().any(|c| !c.is_finite()) {
-            return Err(WgpuError::BadFrame(
-                "the pose is not a rigid transform or the background is not finite".into(),
-            ));
-        }
-        let weights = avatar.table_weights(request.weights)?;
+        let weights = avatar.table_weights(request.weights);
         let samples_per_round = avatar.layout.samples_per_round;
         let rounds =
             max_samples_per_ray(&avatar.model.config, &request.pose).div_ceil(samples_per_round);

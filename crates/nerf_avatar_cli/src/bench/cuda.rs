@@ -42,18 +42,6 @@ const TENSOR_RATE_ROUNDS: u32 = 1024;
 const TENSOR_RATE_BLOCKS_PER_SM: u32 = 8;
 const TENSOR_RATE_WARPS: u32 = 4;
 
-fn line(name: &str, value: f64, unit: &str) -> BenchLine {
-    BenchLine {
-        name: name.into(),
-        value,
-        unit: unit.into(),
-        compared_to: String::new(),
-        ratio: None,
-        ratio_meaning: String::new(),
-        goal: None,
-    }
-}
-
 /// Measures `scene` on `device` (and the CPU where stated); `cpu_frames` adds the CPU's
 /// 512×512 frame beside the GPU's.
 pub fn run_cuda_suite(
@@ -87,7 +75,7 @@ pub fn run_cuda_suite(
         failure = failure.take().or(result.err());
     });
     let bandwidth = 2.0 * bytes / copy_seconds;
-    lines.push(line(
+    lines.push(BenchLine::plain(
         &format!("GPU copy bandwidth ({})", device.name()),
         bandwidth / 1e9,
         "GB/s",
@@ -108,7 +96,7 @@ pub fn run_cuda_suite(
         compared_to: "blend bytes / copy bandwidth".into(),
         ratio: Some(blend_seconds / (blend_bytes / bandwidth)),
         ratio_meaning: "blend time / roofline time".into(),
-        ..line(
+        ..BenchLine::plain(
             &format!("GPU blend, K = {}", weights.len()),
             blend_seconds * 1e3,
             "ms",
@@ -150,7 +138,7 @@ pub fn run_cuda_suite(
                 target: format!("≤ {FRAME_GOAL_MS} ms"),
                 met: seconds * 1e3 <= FRAME_GOAL_MS,
             }),
-            ..line(
+            ..BenchLine::plain(
                 &format!("GPU frame {width}×{height}, {precision:?} field, end to end into RGBA8"),
                 seconds * 1e3,
                 "ms",
@@ -177,7 +165,11 @@ pub fn run_cuda_suite(
                 Background::Solid([1.0; 3]),
             );
         });
-        lines.push(line("CPU frame 512×512 (same scene)", seconds * 1e3, "ms"));
+        lines.push(BenchLine::plain(
+            "CPU frame 512×512 (same scene)",
+            seconds * 1e3,
+            "ms",
+        ));
     }
     match failure {
         Some(e) => Err(e),
@@ -250,7 +242,7 @@ fn field_lines(
             compared_to: format!("{:.1} kFLOP of MLP per sample", flop / 1e3),
             ratio: Some(per_second * flop / 1e12),
             ratio_meaning: "MLP TFLOP/s".into(),
-            ..line(
+            ..BenchLine::plain(
                 &format!("GPU field alone ({n} samples), {precision:?}"),
                 per_second / 1e6,
                 "Msamples/s",
@@ -385,7 +377,7 @@ fn training_field_lines(
             compared_to: speed_up.map_or(String::new(), |_| "the Fp32 MLPs' line".into()),
             ratio: speed_up,
             ratio_meaning: speed_up.map_or(String::new(), |_| "fp32 time / this time".into()),
-            ..line(&name, n as f64 / seconds / 1e6, "Msamples/s")
+            ..BenchLine::plain(&name, n as f64 / seconds / 1e6, "Msamples/s")
         });
         fp32_seconds.get_or_insert(seconds);
     }
@@ -438,7 +430,7 @@ fn tensor_rate_line(device: &CudaDevice, repeats: usize) -> Result<Option<BenchL
     }
     let products = f64::from(blocks * TENSOR_RATE_WARPS) * f64::from(TENSOR_RATE_ROUNDS) * 4.0;
     let flop = products * 2.0 * 16.0 * 8.0 * 16.0;
-    Ok(Some(line(
+    Ok(Some(BenchLine::plain(
         "GPU tensor-core rate (mma.m16n8k16, f16 inputs, f32 sums)",
         flop / seconds / 1e12,
         "TFLOP/s",

@@ -79,6 +79,21 @@ pub struct BenchLine {
     pub goal: Option<Goal>,
 }
 
+impl BenchLine {
+    /// A measured value set against nothing (no roofline quantity, ratio or goal).
+    pub fn plain(name: &str, value: f64, unit: &str) -> Self {
+        Self {
+            name: name.into(),
+            value,
+            unit: unit.into(),
+            compared_to: String::new(),
+            ratio: None,
+            ratio_meaning: String::new(),
+            goal: None,
+        }
+    }
+}
+
 /// Everything one run measured.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct BenchReport {

@@ -210,15 +210,11 @@ pub fn run_suite(scene: &BenchScene, options: &BenchOptions) -> BenchReport {
         ratio_meaning: "MLP FLOP/s / FMA peak".into(),
         goal: None,
     });
-    lines.push(BenchLine {
-        name: "render samples per ray".into(),
-        value: rendered_samples as f64 / f64::from(RENDER_SIZE * RENDER_SIZE),
-        unit: "samples/ray".into(),
-        compared_to: String::new(),
-        ratio: None,
-        ratio_meaning: String::new(),
-        goal: None,
-    });
+    lines.push(BenchLine::plain(
+        "render samples per ray",
+        rendered_samples as f64 / f64::from(RENDER_SIZE * RENDER_SIZE),
+        "samples/ray",
+    ));
 
     BenchReport {
         threads: rayon::current_num_threads(),
@@ -229,22 +225,13 @@ pub fn run_suite(scene: &BenchScene, options: &BenchOptions) -> BenchReport {
 
 /// The two roofline numbers as lines of their own.
 fn roofline_lines(roofline: &Roofline) -> Vec<BenchLine> {
-    let line = |name: &str, value: f64, unit: &str| BenchLine {
-        name: name.into(),
-        value,
-        unit: unit.into(),
-        compared_to: String::new(),
-        ratio: None,
-        ratio_meaning: String::new(),
-        goal: None,
-    };
     vec![
-        line(
+        BenchLine::plain(
             "roofline: memory read bandwidth",
             roofline.read_bytes_per_second / 1e9,
             "GB/s",
         ),
-        line(
+        BenchLine::plain(
             "roofline: f32 FMA rate",
             roofline.fma_flop_per_second / 1e9,
             "GFLOP/s",
