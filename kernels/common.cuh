@@ -191,9 +191,10 @@ __device__ inline bool occupied(const unsigned char* bits, u32 index) {
 }
 
 // The next sample in an occupied cell (march.rs `RayMarcher::next_sample`): its unit-cube
-// position and dt; false at the end of the box.
+// position, dt and distance along the ray; false at the end of the box.
 __device__ inline bool next_sample(const MarchConfig& c, const unsigned char* occupancy,
-                                   Marcher& m, float pos[3], float* dt_out) {
+                                   Marcher& m, float pos[3], float* dt_out,
+                                   float* distance_out) {
     const float size = __fmul_rn(2.0f, c.half_extent);
     const u32 r = c.occupancy_resolution;
     const float rf = (float)r;
@@ -210,6 +211,7 @@ __device__ inline bool next_sample(const MarchConfig& c, const unsigned char* oc
         }
         const u32 index = cell[0] + r * (cell[1] + r * cell[2]);
         if (occupied(occupancy, index)) {
+            *distance_out = m.t;
             m.t = __fadd_rn(m.t, dt);
             m.taken += 1;
             *dt_out = dt;

@@ -28,8 +28,8 @@ extern "C" __global__ void march_count(const float* origins, const float* direct
     Marcher m;
     u32 count = 0;
     if (start_marcher(c, origins, directions, jitters, r, m)) {
-        float pos[3], dt;
-        while (next_sample(c, occupancy, m, pos, &dt)) ++count;
+        float pos[3], dt, distance;
+        while (next_sample(c, occupancy, m, pos, &dt, &distance)) ++count;
     }
     counts[r] = count;
 }
@@ -46,8 +46,8 @@ extern "C" __global__ void march_write(const float* origins, const float* direct
     if (!start_marcher(c, origins, directions, jitters, r, m)) return;
     u32 j = offsets[r];
     const u32 end = offsets[r + 1];
-    float pos[3], dt;
-    while (j < end && next_sample(c, occupancy, m, pos, &dt)) {
+    float pos[3], dt, distance;
+    while (j < end && next_sample(c, occupancy, m, pos, &dt, &distance)) {
         for (int i = 0; i < 3; ++i) {
             positions[3 * j + i] = pos[i];
             sample_directions[3 * j + i] = m.dir[i];

@@ -4,7 +4,8 @@
 // (T < threshold: early termination) or left the box drop out of the live list (ray
 // compaction). A round's batches read the live list's count on the device: the host
 // launches them on an upper bound of it, without waiting for the round before. Per-pixel
-// state: a Marcher (9 words), the colour gathered so far and the transmittance.
+// state: a Marcher (9 words), the colour and the distance gathered so far (Σ weight · t) and
+// the transmittance.
 #include "common.cuh"
 
 #define MARCHER_WORDS 9
@@ -36,13 +37,14 @@ __device__ inline void store_marcher(u32* state, u32 pixel, const Marcher& m) {
 // One thread per pixel: the ray through its centre, the start of its march (no jitter) and
 // an empty composite; rays that hit the head box join the live list.
 extern "C" __global__ void render_init(CameraParams cam, MarchConfig c, u32* marchers,
-                                       float* color, float* transmittance, u32* live,
-                                       u32* live_count) {
+                                       float* color, float* distance, float* transmittance,
+                                       u32* live, u32* live_count) {
     const u32 pixel = blockIdx.x * blockDim.x + threadIdx.x;
     if (pixel >= cam.width * cam.height) return;
     Marcher m;
     pixel_ray(cam, pixel % cam.width, pixel / cam.width, m.origin, m.dir);
     for (int k = 0; k < 3; ++k) color[3 * pixel + k] = 0.0f;
+    distance[pixel] = 0.0f;
     transmittance[pixel] = 1.0f;
     float t0, t1;
     if (!intersect_box(c, m.origin, m.dir, &t0, &t1)) return;
@@ -66,16 +68,19 @@ extern "C" __global__ void render_march(const u32* live, const u32* live_count, 
                                         u32 count, u32 per_round,
                                         MarchConfig c, const unsigned char* occupancy,
                                         u32* marchers, float* positions, float* directions,
-                                        float* dts, u32* sample_base, u32* sample_taken,
-                                        u32* sample_count, u32* evaluated) {
+                                        float* dts, float* distances, u32* sample_base,
+                                        u32* sample_taken, u32* sample_count, u32* evaluated) {
     const u32 i = blockIdx.x * blockDim.x + threadIdx.x;
     if (!batch_has_ray(live_count, first, count, i)) return;
     const u32 pixel = live[first + i];
     Marcher m = load_marcher(marchers, pixel);
     float pos[32][3];
     float dt[32];
+    float t[32];
     u32 taken = 0;
-    while (taken < per_round && next_sample(c, occupancy, m, pos[taken], &dt[taken])) ++taken;
+    while (taken < per_round &&
+           next_sample(c, occupancy, m, pos[taken], &dt[taken], &t[taken]))
+        ++taken;
     store_marcher(marchers, pixel, m);
     const u32 base = taken > 0 ? atomicAdd(sample_count, taken) : 0;
     if (taken > 0) atomicAdd(evaluated, taken);
@@ -87,6 +92,7 @@ extern "C" __global__ void render_march(const u32* live, const u32* live_count, 
             directions[3 * (base + j) + k] = m.dir[k];
         }
         dts[base + j] = dt[j];
+        distances[base + j] = t[j];
     }
 }
 
@@ -96,41 +102,59 @@ extern "C" __global__ void render_composite(const u32* live, const u32* live_cou
                                             u32 count,
                                             u32 per_round, const u32* sample_base,
                                             const u32* sample_taken, const float* sigma,
-                                            const float* rgb, const float* dts, float threshold,
-                                            float* color, float* transmittance, u32* next_live,
-                                            u32* next_live_count) {
+                                            const float* rgb, const float* dts,
+                                            const float* distances, float threshold,
+                                            float* color, float* distance, float* transmittance,
+                                            u32* next_live, u32* next_live_count) {
     const u32 i = blockIdx.x * blockDim.x + threadIdx.x;
     if (!batch_has_ray(live_count, first, count, i)) return;
     const u32 pixel = live[first + i];
     const u32 base = sample_base[i], taken = sample_taken[i];
     float c[3] = {color[3 * pixel], color[3 * pixel + 1], color[3 * pixel + 2]};
+    float d = distance[pixel];
     float t = transmittance[pixel];
     for (u32 j = base; j < base + taken; ++j) {
         const float a = 1.0f - expf(-sigma[j] * dts[j]);
         const float weight = t * a;
         for (int k = 0; k < 3; ++k) c[k] += weight * rgb[3 * j + k];
+        d += weight * distances[j];
         t *= 1.0f - a;
         if (t < threshold) break;
     }
     for (int k = 0; k < 3; ++k) color[3 * pixel + k] = c[k];
+    distance[pixel] = d;
     transmittance[pixel] = t;
     if (taken == per_round && !(t < threshold)) next_live[atomicAdd(next_live_count, 1u)] = pixel;
 }
 
 // The finished image as RGBA f32 (colour over the background, alpha = 1 − T): a solid
-// background, or a per-pixel one when `background_image` is not null.
-extern "C" __global__ void render_finish(const float* color, const float* transmittance,
-                                         u32 pixels, float bg_r, float bg_g, float bg_b,
-                                         const float* background_image, float* rgba) {
+// background, or a per-pixel one when `background_image` is not null; and the depth
+// (render.rs `render_image`): the expected distance along the ray over the camera's viewing
+// axis, infinite where nothing was hit.
+extern "C" __global__ void render_finish(CameraParams cam, const u32* marchers,
+                                         const float* color, const float* distance,
+                                         const float* transmittance, float bg_r, float bg_g,
+                                         float bg_b, const float* background_image, float* rgba,
+                                         float* depth) {
     const u32 p = blockIdx.x * blockDim.x + threadIdx.x;
-    if (p >= pixels) return;
+    if (p >= cam.width * cam.height) return;
     const float t = transmittance[p];
     const float solid[3] = {bg_r, bg_g, bg_b};
     for (int k = 0; k < 3; ++k) {
         const float bg = background_image ? background_image[3 * p + k] : solid[k];
         rgba[4 * p + k] = color[3 * p + k] + t * bg;
     }
-    rgba[4 * p + 3] = 1.0f - t;
+    const float alpha = 1.0f - t;
+    rgba[4 * p + 3] = alpha;
+    if (alpha > 0.0f) {
+        // Only rays that met the box took samples; their marchers hold their directions.
+        const Marcher m = load_marcher(marchers, p);
+        float cos_axis = 0.0f;
+        for (int k = 0; k < 3; ++k) cos_axis -= m.dir[k] * cam.pose[4 * k + 2];
+        depth[p] = distance[p] / alpha * cos_axis;
+    } else {
+        depth[p] = __int_as_float(0x7f800000);
+    }
 }
 
 // RGBA f32 → RGBA8 (round(clamp(v, 0, 1) · 255), halves away from zero as on the CPU), one u32 per pixel, R in the lowest byte:

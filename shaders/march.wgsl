@@ -42,10 +42,11 @@ fn march_rays(@builtin(global_invocation_id) id: vec3<u32>) {
             break;
         }
         let dt = march_step(state.t);
+        let distance = state.t;
         state.t += dt;
         state.taken += 1u;
         round_samples += 1u;
-        add(&state, field_forward(position, ray.direction), dt);
+        add(&state, field_forward(position, ray.direction), dt, distance);
         if state.transmittance < threshold {
             break;
         }

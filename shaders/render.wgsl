@@ -13,6 +13,8 @@
 
 // march.rs: MAX_SAMPLES_PER_RAY.
 const MAX_SAMPLES_PER_RAY: u32 = 1024u;
+// The largest f32, standing for infinity (WGSL has no infinite constants); the host reads a
+// depth of this value back as infinite.
 const INFINITY: f32 = 3.4028235e38;
 
 // One frame: camera, background and stopping rule.
@@ -34,6 +36,8 @@ struct FrameInfo {
 @group(1) @binding(1) var<uniform> frame: FrameInfo;
 // Colour and opacity per pixel, row-major.
 @group(1) @binding(2) var<storage, read_write> out_pixels: array<vec4<f32>>;
+// Depth per pixel, row-major (`INFINITY` where the opacity is 0).
+@group(1) @binding(6) var<storage, read_write> out_depth: array<f32>;
 @group(1) @binding(3) var out_texture: texture_storage_2d<rgba8unorm, write>;
 // Samples evaluated over the whole image.
 @group(1) @binding(4) var<storage, read_write> sample_count: atomic<u32>;
@@ -46,6 +50,8 @@ struct RayState {
     color: vec3<f32>,
     // Transmittance left.
     transmittance: f32,
+    // Distance gathered so far (Σ weight · distance).
+    distance: f32,
     // Distance reached and end of the box.
     t: f32,
     t_end: f32,
@@ -146,11 +152,13 @@ fn distance_to_cell_exit(cell: vec3<u32>, position: vec3<f32>, unit_dir: vec3<f3
     return exit_distance;
 }
 
-// composite.rs: CompositeState::add for one sample (rgb, σ) standing for a segment `dt`.
-fn add(state: ptr<function, RayState>, sample: vec4<f32>, dt: f32) {
+// composite.rs: CompositeState::add for one sample (rgb, σ) standing for a segment `dt`, at
+// `distance` along the ray.
+fn add(state: ptr<function, RayState>, sample: vec4<f32>, dt: f32, distance: f32) {
     let alpha = 1.0 - exp(-sample.w * dt);
     let weight = (*state).transmittance * alpha;
     (*state).color += weight * sample.xyz;
+    (*state).distance += weight * distance;
     (*state).transmittance *= 1.0 - alpha;
 }
 
@@ -158,6 +166,18 @@ fn add(state: ptr<function, RayState>, sample: vec4<f32>, dt: f32) {
 fn finish(state: RayState) -> vec4<f32> {
     let t = state.transmittance;
     return vec4<f32>(state.color + t * frame.background.xyz, 1.0 - t);
+}
+
+// render.rs: render_image's depth, the expected distance (CompositeState::expected_distance)
+// along the camera's viewing axis; INFINITY where nothing was hit.
+fn depth(state: RayState, ray: Ray) -> f32 {
+    let alpha = 1.0 - state.transmittance;
+    if alpha <= 0.0 {
+        return INFINITY;
+    }
+    let m = frame.pose;
+    let forward = -vec3<f32>(m[0].z, m[1].z, m[2].z);
+    return state.distance / alpha * dot(ray.direction, forward);
 }
 
 fn pixel_index(id: vec3<u32>) -> u32 {
@@ -176,10 +196,10 @@ fn begin_rays(@builtin(global_invocation_id) id: vec3<u32>) {
     }
     let span = intersect_box(through_pixel(id.xy));
     let live = u32(span.x < span.y);
-    ray_states[pixel_index(id)] = RayState(vec3<f32>(0.0), 1.0, span.x, span.y, 0u, live);
+    ray_states[pixel_index(id)] = RayState(vec3<f32>(0.0), 1.0, 0.0, span.x, span.y, 0u, live);
 }
 
-// The finished pixel into the buffer target.
+// The finished pixel and its depth into the buffer target.
 @compute @workgroup_size(8, 8)
 fn finish_rays(@builtin(global_invocation_id) id: vec3<u32>) {
     if !in_image(id) {
@@ -187,6 +207,7 @@ fn finish_rays(@builtin(global_invocation_id) id: vec3<u32>) {
     }
     let state = ray_states[pixel_index(id)];
     out_pixels[pixel_index(id)] = finish(state);
+    out_depth[pixel_index(id)] = depth(state, through_pixel(id.xy));
     atomicAdd(&sample_count, state.taken);
 }
 

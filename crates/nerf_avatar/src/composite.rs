@@ -1,6 +1,8 @@
 //! Volume compositing along one ray (docs/METHOD.md §2) and its backward pass:
 //! `C = Σ_j T_j α_j c_j + T_end · bg`, `α_j = 1 − exp(−σ_j δ_j)`, `T_j = Π_{k<j} (1 − α_k)`,
-//! alpha (mask) `= 1 − T_end`; samples stop once `T` falls below the threshold.
+//! alpha (mask) `= 1 − T_end`; samples stop once `T` falls below the threshold. The expected
+//! termination distance `Σ_j T_j α_j t_j / (1 − T_end)` (sample `j` at distance `t_j` along
+//! the ray) gives the head's depth; it carries no gradient.
 
 use crate::real::Real;
 
@@ -11,6 +13,8 @@ pub struct Composited<R> {
     pub color: [R; 3],
     /// Opacity `1 − T_end`.
     pub alpha: R,
+    /// Expected termination distance along the ray (infinite where the opacity is 0).
+    pub distance: R,
     /// Samples that contributed (the rest came after early termination).
     pub used: usize,
 }
@@ -20,6 +24,8 @@ pub struct Composited<R> {
 pub struct CompositeState<R> {
     /// Colour gathered so far (no background yet).
     pub color: [R; 3],
+    /// Distance gathered so far: `Σ_j T_j α_j t_j`.
+    pub distance: R,
     /// Transmittance left.
     pub transmittance: R,
 }
@@ -28,20 +34,31 @@ impl<R: Real> Default for CompositeState<R> {
     fn default() -> Self {
         Self {
             color: [R::zero(); 3],
+            distance: R::zero(),
             transmittance: R::one(),
         }
     }
 }
 
 impl<R: Real> CompositeState<R> {
-    /// Adds samples in order; returns how many were used before `T < threshold`.
-    pub fn add(&mut self, sigma: &[R], rgb: &[[R; 3]], dt: &[R], threshold: R) -> usize {
-        for (j, ((s, c), d)) in sigma.iter().zip(rgb).zip(dt).enumerate() {
+    /// Adds samples in order (σ, colour, segment length δ and distance along the ray of
+    /// each); returns how many were used before `T < threshold`.
+    pub fn add(
+        &mut self,
+        sigma: &[R],
+        rgb: &[[R; 3]],
+        dt: &[R],
+        distance: &[R],
+        threshold: R,
+    ) -> usize {
+        let samples = sigma.iter().zip(rgb).zip(dt).zip(distance);
+        for (j, (((s, c), d), t)) in samples.enumerate() {
             let alpha = R::one() - (-*s * *d).exp();
             let weight = self.transmittance * alpha;
             for (acc, v) in self.color.iter_mut().zip(c) {
                 *acc += weight * *v;
             }
+            self.distance += weight * *t;
             self.transmittance *= R::one() - alpha;
             if self.transmittance < threshold {
                 return j + 1;
@@ -63,20 +80,37 @@ impl<R: Real> CompositeState<R> {
             R::one() - t,
         )
     }
+
+    /// The expected termination distance: the distance gathered over the opacity, infinite
+    /// where nothing was hit.
+    pub fn expected_distance(&self) -> R {
+        let alpha = R::one() - self.transmittance;
+        if alpha > R::zero() {
+            self.distance / alpha
+        } else {
+            R::infinity()
+        }
+    }
 }
 
-/// Composites one ray's samples over `background`.
+/// Composites one ray's samples (at `distance` along it) over `background`.
 pub fn composite<R: Real>(
     sigma: &[R],
     rgb: &[[R; 3]],
     dt: &[R],
+    distance: &[R],
     background: [R; 3],
     threshold: R,
 ) -> Composited<R> {
     let mut state = CompositeState::default();
-    let used = state.add(sigma, rgb, dt, threshold);
+    let used = state.add(sigma, rgb, dt, distance, threshold);
     let (color, alpha) = state.finish(background);
-    Composited { color, alpha, used }
+    Composited {
+        color,
+        alpha,
+        distance: state.expected_distance(),
+        used,
+    }
 }
 
 /// Gradients of one ray's loss with respect to its samples' σ and colours, given the
@@ -124,17 +158,43 @@ mod tests {
     use super::*;
 
     fn loss(sigma: &[f64], rgb: &[[f64; 3]], dt: &[f64]) -> f64 {
-        let r = composite(sigma, rgb, dt, [0.2, 0.5, 0.9], 1e-4);
+        let r = composite(sigma, rgb, dt, &[1.0; 4], [0.2, 0.5, 0.9], 1e-4);
         r.color[0] - 2.0 * r.color[1] + 0.5 * r.color[2] + 3.0 * r.alpha
     }
 
     #[test]
     fn opaque_sample_hides_the_background() {
-        let r = composite(&[1e4f64], &[[1.0, 0.0, 0.0]], &[1.0], [0.0, 0.0, 1.0], 1e-4);
+        let r = composite(
+            &[1e4f64],
+            &[[1.0, 0.0, 0.0]],
+            &[1.0],
+            &[2.5],
+            [0.0, 0.0, 1.0],
+            1e-4,
+        );
         assert!((r.color[0] - 1.0).abs() < 1e-12 && r.color[2].abs() < 1e-12);
         assert!((r.alpha - 1.0).abs() < 1e-12);
-        let empty = composite::<f64>(&[], &[], &[], [0.0, 0.0, 1.0], 1e-4);
+        assert!((r.distance - 2.5).abs() < 1e-12);
+        let empty = composite::<f64>(&[], &[], &[], &[], [0.0, 0.0, 1.0], 1e-4);
         assert_eq!((empty.color, empty.alpha), ([0.0, 0.0, 1.0], 0.0));
+        assert_eq!(empty.distance, f64::INFINITY);
+    }
+
+    #[test]
+    fn the_distance_is_the_weighted_mean_of_the_samples_distances() {
+        // Two samples of opacity 1/2 each: weights 1/2 and 1/4, opacity 3/4.
+        let sigma = [2f64.ln(); 2];
+        let r = composite(
+            &sigma,
+            &[[0.0; 3]; 2],
+            &[1.0; 2],
+            &[2.0, 4.0],
+            [0.0; 3],
+            1e-4,
+        );
+        assert!((r.alpha - 0.75).abs() < 1e-12);
+        let expected = (0.5 * 2.0 + 0.25 * 4.0) / 0.75;
+        assert!((r.distance - expected).abs() < 1e-12, "{}", r.distance);
     }
 
     #[test]
@@ -147,7 +207,7 @@ mod tests {
             [0.3, 0.7, 0.2],
         ];
         let dt = vec![0.05, 0.1, 0.07, 0.05];
-        let r = composite(&sigma, &rgb, &dt, [0.2, 0.5, 0.9], 1e-4);
+        let r = composite(&sigma, &rgb, &dt, &[1.0; 4], [0.2, 0.5, 0.9], 1e-4);
         let mut d_sigma = vec![0.0; 4];
         let mut d_rgb = vec![[0.0; 3]; 4];
         composite_backward(
@@ -187,6 +247,7 @@ mod tests {
             &[1e3f32, 5.0],
             &[[1.0; 3], [0.0; 3]],
             &[1.0, 1.0],
+            &[1.0, 2.0],
             [0.0; 3],
             1e-2,
         );

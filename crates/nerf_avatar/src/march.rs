@@ -56,6 +56,8 @@ pub struct Sample {
     pub position: [f32; 3],
     /// Length of the ray segment it stands for (δ).
     pub dt: f32,
+    /// Distance from the ray's origin (head units).
+    pub distance: f32,
 }
 
 /// Walks one ray through the head box, yielding samples in occupied cells.
@@ -99,9 +101,14 @@ impl RayMarcher {
             let position = to_unit_cube(&config.head_box, self.ray.at(self.t));
             let cell = occupancy.cell_of(position);
             if occupancy.is_occupied(occupancy.cell_index(cell)) {
+                let distance = self.t;
                 self.t += dt;
                 self.taken += 1;
-                return Some(Sample { position, dt });
+                return Some(Sample {
+                    position,
+                    dt,
+                    distance,
+                });
             }
             let target =
                 self.t + distance_to_cell_exit(occupancy.resolution, cell, position, unit_dir);
@@ -210,6 +217,13 @@ mod tests {
             samples.samples.len()
         );
         assert!(samples.samples.iter().all(|s| s.dt == settings.dt_max));
+        for pair in samples.samples.windows(2) {
+            assert_eq!(pair[1].distance, pair[0].distance + pair[0].dt);
+        }
+        for sample in &samples.samples {
+            let at = to_unit_cube(&config.head_box, ray.at(sample.distance));
+            assert_eq!(at, sample.position, "a sample lies at its distance");
+        }
     }
 
     #[test]

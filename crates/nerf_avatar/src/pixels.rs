@@ -52,6 +52,7 @@ mod tests {
             height: 1,
             rgb: vec![[0.25, 0.5, 2.0], [0.0, -1.0, 0.1]],
             alpha: vec![0.5, 0.0],
+            depth: vec![3.0, f32::INFINITY],
             samples: 0,
         }
     }

@@ -4,7 +4,7 @@
 
 use rayon::prelude::*;
 
-use crate::camera::{Intrinsics, Pose, Ray};
+use crate::camera::{Intrinsics, Pose, Ray, dot};
 use crate::composite::{CompositeState, Composited, composite, composite_backward};
 use crate::field::{FieldTape, Model};
 use crate::hashgrid::blend_tables;
@@ -109,6 +109,11 @@ impl<R: Real> RayBatch<R> {
             .iter()
             .map(|s| R::of(f64::from(s.dt)))
             .collect();
+        let distance: Vec<R> = samples
+            .samples
+            .iter()
+            .map(|s| R::of(f64::from(s.distance)))
+            .collect();
         let threshold = R::of(f64::from(settings.transmittance_threshold));
         let (sigma, rgb) = (&self.sigma, &self.rgb);
         (0..samples.ray_count())
@@ -118,7 +123,8 @@ impl<R: Real> RayBatch<R> {
                 composite(
                     &sigma[span.clone()],
                     &rgb[span.clone()],
-                    &dt[span],
+                    &dt[span.clone()],
+                    &distance[span],
                     backgrounds[r],
                     threshold,
                 )
@@ -223,12 +229,16 @@ pub struct RenderedImage {
     pub rgb: Vec<[f32; 3]>,
     /// Opacity per pixel (the head mask).
     pub alpha: Vec<f32>,
+    /// Depth per pixel: the expected termination distance measured along the camera's
+    /// viewing axis (head units, as a depth buffer's view depth); infinite where the opacity
+    /// is 0.
+    pub depth: Vec<f32>,
     /// Samples evaluated in all.
     pub samples: usize,
 }
 
-/// A finished pixel: colour over the background, and opacity.
-type PixelValue = ([f32; 3], f32);
+/// A finished pixel: colour over the background, opacity and depth.
+type PixelValue = ([f32; 3], f32, f32);
 
 /// Rays of one tile marched together, so that each round evaluates one batch.
 const RAYS_PER_TILE: usize = 256;
@@ -250,6 +260,7 @@ pub fn render_image(
     let mut table = vec![0.0; model.layout.table_len];
     blend_tables(params.tables(), weights, &mut table);
     let settings = MarchSettings::inference(&model.config);
+    let forward = pose.rotate([0.0, 0.0, -1.0]);
     let pixel_count = (intrinsics.width * intrinsics.height) as usize;
     let tiles: Vec<(Vec<PixelValue>, usize)> = (0..pixel_count)
         .collect::<Vec<_>>()
@@ -267,12 +278,15 @@ pub fn render_image(
             let finished = states
                 .iter()
                 .zip(pixels)
-                .map(|(state, &i)| {
+                .zip(&rays)
+                .map(|((state, &i), ray)| {
                     let bg = match background {
                         Background::Solid(c) => c,
                         Background::Image(pixels) => pixels[i],
                     };
-                    state.finish(bg)
+                    let (rgb, alpha) = state.finish(bg);
+                    let depth = state.expected_distance() * dot(ray.direction, forward);
+                    (rgb, alpha, depth)
                 })
                 .collect();
             (finished, samples)
@@ -283,13 +297,15 @@ pub fn render_image(
         height: intrinsics.height,
         rgb: Vec::with_capacity(pixel_count),
         alpha: Vec::with_capacity(pixel_count),
+        depth: Vec::with_capacity(pixel_count),
         samples: 0,
     };
     for (pixels, samples) in tiles {
         image.samples += samples;
-        for (rgb, alpha) in pixels {
+        for (rgb, alpha, depth) in pixels {
             image.rgb.push(rgb);
             image.alpha.push(alpha);
+            image.depth.push(depth);
         }
     }
     image
@@ -316,6 +332,7 @@ fn march_tile(
     let mut positions = Vec::new();
     let mut directions = Vec::new();
     let mut dts = Vec::new();
+    let mut distances = Vec::new();
     let mut counts = Vec::new();
     let mut sigma = Vec::new();
     let mut rgb = Vec::new();
@@ -324,6 +341,7 @@ fn march_tile(
         positions.clear();
         directions.clear();
         dts.clear();
+        distances.clear();
         counts.clear();
         for (i, marcher) in &mut live {
             let mut count = 0;
@@ -334,6 +352,7 @@ fn march_tile(
                 positions.push(sample.position);
                 directions.push(rays[*i].direction);
                 dts.push(sample.dt);
+                distances.push(sample.distance);
                 count += 1;
             }
             counts.push(count);
@@ -358,7 +377,8 @@ fn march_tile(
             state.add(
                 &sigma[span.clone()],
                 &rgb[span.clone()],
-                &dts[span],
+                &dts[span.clone()],
+                &distances[span],
                 settings.transmittance_threshold,
             );
             if *count == SAMPLES_PER_ROUND && !state.is_opaque(settings.transmittance_threshold) {
@@ -434,5 +454,72 @@ mod tests {
             (d_params, d_table)
         };
         assert_eq!(backward(&reused), backward(&fresh));
+    }
+
+    #[test]
+    fn image_depth_is_the_rays_expected_distance_along_the_viewing_axis() {
+        let config = ModelConfig::tiny();
+        let model = Model::new(&config);
+        let mut rng = Pcg64::seed_from_u64(5);
+        let mut params = Params::<f32>::init(&config, &mut rng);
+        // Features of magnitude ~1 and a density made mostly positive and large, as
+        // training makes them, so that rays become opaque.
+        let base = params.layout.table(0);
+        for v in &mut params.data[base] {
+            *v = rand::Rng::random_range(&mut rng, -1.5..1.5);
+        }
+        let last = *params.layout.density_layers.last().unwrap();
+        for v in &mut params.data[last.offset..last.offset + last.inputs] {
+            *v = 8.0 * *v + 4.0 * v.abs();
+        }
+        let occupancy = OccupancyGrid::full(config.occupancy_resolution);
+        let intrinsics = Intrinsics::from_fov(24, 20, 30.0);
+        let pose = Pose::orbit([0.0; 3], 0.5, 25.0, -10.0);
+        let weights = vec![0.0; config.blendshape_count()];
+        let image = render_image(
+            &model,
+            &params,
+            &weights,
+            &occupancy,
+            &intrinsics,
+            &pose,
+            Background::Solid([0.0; 3]),
+        );
+        // The same rays through the training path, which marches every sample at once.
+        let rays: Vec<Ray> = (0..intrinsics.width * intrinsics.height)
+            .map(|i| Ray::through_pixel(&intrinsics, &pose, i % 24, i / 24))
+            .collect();
+        let batch = RayBatch::forward(
+            &model,
+            &params.data,
+            params.table(0),
+            &occupancy,
+            &MarchSettings::inference(&config),
+            &rays,
+            &vec![0.0; rays.len()],
+            &vec![[0.0; 3]; rays.len()],
+        );
+        let forward = pose.rotate([0.0, 0.0, -1.0]);
+        let mut covered = 0;
+        for (p, ray) in rays.iter().enumerate() {
+            let depth = image.depth[p];
+            let Some((near, far)) = ray.intersect_box(&config.head_box, config.near_distance)
+            else {
+                assert_eq!(depth, f32::INFINITY, "pixel {p} misses the box");
+                continue;
+            };
+            let cos = dot(ray.direction, forward);
+            let expected = batch.rays[p].distance * cos;
+            assert!(
+                (depth - expected).abs() <= 1e-5 * expected,
+                "pixel {p}: {depth} vs {expected}"
+            );
+            assert!(
+                (near * cos..=far * cos).contains(&depth),
+                "pixel {p}: depth {depth} outside the box ({near}..{far} along the ray)"
+            );
+            covered += usize::from(image.alpha[p] > 0.5);
+        }
+        assert!(covered > 20, "only {covered} pixels show the head");
     }
 }

@@ -41,6 +41,8 @@ struct FrameBuffers {
     pixels: usize,
     marchers: CudaSlice<u32>,
     color: CudaSlice<f32>,
+    /// Σ weight · distance per pixel.
+    distance: CudaSlice<f32>,
     transmittance: CudaSlice<f32>,
     live: [CudaSlice<u32>; 2],
     live_count: [CudaSlice<u32>; 2],
@@ -51,6 +53,7 @@ struct FrameBuffers {
     /// Samples marched (and evaluated) in the frame, counted on the device.
     evaluated: CudaSlice<u32>,
     rgba: CudaSlice<f32>,
+    depth: CudaSlice<f32>,
     rgba8: CudaSlice<u8>,
 }
 
@@ -60,6 +63,7 @@ impl FrameBuffers {
             pixels,
             marchers: device.zeros(9 * pixels)?,
             color: device.zeros(3 * pixels)?,
+            distance: device.zeros(pixels)?,
             transmittance: device.zeros(pixels)?,
             live: [device.zeros(pixels)?, device.zeros(pixels)?],
             live_count: [device.zeros(1)?, device.zeros(1)?],
@@ -68,6 +72,7 @@ impl FrameBuffers {
             sample_taken: device.zeros(pixels)?,
             evaluated: device.zeros(1)?,
             rgba: device.zeros(4 * pixels)?,
+            depth: device.zeros(pixels)?,
             rgba8: device.zeros(4 * pixels)?,
         })
     }
@@ -88,6 +93,8 @@ struct SampleBuffers {
     positions: CudaSlice<f32>,
     directions: CudaSlice<f32>,
     dt: CudaSlice<f32>,
+    /// Distance of each sample along its ray.
+    distance: CudaSlice<f32>,
     sigma: CudaSlice<f32>,
     rgb: CudaSlice<f32>,
     count: CudaSlice<u32>,
@@ -157,6 +164,7 @@ impl CudaRenderer {
             positions: device.zeros(3 * capacity)?,
             directions: device.zeros(3 * capacity)?,
             dt: device.zeros(capacity)?,
+            distance: device.zeros(capacity)?,
             sigma: device.zeros(capacity)?,
             rgb: device.zeros(3 * capacity)?,
             count: device.zeros(1)?,
@@ -251,6 +259,7 @@ impl CudaRenderer {
             height: intrinsics.height,
             rgb: rgba.chunks_exact(4).map(|p| [p[0], p[1], p[2]]).collect(),
             alpha: rgba.chunks_exact(4).map(|p| p[3]).collect(),
+            depth: self.device.download(&frame.depth, pixels)?,
             samples,
         })
     }
@@ -327,7 +336,6 @@ impl CudaRenderer {
             )));
         }
         let pixels = (intrinsics.width as usize) * (intrinsics.height as usize);
-        let pixels32 = as_u32("pixels", pixels)?;
         let background_image = match background {
             Background::Image(image) if image.len() != pixels => {
                 return Err(CudaError::Unsupported(format!(
@@ -374,6 +382,7 @@ impl CudaRenderer {
             &self.march,
             &mut frame.marchers,
             &mut frame.color,
+            &mut frame.distance,
             &mut frame.transmittance,
             &mut frame.live[0],
             &mut frame.live_count[0]
@@ -419,6 +428,7 @@ impl CudaRenderer {
                     &mut s.positions,
                     &mut s.directions,
                     &mut s.dt,
+                    &mut s.distance,
                     &mut frame.sample_base,
                     &mut frame.sample_taken,
                     &mut s.count,
@@ -470,8 +480,10 @@ impl CudaRenderer {
                     &s.sigma,
                     &s.rgb,
                     &s.dt,
+                    &s.distance,
                     &threshold,
                     &mut frame.color,
+                    &mut frame.distance,
                     &mut frame.transmittance,
                     &mut *live_next,
                     &mut *next_count
@@ -495,14 +507,17 @@ impl CudaRenderer {
             &device,
             "render_finish",
             grid_1d(pixels),
+            &camera,
+            &frame.marchers,
             &frame.color,
+            &frame.distance,
             &frame.transmittance,
-            &pixels32,
             &r,
             &g,
             &b,
             &background_image.address,
-            &mut frame.rgba
+            &mut frame.rgba,
+            &mut frame.depth
         )?;
         read_count(&frame.evaluated)
     }

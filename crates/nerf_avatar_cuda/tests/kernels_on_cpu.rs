@@ -42,7 +42,7 @@ use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 
 mod kernel_support;
-use kernel_support::{assert_close, check_fused_field, cxx, he_model, random};
+use kernel_support::{assert_close, assert_depth_close, check_fused_field, cxx, he_model, random};
 
 /// The kernels compiled into a library, with the emulator.
 struct Emulator {
@@ -615,6 +615,7 @@ fn render_kernels_match_the_cpus_render_image() {
 
     let mut marchers = vec![0u32; 9 * pixels];
     let (mut color, mut transmittance) = (vec![f32::NAN; 3 * pixels], vec![f32::NAN; pixels]);
+    let mut distance = vec![f32::NAN; pixels];
     let mut live = [vec![u32::MAX; pixels], vec![u32::MAX; pixels]];
     let mut live_count = [0u32; 2];
     type Init = unsafe extern "C" fn(
@@ -623,13 +624,15 @@ fn render_kernels_match_the_cpus_render_image() {
         *mut u32,
         *mut f32,
         *mut f32,
+        *mut f32,
         *mut u32,
         *mut u32,
     );
     let init: Init = emulator.kernel("render_init");
-    let (marchers_out, color_out, transmittance_out) = (
+    let (marchers_out, color_out, distance_out, transmittance_out) = (
         marchers.as_mut_ptr(),
         color.as_mut_ptr(),
+        distance.as_mut_ptr(),
         transmittance.as_mut_ptr(),
     );
     let (live_out, live_count_out) = (live[0].as_mut_ptr(), &mut live_count[0] as *mut u32);
@@ -641,6 +644,7 @@ fn render_kernels_match_the_cpus_render_image() {
             march,
             marchers_out,
             color_out,
+            distance_out,
             transmittance_out,
             live_out,
             live_count_out,
@@ -664,6 +668,7 @@ fn render_kernels_match_the_cpus_render_image() {
         *mut f32,
         *mut f32,
         *mut f32,
+        *mut f32,
         *mut u32,
         *mut u32,
         *mut u32,
@@ -680,7 +685,9 @@ fn render_kernels_match_the_cpus_render_image() {
         *const f32,
         *const f32,
         *const f32,
+        *const f32,
         f32,
+        *mut f32,
         *mut f32,
         *mut f32,
         *mut u32,
@@ -690,7 +697,7 @@ fn render_kernels_match_the_cpus_render_image() {
     let render_composite: Composite = emulator.kernel("render_composite");
     let capacity = batch_rays * per_round as usize;
     let (mut positions, mut directions) = (vec![0.0f32; 3 * capacity], vec![0.0f32; 3 * capacity]);
-    let mut dts = vec![0.0f32; capacity];
+    let (mut dts, mut distances) = (vec![0.0f32; capacity], vec![0.0f32; capacity]);
     let (mut sample_base, mut sample_taken) = (vec![0u32; batch_rays], vec![0u32; batch_rays]);
     let (mut sigma, mut rgb) = (vec![0.0f32; capacity], vec![[0.0f32; 3]; capacity]);
     let mut tape = FieldTape::default();
@@ -713,6 +720,7 @@ fn render_kernels_match_the_cpus_render_image() {
                 positions.as_mut_ptr(),
                 directions.as_mut_ptr(),
                 dts.as_mut_ptr(),
+                distances.as_mut_ptr(),
                 sample_base.as_mut_ptr(),
                 sample_taken.as_mut_ptr(),
                 &mut taken_total as *mut u32,
@@ -735,6 +743,7 @@ fn render_kernels_match_the_cpus_render_image() {
                     out.4,
                     out.5,
                     out.6,
+                    out.7,
                     evaluated_out,
                 )
             });
@@ -754,7 +763,11 @@ fn render_kernels_match_the_cpus_render_image() {
             let flat_rgb: Vec<f32> = rgb.iter().flatten().copied().collect();
             let (live_next, next_count) =
                 (live[next].as_mut_ptr(), &mut live_count[next] as *mut u32);
-            let (color_out, transmittance_out) = (color.as_mut_ptr(), transmittance.as_mut_ptr());
+            let (color_out, distance_out, transmittance_out) = (
+                color.as_mut_ptr(),
+                distance.as_mut_ptr(),
+                transmittance.as_mut_ptr(),
+            );
             // SAFETY: the kernel's C signature is the type named above, and every pointer is to a
             // host buffer sized for the grid's whole index range.
             emulator.run_1d(count, || unsafe {
@@ -769,8 +782,10 @@ fn render_kernels_match_the_cpus_render_image() {
                     sigma.as_ptr(),
                     flat_rgb.as_ptr(),
                     dts.as_ptr(),
+                    distances.as_ptr(),
                     march.transmittance_threshold(),
                     color_out,
+                    distance_out,
                     transmittance_out,
                     live_next,
                     next_count,
@@ -785,8 +800,19 @@ fn render_kernels_match_the_cpus_render_image() {
     assert!(rounds > 3, "the rays took {rounds} rounds");
     assert_eq!(evaluated, marched, "the frame's count of samples");
 
-    type Finish =
-        unsafe extern "C" fn(*const f32, *const f32, u32, f32, f32, f32, *const f32, *mut f32);
+    type Finish = unsafe extern "C" fn(
+        CameraParams,
+        *const u32,
+        *const f32,
+        *const f32,
+        *const f32,
+        f32,
+        f32,
+        f32,
+        *const f32,
+        *mut f32,
+        *mut f32,
+    );
     type Pack = unsafe extern "C" fn(*const f32, u32, *mut u32);
     let finish: Finish = emulator.kernel("render_finish");
     let pack: Pack = emulator.kernel("pack_rgba8");
@@ -799,20 +825,23 @@ fn render_kernels_match_the_cpus_render_image() {
         (Background::Solid(solid), std::ptr::null()),
         (Background::Image(&image), flat_image.as_ptr()),
     ] {
-        let mut rgba = vec![f32::NAN; 4 * pixels];
-        let rgba_out = rgba.as_mut_ptr();
+        let (mut rgba, mut depth) = (vec![f32::NAN; 4 * pixels], vec![f32::NAN; pixels]);
+        let (rgba_out, depth_out) = (rgba.as_mut_ptr(), depth.as_mut_ptr());
         // SAFETY: the kernel's C signature is the type named above, and every pointer is to a
         // host buffer sized for the grid's whole index range.
         emulator.run_1d(pixels, || unsafe {
             finish(
+                camera,
+                marchers.as_ptr(),
                 color.as_ptr(),
+                distance.as_ptr(),
                 transmittance.as_ptr(),
-                pixels as u32,
                 solid[0],
                 solid[1],
                 solid[2],
                 image_ptr,
                 rgba_out,
+                depth_out,
             )
         });
         let cpu = render_image(
@@ -831,6 +860,9 @@ fn render_kernels_match_the_cpus_render_image() {
             .flat_map(|(c, a)| [c[0], c[1], c[2], *a])
             .collect();
         assert_close("render_finish", &rgba, &cpu_rgba, 1e-5, 1e-5);
+        let alpha: Vec<f32> = rgba.chunks(4).map(|p| p[3]).collect();
+        let cpu_depth = (&cpu.depth[..], &cpu.alpha[..]);
+        assert_depth_close("render_finish depth", (&depth, &alpha), cpu_depth, 1e-5);
         let opaque = cpu.alpha.iter().filter(|&&a| a > 0.99).count();
         assert!(opaque > 10, "only {opaque} rays became opaque");
 
@@ -845,6 +877,7 @@ fn render_kernels_match_the_cpus_render_image() {
         let rgba_image = RenderedImage {
             rgb: rgba.chunks(4).map(|p| [p[0], p[1], p[2]]).collect(),
             alpha: rgba.chunks(4).map(|p| p[3]).collect(),
+            depth,
             ..cpu
         };
         assert_eq!(bytes, rgba_image.to_rgba8_bytes(), "pack_rgba8");

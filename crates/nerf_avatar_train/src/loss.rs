@@ -111,6 +111,7 @@ mod tests {
             .map(|r| Composited {
                 color: [values[4 * r], values[4 * r + 1], values[4 * r + 2]],
                 alpha: values[4 * r + 3],
+                distance: 1.0,
                 used: 1,
             })
             .collect()

@@ -11,14 +11,18 @@ use super::renderer::WgpuRenderer;
 
 /// Bytes of one output pixel in a buffer target: `vec4<f32>` (r, g, b, opacity).
 pub const PIXEL_BYTES: u64 = 16;
-/// Bytes of one ray's state between rounds (render.wgsl: `RayState`).
-const RAY_STATE_BYTES: u64 = 32;
+/// Bytes of one pixel's depth in a buffer target: `f32`.
+pub const DEPTH_BYTES: u64 = 4;
+/// Bytes of one ray's state between rounds (render.wgsl: `RayState`, 36 bytes rounded up to
+/// its 16-byte alignment).
+const RAY_STATE_BYTES: u64 = 48;
 
 /// Where a frame's pixels go.
 #[derive(Clone, Copy, Debug)]
 pub enum FrameTarget<'a> {
-    /// A storage buffer owned by the frame ([`WgpuFrame::output`]): `width × height` rows of
-    /// `vec4<f32>` (colour over the background, opacity), row-major from the top-left.
+    /// Storage buffers owned by the frame ([`WgpuFrame::output`]): `width × height` pixels
+    /// of `vec4<f32>` (colour over the background, opacity) and of `f32` depth, row-major
+    /// from the top-left.
     Buffer {
         /// Width in pixels.
         width: u32,
@@ -38,6 +42,16 @@ pub enum FrameTarget<'a> {
     },
 }
 
+/// The buffers of a [`FrameTarget::Buffer`] target (`STORAGE | COPY_SRC | COPY_DST`).
+#[derive(Debug)]
+pub struct BufferOutput {
+    /// Colour over the background and opacity per pixel (`vec4<f32>`).
+    pub pixels: wgpu::Buffer,
+    /// Depth per pixel (`f32`, as [`nerf_avatar::render::RenderedImage::depth`], with
+    /// `f32::MAX` standing for infinity).
+    pub depth: wgpu::Buffer,
+}
+
 /// Per-instance GPU state of one avatar: render any number of frames into one target.
 #[derive(Debug)]
 pub struct WgpuFrame {
@@ -45,8 +59,8 @@ pub struct WgpuFrame {
     pub width: u32,
     /// Height of the target in pixels.
     pub height: u32,
-    /// The output buffer of a [`FrameTarget::Buffer`] target (`STORAGE | COPY_SRC | COPY_DST`).
-    pub output: Option<wgpu::Buffer>,
+    /// The output buffers of a [`FrameTarget::Buffer`] target.
+    pub output: Option<BufferOutput>,
     /// Samples evaluated by the last frame (`u32`, `STORAGE | COPY_SRC | COPY_DST`).
     pub sample_count: wgpu::Buffer,
     pub(super) weights: wgpu::Buffer,
@@ -82,9 +96,9 @@ impl WgpuFrame {
                 "a {width}×{height} target (sides from 1 to {limit})"
             )));
         }
-        let output_bytes = u64::from(width) * u64::from(height) * PIXEL_BYTES;
+        let pixel_count = u64::from(width) * u64::from(height);
         let binding_limit = device.limits().max_storage_buffer_binding_size;
-        let state_bytes = u64::from(width) * u64::from(height) * RAY_STATE_BYTES;
+        let state_bytes = pixel_count * RAY_STATE_BYTES;
         if state_bytes > binding_limit {
             return Err(WgpuError::TooLarge {
                 what: "the ray states of the image",
@@ -134,11 +148,18 @@ impl WgpuFrame {
             );
             let (output, render_group) = match target {
                 FrameTarget::Buffer { .. } => {
-                    let output = buffer(
-                        "nerf-avatar pixels",
-                        output_bytes,
-                        storage | wgpu::BufferUsages::COPY_SRC,
-                    );
+                    let output = BufferOutput {
+                        pixels: buffer(
+                            "nerf-avatar pixels",
+                            pixel_count * PIXEL_BYTES,
+                            storage | wgpu::BufferUsages::COPY_SRC,
+                        ),
+                        depth: buffer(
+                            "nerf-avatar depth",
+                            pixel_count * DEPTH_BYTES,
+                            storage | wgpu::BufferUsages::COPY_SRC,
+                        ),
+                    };
                     let group = bind_buffers(
                         device,
                         "nerf-avatar buffer target",
@@ -146,9 +167,10 @@ impl WgpuFrame {
                         &[
                             (0, &blended),
                             (1, &info),
-                            (2, &output),
+                            (2, &output.pixels),
                             (4, &sample_count),
                             (5, &ray_states),
+                            (6, &output.depth),
                         ],
                     );
                     (Some(output), group)

@@ -47,7 +47,7 @@ pub use avatar::WgpuAvatar;
 pub use avatar_renderer::WgpuAvatarRenderer;
 pub use device::WgpuDevice;
 pub use error::WgpuError;
-pub use frame::{FrameTarget, PIXEL_BYTES, WgpuFrame};
+pub use frame::{BufferOutput, DEPTH_BYTES, FrameTarget, PIXEL_BYTES, WgpuFrame};
 pub use layout::MAX_WIDTH;
 pub use precision::StoragePrecision;
 pub use probe::WgpuProbe;

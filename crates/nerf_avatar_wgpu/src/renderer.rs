@@ -10,7 +10,7 @@ use super::WgpuError;
 use super::avatar::WgpuAvatar;
 use super::bindings::{FIELD_WGSL, checked, model_layout, pipeline, shader, storage, uniform};
 use super::field_source::WeightBinding;
-use super::frame::{FrameTarget, PIXEL_BYTES, WgpuFrame};
+use super::frame::{DEPTH_BYTES, FrameTarget, PIXEL_BYTES, WgpuFrame};
 use super::layout::{WgpuFrameInfo, max_samples_per_ray};
 use super::precision::StoragePrecision;
 use super::readback::{floats, read_buffer};
@@ -100,6 +100,7 @@ impl WgpuRenderer {
                     storage(2, false),
                     storage(4, false),
                     storage(5, false),
+                    storage(6, false),
                 ],
             );
             let texture = wgpu::BindGroupLayoutEntry {
@@ -314,21 +315,31 @@ impl WgpuRenderer {
                 "render_frame reads back a buffer target, not a texture".into(),
             ));
         };
-        let bytes = u64::from(frame.width) * u64::from(frame.height) * PIXEL_BYTES;
-        let pixels = (bytes / 4) as usize;
-        queue.write_buffer(output, 0, bytemuck::cast_slice(&vec![f32::NAN; pixels]));
+        let pixel_count = u64::from(frame.width) * u64::from(frame.height);
+        let unwritten = vec![f32::NAN; pixel_count as usize * 4];
+        queue.write_buffer(&output.pixels, 0, bytemuck::cast_slice(&unwritten));
+        let unwritten = &unwritten[..pixel_count as usize];
+        queue.write_buffer(&output.depth, 0, bytemuck::cast_slice(unwritten));
         let mut encoder = device.create_command_encoder(&Default::default());
         self.encode_frame(queue, &mut encoder, avatar, frame, request)?;
         let finished = checked(device, || queue.submit([encoder.finish()]));
         finished?;
-        let data = read_buffer(device, queue, output, bytes)?;
+        let pixels = read_buffer(device, queue, &output.pixels, pixel_count * PIXEL_BYTES)?;
+        let depth = read_buffer(device, queue, &output.depth, pixel_count * DEPTH_BYTES)?;
         let count = read_buffer(device, queue, &frame.sample_count, 4)?;
-        let values = floats(&data);
-        let values: Vec<[f32; 4]> = values
+        let values: Vec<[f32; 4]> = floats(&pixels)
             .chunks_exact(4)
             .map(|v| [v[0], v[1], v[2], v[3]])
             .collect();
-        if let Some(i) = values.iter().position(|v| v.iter().any(|c| !c.is_finite())) {
+        let depth: Vec<f32> = floats(&depth)
+            .into_iter()
+            .map(|d| if d == f32::MAX { f32::INFINITY } else { d })
+            .collect();
+        let unwritten = values
+            .iter()
+            .zip(&depth)
+            .position(|(v, d)| v.iter().any(|c| !c.is_finite()) || d.is_nan());
+        if let Some(i) = unwritten {
             let i = i as u32;
             return Err(WgpuError::UnwrittenPixel {
                 x: i % frame.width,
@@ -340,6 +351,7 @@ impl WgpuRenderer {
             height: frame.height,
             rgb: values.iter().map(|v| [v[0], v[1], v[2]]).collect(),
             alpha: values.iter().map(|v| v[3]).collect(),
+            depth,
             samples: count.first_chunk().map_or(0, |b| u32::from_le_bytes(*b)) as usize,
         })
     }

@@ -25,6 +25,11 @@ use test_requirements::{Requirement, available};
 const PRECISIONS: [StoragePrecision; 2] = [StoragePrecision::F32, StoragePrecision::F16];
 /// The least PSNR (dB) between the GPU and CPU renders of the same frame.
 const MIN_PSNR: f64 = 40.0;
+/// The largest mean relative difference of the GPU and CPU depths where the head shows.
+const MAX_MEAN_DEPTH_DIFFERENCE: f32 = 1e-3;
+/// The largest relative difference of one pixel's GPU and CPU depths where the head shows (a
+/// ray's termination moved by a sample).
+const MAX_DEPTH_DIFFERENCE: f32 = 2e-2;
 /// Image side of the conformance renders (lavapipe runs on the CPU: keep them small).
 const SIDE: u32 = 48;
 
@@ -97,6 +102,25 @@ fn image_psnr(a: &[[f32; 3]], b: &[[f32; 3]]) -> f64 {
         ImageRef::new(b, side, side).unwrap(),
     )
     .unwrap()
+}
+
+/// The mean and the largest relative difference of two renders' depths over the pixels both
+/// show at an opacity of at least 0.5; panics where one depth is infinite and the other not
+/// (unless both opacities are below 1e-3, where `1 − e^{−σδ}` may round to 0 on one side).
+fn depth_differences(cpu: &RenderedImage, gpu: &RenderedImage) -> (f32, f32) {
+    let mut differences = Vec::new();
+    for (i, (c, g)) in cpu.depth.iter().zip(&gpu.depth).enumerate() {
+        let (cpu_alpha, gpu_alpha) = (cpu.alpha[i], gpu.alpha[i]);
+        if cpu_alpha.max(gpu_alpha) >= 1e-3 || cpu_alpha == gpu_alpha {
+            assert_eq!(c.is_finite(), g.is_finite(), "depth {i}: CPU {c}, GPU {g}");
+        }
+        if cpu_alpha >= 0.5 && gpu_alpha >= 0.5 {
+            differences.push((c - g).abs() / c);
+        }
+    }
+    assert!(differences.len() > 10, "too few pixels show the head");
+    let mean = differences.iter().sum::<f32>() / differences.len() as f32;
+    (mean, differences.iter().copied().fold(0.0, f32::max))
 }
 
 fn alpha_psnr(a: &RenderedImage, b: &RenderedImage) -> f64 {
@@ -188,13 +212,19 @@ fn assert_conforms(
         .unwrap();
     let colour = image_psnr(&cpu.rgb, &gpu_image.rgb);
     let alpha = alpha_psnr(cpu, &gpu_image);
+    let (mean_depth, max_depth) = depth_differences(cpu, &gpu_image);
     eprintln!(
-        "{case}: PSNR colour {colour:.1} dB, opacity {alpha:.1} dB, samples CPU {} GPU {}",
+        "{case}: PSNR colour {colour:.1} dB, opacity {alpha:.1} dB, depth within {mean_depth:.1e} \
+         on average (at most {max_depth:.1e}), samples CPU {} GPU {}",
         cpu.samples, gpu_image.samples
     );
     assert!(
         colour >= MIN_PSNR && alpha >= MIN_PSNR,
         "{case}: {colour} / {alpha} dB"
+    );
+    assert!(
+        mean_depth <= MAX_MEAN_DEPTH_DIFFERENCE && max_depth <= MAX_DEPTH_DIFFERENCE,
+        "{case}: depth differs by {mean_depth} on average, {max_depth} at most"
     );
     assert!(gpu_image.samples > 0);
 }

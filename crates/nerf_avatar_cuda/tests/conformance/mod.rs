@@ -38,8 +38,8 @@ use rand_pcg::Pcg64;
 use test_requirements::Requirement;
 
 use crate::kernel_support::{
-    CompositeCase, CompositeResult, LpipsKernels, MarchCase, assert_close, check_fused_field,
-    check_lpips_kernels, he_model, random,
+    CompositeCase, CompositeResult, LpipsKernels, MarchCase, assert_close, assert_depth_close,
+    check_fused_field, check_lpips_kernels, he_model, random,
 };
 
 /// The device of the including test binary, or `None` (with the reason printed).
@@ -572,6 +572,13 @@ fn rendered_frames_match_the_cpus_render_image() {
             // sample, which changes that pixel by at most about 1e-2; on average they agree.
             assert_close("frame colour", &gpu_rgb, &cpu_rgb, 1.5e-2, 0.0);
             assert_close("frame alpha", &gpu.alpha, &cpu.alpha, 1.5e-2, 0.0);
+            // A termination moved by a sample moves that pixel's depth by about 1e-2 of the
+            // box's depth.
+            let (gpu_depth, cpu_depth) = (
+                (&gpu.depth[..], &gpu.alpha[..]),
+                (&cpu.depth[..], &cpu.alpha[..]),
+            );
+            assert_depth_close("frame depth", gpu_depth, cpu_depth, 1e-2);
             let mean: f32 = gpu_rgb
                 .iter()
                 .zip(&cpu_rgb)
@@ -677,6 +684,7 @@ fn ray_losses_match_the_cpu() {
         .map(|r| nerf_avatar::composite::Composited {
             color: [color[3 * r], color[3 * r + 1], color[3 * r + 2]],
             alpha: alpha[r],
+            distance: 1.0,
             used: 1,
         })
         .collect();
@@ -937,6 +945,11 @@ fn fused_fp16_frames_match_the_cpus_render_image() {
         );
         assert!(psnr >= 40.0, "PSNR {psnr} dB");
         assert_close("fp16 frame alpha", &gpu.alpha, &cpu.alpha, 5e-2, 0.0);
+        let (gpu_depth, cpu_depth) = (
+            (&gpu.depth[..], &gpu.alpha[..]),
+            (&cpu.depth[..], &cpu.alpha[..]),
+        );
+        assert_depth_close("fp16 frame depth", gpu_depth, cpu_depth, 5e-2);
 
         // The fp32 kernels of the same renderer give the CPU's frame more closely.
         renderer.set_precision(FieldPrecision::F32).unwrap();

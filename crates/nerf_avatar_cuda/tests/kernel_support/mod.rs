@@ -48,6 +48,36 @@ pub fn assert_close(what: &str, kernel: &[f32], cpu: &[f32], abs: f32, rel: f32)
     );
 }
 
+/// Whether a kernel's depth map agrees with the CPU's, given each one's opacity: within `rel`
+/// of the CPU's where both opacities are at least 1e-3 (below, the depth divides by a
+/// vanishing opacity), infinite at the same pixels unless both opacities are below 1e-3
+/// (where `1 − e^{−σδ}` may round to 0 on one side only).
+pub fn assert_depth_close(
+    what: &str,
+    (kernel, kernel_alpha): (&[f32], &[f32]),
+    (cpu, cpu_alpha): (&[f32], &[f32]),
+    rel: f32,
+) {
+    assert_eq!(kernel.len(), cpu.len(), "{what}: lengths differ");
+    for (i, (g, c)) in kernel.iter().zip(cpu).enumerate() {
+        let alpha = kernel_alpha[i].min(cpu_alpha[i]);
+        assert!(!g.is_nan(), "{what}[{i}] is NaN (CPU {c})");
+        if kernel_alpha[i].max(cpu_alpha[i]) >= 1e-3 || kernel_alpha[i] == cpu_alpha[i] {
+            assert_eq!(
+                g.is_finite(),
+                c.is_finite(),
+                "{what}[{i}]: kernel {g} vs CPU {c}"
+            );
+        }
+        if alpha >= 1e-3 {
+            assert!(
+                (g - c).abs() <= rel * c.abs(),
+                "{what}[{i}]: kernel {g} vs CPU {c} (opacity {alpha}, tolerance {rel}·|cpu|)"
+            );
+        }
+    }
+}
+
 /// A model of `config` with two blendshapes, tables in [-1, 1] and MLP weights drawn like
 /// He initialisation (uniform, ±√(6 / inputs)), so that activations are of order 1 and the
 /// half-precision rounding is exercised at full scale.
@@ -137,7 +167,10 @@ impl CompositeCase {
             let rgb = triples(&self.rgb[3 * span.start..3 * span.end]);
             let b = &self.backgrounds[3 * r..3 * r + 3];
             let (sigma, dt) = (&self.sigma[span.clone()], &self.dt[span.clone()]);
-            let cpu = composite(sigma, &rgb, dt, [b[0], b[1], b[2]], self.threshold);
+            // The training kernel composites no depth: the distances do not matter here.
+            let distance = vec![0.0; span.len()];
+            let background = [b[0], b[1], b[2]];
+            let cpu = composite(sigma, &rgb, dt, &distance, background, self.threshold);
             let colour = &result.color[3 * r..3 * r + 3];
             assert_close(&format!("ray {r} colour"), colour, &cpu.color, 1e-5, 1e-4);
             let alpha = &result.alpha[r..r + 1];
