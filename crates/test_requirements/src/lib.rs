@@ -3,7 +3,7 @@
 //! `NERF_AVATAR_REQUIRE` asks for it.
 //!
 //! `NERF_AVATAR_REQUIRE` is a comma list of [`Requirement`] names (`vulkan`, `ffmpeg`,
-//! `franck`, `vgg`, `cxx`, `nvrtc`, `gpu`), or `all`: everything a CPU-only machine can
+//! `franck`, `vgg`, `cxx`, `nvrtc`, `livelink`, `gpu`), or `all`: everything a CPU-only machine can
 //! have, every requirement but `gpu` (`all,gpu` adds it). CI sets `all`, so that a machine
 //! that lost a driver, a tool, the video or a weight file fails instead of staying green.
 //! Unset or empty, every test may skip. A name that is not a requirement is an error, so that
@@ -23,7 +23,7 @@ mod probes;
 
 use std::fmt;
 
-pub use probes::{ffmpeg, franck_video, vgg_weights};
+pub use probes::{ffmpeg, franck_video, pylivelinkface_python, vgg_weights};
 
 /// The environment variable that names the requirements a test must not skip.
 pub const REQUIRE_VARIABLE: &str = "NERF_AVATAR_REQUIRE";
@@ -44,19 +44,23 @@ pub enum Requirement {
     Cxx,
     /// NVRTC, CUDA's runtime compiler: the kernels' PTX, the emulated GPU.
     Nvrtc,
+    /// Python with `pylivelinkface`, a Live Link Face sender: the Live Link receiver checked
+    /// against another implementation of the packet.
+    Livelink,
     /// An NVIDIA GPU with its driver.
     Gpu,
 }
 
 impl Requirement {
     /// Every requirement, in the order the names are listed.
-    pub const EVERY: [Self; 7] = [
+    pub const EVERY: [Self; 8] = [
         Self::Vulkan,
         Self::Ffmpeg,
         Self::Franck,
         Self::Vgg,
         Self::Cxx,
         Self::Nvrtc,
+        Self::Livelink,
         Self::Gpu,
     ];
 
@@ -69,6 +73,7 @@ impl Requirement {
             Self::Vgg => "vgg",
             Self::Cxx => "cxx",
             Self::Nvrtc => "nvrtc",
+            Self::Livelink => "livelink",
             Self::Gpu => "gpu",
         }
     }
@@ -84,6 +89,10 @@ impl Requirement {
             Self::Vgg => "scripts/setup.sh converts the LPIPS VGG16 weights",
             Self::Cxx => "scripts/setup.sh installs g++",
             Self::Nvrtc => "scripts/setup.sh installs NVRTC from PyPI",
+            Self::Livelink => {
+                "scripts/setup.sh makes a Python environment with pylivelinkface==0.1 in its cache; \
+                 NERF_AVATAR_PYTHON names another python"
+            }
             Self::Gpu => "it needs an NVIDIA GPU and its driver",
         }
     }

@@ -1,5 +1,5 @@
 //! Finding what several crates' tests look for: ffmpeg, franck.mp4 where `scripts/setup.sh`
-//! puts it, and the LPIPS VGG16 weights. Each says, as its error, what is missing and where
+//! puts it, the LPIPS VGG16 weights, and a python with `pylivelinkface`. Each says, as its error, what is missing and where
 //! it was looked for.
 
 use std::path::{Path, PathBuf};
@@ -50,5 +50,26 @@ pub fn vgg_weights() -> Result<PathBuf, String> {
         Ok(path)
     } else {
         Err(format!("no LPIPS VGG16 weights at {}", path.display()))
+    }
+}
+
+/// A python that imports `pylivelinkface`: `$NERF_AVATAR_PYTHON`, else the environment
+/// `scripts/setup.sh` makes in the cache (`livelink-venv`), else `python3`.
+pub fn pylivelinkface_python() -> Result<PathBuf, String> {
+    let python = std::env::var_os("NERF_AVATAR_PYTHON")
+        .map(PathBuf::from)
+        .or_else(|| {
+            cache_dir()
+                .map(|cache| cache.join("livelink-venv/bin/python"))
+                .filter(|python| python.is_file())
+        })
+        .unwrap_or_else(|| PathBuf::from("python3"));
+    match Command::new(&python)
+        .args(["-c", "import pylivelinkface"])
+        .output()
+    {
+        Ok(output) if output.status.success() => Ok(python),
+        Ok(_) => Err(format!("{} cannot import pylivelinkface", python.display())),
+        Err(error) => Err(format!("{} does not run ({error})", python.display())),
     }
 }
