@@ -1,9 +1,8 @@
 //! One interface for every renderer of an avatar ([`Renderer`]): a [`FrameRequest`] in, a
 //! [`RenderedImage`] out (colour over the background, the head's opacity and its depth, per
-//! pixel). The
-//! CPU reference ([`CpuRenderer`], here), the WGSL renderer (`nerf_avatar_wgpu`) and the CUDA
-//! renderer (`nerf_avatar_cuda`) implement it, each holding one avatar; the command line
-//! renders through it and the Bevy plugin's worker thread owns one per avatar.
+//! pixel). The CPU reference ([`CpuRenderer`], here), the WGSL renderer (`nerf_avatar_wgpu`)
+//! and the CUDA renderer (`nerf_avatar_cuda`) implement it, each holding one avatar; the
+//! command line renders through it and the Bevy plugin's worker thread owns one per avatar.
 
 use std::sync::Arc;
 

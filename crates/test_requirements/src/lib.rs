@@ -3,9 +3,10 @@
 //! `NERF_AVATAR_REQUIRE` asks for it.
 //!
 //! `NERF_AVATAR_REQUIRE` is a comma list of [`Requirement`] names (`vulkan`, `ffmpeg`,
-//! `franck`, `vgg`, `cxx`, `nvrtc`, `livelink`, `gpu`), or `all`: everything a CPU-only machine can
-//! have, every requirement but `gpu` (`all,gpu` adds it). CI sets `all`, so that a machine
-//! that lost a driver, a tool, the video or a weight file fails instead of staying green.
+//! `franck`, `vgg`, `cxx`, `nvrtc`, `livelink`, `gpu`), or `all`: everything a CPU-only
+//! machine can have, every requirement but `gpu` (`all,gpu` adds it). CI sets `all`, so that
+//! a machine that lost a driver, a tool, the video or a weight file fails instead of staying
+//! green.
 //! Unset or empty, every test may skip. A name that is not a requirement is an error, so that
 //! a misspelt switch cannot turn a check off.
 //!

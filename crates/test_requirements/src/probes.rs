@@ -1,6 +1,6 @@
 //! Finding what several crates' tests look for: ffmpeg, franck.mp4 where `scripts/setup.sh`
-//! puts it, the LPIPS VGG16 weights, and a python with `pylivelinkface`. Each says, as its error, what is missing and where
-//! it was looked for.
+//! puts it, the LPIPS VGG16 weights, and a python with `pylivelinkface`. Each says, as its
+//! error, what is missing and where it was looked for.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
