@@ -5,10 +5,10 @@
 //! the head in the world, its [`Expression`] holds the blendshape weights by ARKit name, and
 //! the plugin renders it from the scene camera onto a billboard at its place. Expressions can
 //! be set from gameplay systems, animated with curves on an [`ExpressionWeight`], bridged from
-//! glTF morph weights ([`MorphWeightsBridge`]) or played from recorded clips
-//! ([`ExpressionClipPlayer`]), or edited with UI sliders ([`ExpressionSliders`], feature `ui`,
-//! on by default). The model itself lives in the engine-agnostic `nerf_avatar`
-//! crate; this crate wires it into Bevy.
+//! glTF morph weights ([`MorphWeightsBridge`]), played from recorded clips
+//! ([`ExpressionClipPlayer`]), driven live by Live Link Face ([`LiveLinkSource`]), or edited
+//! with UI sliders ([`ExpressionSliders`], feature `ui`, on by default). The model itself
+//! lives in the engine-agnostic `nerf_avatar` crate; this crate wires it into Bevy.
 
 mod asset;
 mod avatar;
@@ -24,6 +24,7 @@ pub use avatar::{BackendPreference, NerfAvatar, Quality, RenderSettings};
 use bevy::app::{App, Plugin};
 pub use drive::animation::ExpressionWeight;
 pub use drive::clip::{ClipError, ExpressionClip};
+pub use drive::live_link::{LiveLinkDriven, LiveLinkSource, LiveLinkSourceError};
 pub use drive::morph::MorphWeightsBridge;
 pub use drive::player::{ClipLayer, ExpressionClipPlayer};
 pub use expression::{Expression, ExpressionPlugin, ReportedUnknownNames, ResolvedExpression};

@@ -194,3 +194,89 @@ fn clips_play_loop_and_crossfade() {
     assert_eq!(player.layers.len(), 1, "the faded-out layer is dropped");
     assert!(near(jaw(&app), 0.5));
 }
+
+/// A Live Link Face packet with the jaw open by `jaw` and the head turned by `yaw`.
+fn live_link_packet(frame: i32, jaw: f32, yaw: f32) -> Vec<u8> {
+    use nerf_avatar_live::livelink::{LIVE_LINK_BLENDSHAPES, encode};
+    let mut blendshapes = [0.0; 52];
+    let jaw_open = LIVE_LINK_BLENDSHAPES.iter().position(|n| *n == "jawOpen");
+    blendshapes[jaw_open.unwrap()] = jaw;
+    let mut pose = nerf_avatar_live::HeadPose::default();
+    pose.head.yaw = yaw;
+    encode(&nerf_avatar_live::Packet {
+        device_id: "test-phone".into(),
+        subject_name: "performer".into(),
+        frame_time: nerf_avatar_live::FrameTime {
+            frame,
+            sub_frame: 0.0,
+            rate_numerator: 60,
+            rate_denominator: 1,
+        },
+        blendshapes,
+        pose,
+    })
+}
+
+#[test]
+fn live_link_packets_drive_the_expression_and_the_head_and_garbage_is_dropped() {
+    use bevy_nerf_avatar::{LiveLinkDriven, LiveLinkSource};
+    use nerf_avatar_live::{OneEuroSettings, ReceiverSettings};
+
+    let mut app = app();
+    let settings = ReceiverSettings {
+        bind_address: "127.0.0.1:0".parse().unwrap(),
+        ..ReceiverSettings::default()
+    };
+    let source = LiveLinkSource::bind(settings, OneEuroSettings::default()).unwrap();
+    let address = source.local_addr();
+    let source = app.world_mut().spawn(source).id();
+    let rest = Quat::from_rotation_y(0.3);
+    let head = app
+        .world_mut()
+        .spawn((
+            Expression::default(),
+            Transform::from_rotation(rest),
+            LiveLinkDriven::expression_and_head(source, rest),
+        ))
+        .id();
+    let face_only = app
+        .world_mut()
+        .spawn((
+            Expression::default(),
+            Transform::default(),
+            LiveLinkDriven::expression(source),
+        ))
+        .id();
+
+    let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sender.send_to(b"\x06garbage", address).unwrap();
+    let packet = live_link_packet(500, 0.7, 0.5);
+    sender.send_to(&packet[..40], address).unwrap();
+    sender.send_to(&packet, address).unwrap();
+    // The receiver's thread takes the packets while the app updates.
+    let started = std::time::Instant::now();
+    while app.world().get::<Expression>(head).unwrap().get("jawOpen") == 0.0 {
+        assert!(
+            started.elapsed().as_secs() < 10,
+            "no packet reached the avatar"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+        app.update();
+    }
+    // The one-euro filter passes its first sample unchanged.
+    for avatar in [head, face_only] {
+        let jaw = app
+            .world()
+            .get::<Expression>(avatar)
+            .unwrap()
+            .get("jawOpen");
+        assert!(near(jaw, 0.7), "jawOpen {jaw}");
+    }
+    let turned = app.world().get::<Transform>(head).unwrap().rotation;
+    let expected = rest * Quat::from_rotation_y(std::f32::consts::FRAC_PI_4);
+    assert!(turned.angle_between(expected) < 1e-4, "{turned:?}");
+    let still = app.world().get::<Transform>(face_only).unwrap().rotation;
+    assert_eq!(still, Quat::IDENTITY);
+    let stats = app.world().get::<LiveLinkSource>(source).unwrap().stats();
+    assert_eq!((stats.accepted, stats.malformed), (1, 2), "{stats:?}");
+}

@@ -1,9 +1,10 @@
 //! Ways to drive an avatar's [`Expression`](crate::Expression) besides setting it from
-//! gameplay systems: Bevy animation curves ([`animation`]), glTF morph weights ([`morph`]) and
-//! recorded clips ([`clip`], played by [`player`]).
+//! gameplay systems: Bevy animation curves ([`animation`]), glTF morph weights ([`morph`]),
+//! recorded clips ([`clip`], played by [`player`]) and Live Link Face, live ([`live_link`]).
 
 pub mod animation;
 pub mod clip;
+pub mod live_link;
 pub mod morph;
 pub mod player;
 
@@ -32,7 +33,12 @@ impl Plugin for ExpressionDrivePlugin {
             )
             .add_systems(
                 PostUpdate,
-                (player::play_expression_clips, morph::apply_morph_weights)
+                (
+                    player::play_expression_clips,
+                    morph::apply_morph_weights,
+                    live_link::receive_live_link,
+                    live_link::apply_live_link,
+                )
                     .chain()
                     .in_set(ExpressionDriveSystems),
             );

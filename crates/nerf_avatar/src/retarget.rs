@@ -37,12 +37,34 @@ pub struct ExpressionRetarget {
 impl ExpressionRetarget {
     /// The map from `clip`'s names and ranges to `avatar`'s.
     pub fn new(clip: &ExpressionClip, avatar: &Avatar) -> Self {
+        let ranges: Vec<(f32, f32)> = clip
+            .low
+            .iter()
+            .copied()
+            .zip(clip.high.iter().copied())
+            .collect();
+        Self::with_ranges(&clip.names, &ranges, avatar)
+    }
+
+    /// The map from a driver's coefficients `driver_names`, each moving over
+    /// `driver_ranges` (neutral, full), to `avatar`'s: a live source, whose ranges are known
+    /// beforehand (ARKit's [0, 1]) rather than measured over a clip.
+    pub fn with_ranges<S: AsRef<str>>(
+        driver_names: &[S],
+        driver_ranges: &[(f32, f32)],
+        avatar: &Avatar,
+    ) -> Self {
+        assert_eq!(
+            driver_names.len(),
+            driver_ranges.len(),
+            "one range per driver coefficient"
+        );
         let names = avatar.blendshapes();
-        let map = BlendshapeMap::new(&clip.names, names);
+        let map = BlendshapeMap::new(driver_names, names);
         let driver_range = map
             .sources()
             .iter()
-            .map(|source| source.map_or((0.0, 0.0), |k| (clip.low[k], clip.high[k])))
+            .map(|source| source.map_or((0.0, 0.0), |k| driver_ranges[k]))
             .collect();
         let avatar_range = avatar
             .expression_min
@@ -51,7 +73,7 @@ impl ExpressionRetarget {
             .zip(avatar.expression_max.iter().copied())
             .collect();
         let missing = names_at(names, map.missing());
-        let unused = names_at(&clip.names, map.unused().iter().copied());
+        let unused = names_at(driver_names, map.unused().iter().copied());
         Self {
             names: map,
             driver_range,

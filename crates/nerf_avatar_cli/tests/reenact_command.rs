@@ -253,3 +253,112 @@ fn a_video_driver_is_tracked_then_reenacted() {
     let first = image::open(out.join("frame_00000.png")).unwrap();
     assert_eq!((first.width(), first.height()), (64, 32));
 }
+
+/// A free UDP port on the loopback interface.
+fn free_udp_port() -> u16 {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.local_addr().unwrap().port()
+}
+
+/// A Live Link Face packet with frame number `frame` and the jaw open by `jaw`.
+fn live_link_packet(frame: i32, jaw: f32) -> Vec<u8> {
+    use nerf_avatar_live::livelink::{LIVE_LINK_BLENDSHAPES, encode};
+    let mut blendshapes = [0.0; 52];
+    let jaw_open = LIVE_LINK_BLENDSHAPES.iter().position(|n| *n == "jawOpen");
+    blendshapes[jaw_open.unwrap()] = jaw;
+    encode(&nerf_avatar_live::Packet {
+        device_id: "test-phone".into(),
+        subject_name: "performer".into(),
+        frame_time: nerf_avatar_live::FrameTime {
+            frame,
+            sub_frame: 0.0,
+            rate_numerator: 60,
+            rate_denominator: 1,
+        },
+        blendshapes,
+        pose: nerf_avatar_live::HeadPose::default(),
+    })
+}
+
+#[test]
+fn live_link_packets_drive_reenact_and_hostile_ones_are_counted_and_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames = dir.path().join("frames");
+    let port = free_udp_port();
+    let avatar = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../assets/sample.avatar.safetensors"
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nerf-avatar"))
+        .args(["reenact", avatar, "--driver"])
+        .arg(format!("livelink://127.0.0.1:{port}"))
+        .arg("--out")
+        .arg(&frames)
+        .args(["--max-frames", "3", "--size", "24x24", "--backend", "cpu"])
+        .args(["--calibrate", "2", "--idle-timeout", "120"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let target = ("127.0.0.1", port);
+    let started = std::time::Instant::now();
+    let mut frame = 1000;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed().as_secs() < 180, "reenact did not finish");
+        // Before every real packet, a hostile one: garbage, then a truncated packet.
+        let real = live_link_packet(frame, (frame % 10) as f32 / 10.0);
+        let hostile: Vec<u8> = if frame % 2 == 0 {
+            b"not a packet".to_vec()
+        } else {
+            real[..real.len() / 2].to_vec()
+        };
+        sender.send_to(&hostile, target).unwrap();
+        sender.send_to(&real, target).unwrap();
+        frame += 1;
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "{stderr}");
+    let written = std::fs::read_dir(&frames).unwrap().count();
+    assert_eq!(written, 3, "{stderr}");
+    assert!(
+        stderr.contains("calibrated the rest face over 2 frames"),
+        "{stderr}"
+    );
+    let malformed: u64 = stderr
+        .split(" malformed")
+        .next()
+        .and_then(|before| before.rsplit(' ').next())
+        .and_then(|count| count.parse().ok())
+        .unwrap_or_else(|| panic!("no count of malformed packets in {stderr}"));
+    assert!(
+        malformed >= 5,
+        "{malformed} malformed packets counted: {stderr}"
+    );
+}
+
+#[test]
+fn a_live_link_driver_that_is_not_an_address_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let avatar = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../assets/sample.avatar.safetensors"
+    );
+    let out = dir.path().join("frames").to_string_lossy().into_owned();
+    let stderr = fail(&[
+        "reenact",
+        avatar,
+        "--driver",
+        "livelink://phone",
+        "--out",
+        &out,
+    ]);
+    assert!(
+        stderr.contains("livelink://phone: not an IP address and port"),
+        "{stderr}"
+    );
+}

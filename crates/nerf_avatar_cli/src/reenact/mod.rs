@@ -1,6 +1,8 @@
 //! `nerf-avatar reenact`: drives an avatar with another performance (a video, tracked on the
-//! fly; a tracked dataset; or a CSV of ARKit coefficients) and writes the frames as a video
-//! or PNGs, rendered on the best backend available.
+//! fly; a tracked dataset; a CSV of ARKit coefficients; or Live Link Face, live: [`live`])
+//! and writes the frames as a video or PNGs, rendered on the best backend available.
+
+mod live;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -42,8 +44,9 @@ pub struct ReenactArgs {
     /// The avatar file.
     avatar: PathBuf,
     /// The performance: a video (tracked into a dataset beside the output, `OUT.driver`), a
-    /// dataset folder (from `track` or `synth`) or a CSV file of ARKit coefficients with a
-    /// header row (face-capture exports).
+    /// dataset folder (from `track` or `synth`), a CSV file of ARKit coefficients with a
+    /// header row (face-capture exports), or `livelink://HOST:PORT` to listen there for the
+    /// iPhone app Live Link Face (default port 11111).
     #[arg(long)]
     driver: PathBuf,
     /// A video file (.mp4, .mkv, .mov, .webm; needs ffmpeg) or a folder for PNG frames.
@@ -71,6 +74,8 @@ pub struct ReenactArgs {
     /// `auto` (CUDA, else a hardware GPU through wgpu, else the CPU), `cpu`, `cuda` or `wgpu`.
     #[arg(long, value_enum, default_value = "auto")]
     backend: Backend,
+    #[command(flatten)]
+    live: live::LiveArgs,
 }
 
 /// The performance driving the avatar.
@@ -84,6 +89,13 @@ struct Driver {
 pub fn run(args: ReenactArgs) -> anyhow::Result<()> {
     if !(args.fps.is_finite() && args.fps > 0.0) {
         bail!("--fps must be a positive number, got {}", args.fps);
+    }
+    if let Some(address) = args
+        .driver
+        .to_str()
+        .and_then(|d| d.strip_prefix(live::SCHEME))
+    {
+        return live::run(&args, address);
     }
     let avatar = Arc::new(Avatar::read(&args.avatar)?);
     let driver = load_driver(&args, args.fps)?;
@@ -248,6 +260,11 @@ fn report_names(clip: &ExpressionClip, map: &ExpressionRetarget) {
             clip.ignored_columns.join(", ")
         );
     }
+    report_unmapped(map);
+}
+
+/// Warns of the driver's coefficients the avatar lacks, and of the avatar's the driver lacks.
+fn report_unmapped(map: &ExpressionRetarget) {
     if !map.unused.is_empty() {
         eprintln!(
             "warning: the avatar has no control for the driver's {}",
