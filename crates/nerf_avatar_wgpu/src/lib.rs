@@ -39,6 +39,7 @@ mod field_source;
 mod frame;
 mod layout;
 mod precision;
+#[cfg(feature = "probe")]
 mod probe;
 mod readback;
 mod renderer;
@@ -50,6 +51,7 @@ pub use error::WgpuError;
 pub use frame::{BufferOutput, DEPTH_BYTES, FrameTarget, PIXEL_BYTES, WgpuFrame};
 pub use layout::MAX_WIDTH;
 pub use precision::StoragePrecision;
+#[cfg(feature = "probe")]
 pub use probe::WgpuProbe;
 pub use renderer::WgpuRenderer;
 /// The wgpu this renderer is built on (the version Bevy 0.19 uses).
