@@ -211,14 +211,31 @@ fn finish_rays(@builtin(global_invocation_id) id: vec3<u32>) {
     atomicAdd(&sample_count, state.taken);
 }
 
-// The finished pixel into the rgba8unorm storage texture (colour as rendered, alpha the
-// opacity).
+// pixels.rs: srgb_to_linear and linear_to_srgb.
+fn srgb_to_linear(v: vec3<f32>) -> vec3<f32> {
+    return select(pow((v + 0.055) / 1.055, vec3<f32>(2.4)), v / 12.92, v <= vec3<f32>(0.04045));
+}
+
+fn linear_to_srgb(v: vec3<f32>) -> vec3<f32> {
+    return select(1.055 * pow(v, vec3<f32>(1.0 / 2.4)) - 0.055, v * 12.92, v <= vec3<f32>(0.0031308));
+}
+
+// The finished pixel into the rgba8unorm storage texture, for an sRGB view blended with
+// premultiplied alpha (pixels.rs: to_linear_premultiplied_rgba8_bytes): the head's own colour
+// (gathered colour over opacity; the frame's background is not used) premultiplied by the
+// opacity in linear light, sRGB-encoded, and the opacity.
 @compute @workgroup_size(8, 8)
 fn finish_texture(@builtin(global_invocation_id) id: vec3<u32>) {
     if !in_image(id) {
         return;
     }
     let state = ray_states[pixel_index(id)];
-    textureStore(out_texture, id.xy, clamp(finish(state), vec4<f32>(0.0), vec4<f32>(1.0)));
+    let alpha = 1.0 - state.transmittance;
+    var colour = vec3<f32>(0.0);
+    if alpha > 0.0 {
+        let own = clamp(state.color / alpha, vec3<f32>(0.0), vec3<f32>(1.0));
+        colour = linear_to_srgb(alpha * srgb_to_linear(own));
+    }
+    textureStore(out_texture, id.xy, clamp(vec4<f32>(colour, alpha), vec4<f32>(0.0), vec4<f32>(1.0)));
     atomicAdd(&sample_count, state.taken);
 }

@@ -127,7 +127,10 @@ fn unknown_names_are_reported_once_and_frames_follow_the_expression() {
         .resource::<Assets<Image>>()
         .get(&display.image)
         .unwrap();
-    assert_eq!(image.data, Some(expected.to_rgba8_bytes()));
+    assert_eq!(
+        image.data,
+        Some(expected.to_linear_premultiplied_rgba8_bytes())
+    );
     assert_eq!(
         status.frames_shown, 1,
         "an unchanged avatar is not re-rendered"

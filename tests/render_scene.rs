@@ -24,11 +24,15 @@ use test_requirements::{Requirement, available};
 
 mod common;
 use common::{
-    avatar_region_psnr, capture, cpu_reference, headless_app, update_until, vulkan_adapter,
+    avatar_region_psnr, capture, cpu_reference, headless_app, soft_edge_bias, update_until,
+    vulkan_adapter,
 };
 
 /// The bound on the avatar region's PSNR between the Bevy screenshot and the CPU render.
 const MIN_PSNR_DB: f64 = 22.0;
+/// The bound on the mean signed difference (8-bit levels) over the head's soft edges between
+/// the Bevy screenshot and the CPU render blended over the scene in linear space.
+const MAX_SOFT_EDGE_BIAS: f64 = 2.0;
 /// Size of the rendered image.
 const WIDTH: u32 = 320;
 const HEIGHT: u32 = 240;
@@ -95,4 +99,22 @@ fn avatar_scene_matches_the_cpu_render() {
         "the avatar covers only {pixels} pixels of the view"
     );
     assert!(psnr >= MIN_PSNR_DB, "PSNR {psnr:.2} dB < {MIN_PSNR_DB} dB");
+
+    // The soft edges, against the same view without the avatar.
+    let mut avatars = app
+        .world_mut()
+        .query_filtered::<&mut Visibility, With<bevy_nerf_avatar::NerfAvatar>>();
+    *avatars.single_mut(app.world_mut()).unwrap() = Visibility::Hidden;
+    for _ in 0..3 {
+        app.update();
+    }
+    let target = app.world().resource::<Target>().0.clone();
+    let behind = capture(&mut app, target);
+    let (bias, pixels) = soft_edge_bias(&screenshot, &behind, &reference);
+    eprintln!("soft edges: {pixels} pixels, mean difference {bias:.2} levels");
+    assert!(pixels > 200, "only {pixels} pixels of soft edges");
+    assert!(
+        bias.abs() <= MAX_SOFT_EDGE_BIAS,
+        "the soft edges differ by {bias:.2} levels on average"
+    );
 }

@@ -1,5 +1,5 @@
 //! Showing frames: each avatar gets a billboard entity, an unlit square with the avatar's
-//! `Image` (premultiplied alpha), placed at the view its newest frame was rendered for. On
+//! `Image` (alpha premultiplied in linear light), placed at the view its newest frame was rendered for. On
 //! the worker path the image's pixels come from the host; on the WGSL path the image is a
 //! storage texture the render world writes (see [`super::wgsl`]). The
 //! billboard is hidden until a frame arrives and when the avatar cannot be seen (its asset
@@ -27,7 +27,7 @@ use crate::avatar::NerfAvatar;
 /// The avatar's frame and where it is shown.
 #[derive(Component, Clone, Debug)]
 pub struct AvatarDisplay {
-    /// The newest frame (RGBA8, sRGB, premultiplied alpha).
+    /// The newest frame (RGBA8, sRGB, alpha premultiplied in linear light).
     pub image: Handle<Image>,
     /// The billboard entity showing it, when the app renders 3D.
     pub billboard: Option<Entity>,
@@ -142,7 +142,9 @@ pub fn spawn_billboard(
         .id()
 }
 
-/// An unlit, double-sided material showing `image` with premultiplied alpha.
+/// An unlit, double-sided material showing `image` (sRGB, alpha premultiplied in linear
+/// light) over the scene: `α · colour + (1 − α) · scene` in linear space, filtered without
+/// dark fringes.
 pub fn billboard_material(image: Handle<Image>) -> StandardMaterial {
     StandardMaterial {
         base_color: Color::WHITE,

@@ -45,7 +45,9 @@ pub struct FinishedFrame {
     pub sequence: u64,
     /// Edge of the square frame in pixels.
     pub size: u32,
-    /// RGBA8, colour premultiplied by opacity (the values are the model's sRGB values).
+    /// RGBA8 for an sRGB texture with premultiplied alpha: the head's own colour
+    /// premultiplied by its opacity in linear light, sRGB-encoded
+    /// ([`RenderedImage::to_linear_premultiplied_rgba8_bytes`]), and the opacity.
     pub rgba: Vec<u8>,
     /// How long the renderer took.
     pub render_time: Duration,
@@ -148,8 +150,8 @@ impl Drop for RenderWorker {
     }
 }
 
-/// Renders `job` over black (so that the colour is premultiplied) with the avatar's renderer
-/// from `renderers`, made first if it has none.
+/// Renders `job` over black (so that the colour over the opacity is the head's own) with the
+/// avatar's renderer from `renderers`, made first if it has none.
 fn render_job(
     job: &FrameJob,
     renderers: &mut Vec<(Arc<Avatar>, Box<dyn Renderer>)>,
@@ -185,7 +187,7 @@ fn render_job(
         entity: job.entity,
         sequence: job.sequence,
         size: job.intrinsics.width,
-        rgba: image.to_rgba8_bytes(),
+        rgba: image.to_linear_premultiplied_rgba8_bytes(),
         render_time: start.elapsed(),
     })
 }

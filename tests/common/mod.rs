@@ -18,6 +18,7 @@ use bevy::winit::WinitPlugin;
 use bevy_nerf_avatar::render::{BillboardView, billboard_view};
 use bevy_nerf_avatar::{Expression, NerfAvatar, NerfAvatarAsset, NerfAvatarPlugin};
 use nerf_avatar::camera::Intrinsics;
+use nerf_avatar::pixels::{linear_to_srgb, srgb_to_linear};
 use nerf_avatar::render::{Background, RenderedImage};
 use nerf_avatar::renderer::{CpuRenderer, FrameRequest, Renderer};
 
@@ -124,6 +125,36 @@ pub fn cpu_reference(
         })
         .unwrap();
     (image, view)
+}
+
+/// The head's soft edges as the scene shows them: over the pixels `reference` (rendered over
+/// black) covers with an opacity in (0.05, 0.95), the mean signed difference in 8-bit levels
+/// between `shown` and the head's own colour blended over `behind` (the same view without
+/// the avatar) in linear space, `α · colour + (1 − α) · behind`, and how many pixels that is.
+/// A negative difference is an edge darker than it should be.
+pub fn soft_edge_bias(
+    shown: &image::RgbImage,
+    behind: &image::RgbImage,
+    reference: &RenderedImage,
+) -> (f64, usize) {
+    let mut sum = 0.0;
+    let mut pixels = 0usize;
+    for (i, &alpha) in reference.alpha.iter().enumerate() {
+        if !(0.05..0.95).contains(&alpha) {
+            continue;
+        }
+        let (x, y) = (i as u32 % reference.width, i as u32 / reference.width);
+        let (got, scene) = (shown.get_pixel(x, y).0, behind.get_pixel(x, y).0);
+        for c in 0..3 {
+            let own = (reference.rgb[i][c] / alpha).clamp(0.0, 1.0);
+            let under = srgb_to_linear(f32::from(scene[c]) / 255.0);
+            let blended = alpha * srgb_to_linear(own) + (1.0 - alpha) * under;
+            let expected = linear_to_srgb(blended) * 255.0;
+            sum += f64::from(got[c]) - f64::from(expected);
+        }
+        pixels += 1;
+    }
+    (sum / (3 * pixels.max(1)) as f64, pixels)
 }
 
 /// PSNR in dB between `shown` and `reference` inside the avatar (pixels the reference covers

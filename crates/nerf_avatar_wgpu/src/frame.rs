@@ -30,8 +30,10 @@ pub enum FrameTarget<'a> {
         height: u32,
     },
     /// The caller's 2D texture of format `Rgba8Unorm` with `STORAGE_BINDING` usage (of at
-    /// least `width × height`): colour over the background, opacity in alpha. The colour is
-    /// what the model learnt from sRGB images, so sample it through an `Rgba8UnormSrgb` view.
+    /// least `width × height`): the head's own colour premultiplied by its opacity in linear
+    /// light, sRGB-encoded, and the opacity (the request's background is not used; as
+    /// `RenderedImage::to_linear_premultiplied_rgba8_bytes`). Sample it through an
+    /// `Rgba8UnormSrgb` view and blend it with premultiplied alpha.
     Texture {
         /// A view of the texture's first mip level.
         view: &'a wgpu::TextureView,
