@@ -59,7 +59,13 @@ impl RenderedImage {
             .iter()
             .zip(&self.alpha)
             .flat_map(|(c, &alpha)| {
-                let own = |v: f32| if alpha > 0.0 { (v / alpha).clamp(0.0, 1.0) } else { 0.0 };
+                let own = |v: f32| {
+                    if alpha > 0.0 {
+                        (v / alpha).clamp(0.0, 1.0)
+                    } else {
+                        0.0
+                    }
+                };
                 let premultiplied = |v: f32| linear_to_srgb(alpha * srgb_to_linear(own(v)));
                 [c[0], c[1], c[2]]
                     .map(premultiplied)

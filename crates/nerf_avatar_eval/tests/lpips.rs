@@ -370,3 +370,33 @@ fn vgg_patch_loss_timing() {
         );
     }
 }
+
+/// The patch loss's forward on whole frames, as one patch each: the `lpips` package's
+/// distances of the reference pairs within the same tolerance as the metric's.
+fn check_whole_frames_against_lpips_package(backbone: Backbone, key: &str) {
+    let (_, patch) = networks(backbone);
+    let reference = reference();
+    for pair in reference["pairs"].as_array().unwrap() {
+        let (a, width, height) = load_png(pair["a"].as_str().unwrap());
+        let (b, ..) = load_png(pair["b"].as_str().unwrap());
+        let expected = pair["distance"][key].as_f64().unwrap() as f32;
+        let (distance, _) = patch
+            .distance_and_gradient(&[&a], &[&b], width, height)
+            .unwrap();
+        eprintln!(
+            "{backbone} {} {width}×{height}: {distance} vs lpips {expected}",
+            pair["name"]
+        );
+        assert!(
+            (distance - expected).abs() <= DISTANCE_TOLERANCE,
+            "{backbone} {}: {distance} vs lpips {expected}",
+            pair["name"]
+        );
+    }
+}
+
+#[test]
+fn the_patch_loss_on_whole_frames_matches_the_lpips_package() {
+    check_whole_frames_against_lpips_package(Backbone::Alex, "alex");
+    check_whole_frames_against_lpips_package(Backbone::Vgg, "vgg");
+}

@@ -38,10 +38,16 @@ pub struct WgpuAvatar {
     /// Group 2 of the field shaders: the MLP weights.
     pub(super) weights_group: wgpu::BindGroup,
     /// The kind of buffer the weights are bound as.
-    #[cfg_attr(not(feature = "probe"), expect(dead_code, reason = "read only by the probe"))]
+    #[cfg_attr(
+        not(feature = "probe"),
+        expect(dead_code, reason = "read only by the probe")
+    )]
     pub(super) weight_binding: WeightBinding,
     /// The generated WGSL of the model's field (appended to field.wgsl).
-    #[cfg_attr(not(feature = "probe"), expect(dead_code, reason = "read only by the probe"))]
+    #[cfg_attr(
+        not(feature = "probe"),
+        expect(dead_code, reason = "read only by the probe")
+    )]
     pub(super) field_wgsl: String,
     /// `march_rays` compiled for this model.
     pub(super) march_pipeline: wgpu::ComputePipeline,

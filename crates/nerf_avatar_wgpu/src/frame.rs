@@ -67,7 +67,10 @@ pub struct WgpuFrame {
     pub sample_count: wgpu::Buffer,
     pub(super) weights: wgpu::Buffer,
     /// The frame's blended table (`STORAGE | COPY_SRC | COPY_DST`).
-    #[cfg_attr(not(feature = "probe"), expect(dead_code, reason = "read only by the probe"))]
+    #[cfg_attr(
+        not(feature = "probe"),
+        expect(dead_code, reason = "read only by the probe")
+    )]
     pub(super) blended: wgpu::Buffer,
     pub(super) info: wgpu::Buffer,
     pub(super) blend_group: wgpu::BindGroup,
@@ -75,10 +78,16 @@ pub struct WgpuFrame {
     /// Group 1 of `march_rays`.
     pub(super) march_group: wgpu::BindGroup,
     /// How the blended table is stored.
-    #[cfg_attr(not(feature = "probe"), expect(dead_code, reason = "read only by the probe"))]
+    #[cfg_attr(
+        not(feature = "probe"),
+        expect(dead_code, reason = "read only by the probe")
+    )]
     pub(super) precision: StoragePrecision,
     /// Values in the blended table.
-    #[cfg_attr(not(feature = "probe"), expect(dead_code, reason = "read only by the probe"))]
+    #[cfg_attr(
+        not(feature = "probe"),
+        expect(dead_code, reason = "read only by the probe")
+    )]
     pub(super) table_len: usize,
 }
 

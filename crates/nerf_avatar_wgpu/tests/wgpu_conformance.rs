@@ -458,7 +458,11 @@ fn texture_target_holds_the_buffer_render_and_bad_frames_are_refused() {
     let bytes = readback.get_mapped_range(..).to_vec();
     // The texture holds the buffer render (over black) premultiplied in linear light.
     let expected_bytes = reference.to_linear_premultiplied_rgba8_bytes();
-    let soft = reference.alpha.iter().filter(|a| (0.05..0.95).contains(*a)).count();
+    let soft = reference
+        .alpha
+        .iter()
+        .filter(|a| (0.05..0.95).contains(*a))
+        .count();
     assert!(soft > 10, "only {soft} pixels of the soft band");
     for y in 0..SIDE as usize {
         for x in 0..SIDE as usize {
