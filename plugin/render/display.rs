@@ -1,7 +1,7 @@
 //! Showing frames: each avatar gets a billboard entity, an unlit square with the avatar's
-//! `Image` (alpha premultiplied in linear light), placed at the view its newest frame was rendered for. On
-//! the worker path the image's pixels come from the host; on the WGSL path the image is a
-//! storage texture the render world writes (see [`super::wgsl`]). The
+//! `Image` (alpha premultiplied in linear light), placed at the view its newest frame was
+//! rendered for. On the worker path the image's pixels come from the host; on the WGSL path
+//! the image is a storage texture the render world writes (see [`super::wgsl`]). The
 //! billboard is hidden until a frame arrives and when the avatar cannot be seen (its asset
 //! failed to load, or the camera is inside the head box). Without the PBR plugin (headless
 //! apps) only the image is kept up to date.
