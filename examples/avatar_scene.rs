@@ -50,7 +50,11 @@ fn main() -> AppExit {
     };
     let mut app = App::new();
     app.insert_resource(SceneBackend(backend)).add_plugins((
-        DefaultPlugins,
+        DefaultPlugins.set(AssetPlugin {
+            // The project's assets wherever the binary is started from.
+            file_path: concat!(env!("CARGO_MANIFEST_DIR"), "/assets").into(),
+            ..default()
+        }),
         NerfAvatarPlugin,
         AvatarScenePlugin,
     ));

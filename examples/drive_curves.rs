@@ -25,9 +25,16 @@ fn main() -> AppExit {
         }
     };
     let mut app = App::new();
-    app.add_plugins((DefaultPlugins, NerfAvatarPlugin))
-        .add_systems(Startup, setup)
-        .add_systems(Update, shift_blend);
+    app.add_plugins((
+        DefaultPlugins.set(AssetPlugin {
+            // The project's assets wherever the binary is started from.
+            file_path: concat!(env!("CARGO_MANIFEST_DIR"), "/assets").into(),
+            ..default()
+        }),
+        NerfAvatarPlugin,
+    ))
+    .add_systems(Startup, setup)
+    .add_systems(Update, shift_blend);
     if let Some(capture) = capture {
         app.add_plugins(CapturePlugin(capture));
     }

@@ -153,7 +153,14 @@ fn main() -> AppExit {
             },
             name,
         ),
-        None => (AssetPlugin::default(), SAMPLE_AVATAR.to_owned()),
+        None => (
+            AssetPlugin {
+                // The project's assets wherever the binary is started from.
+                file_path: concat!(env!("CARGO_MANIFEST_DIR"), "/assets").into(),
+                ..default()
+            },
+            SAMPLE_AVATAR.to_owned(),
+        ),
     };
     let window = WindowPlugin {
         primary_window: Some(Window {

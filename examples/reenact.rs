@@ -53,9 +53,16 @@ fn main() -> anyhow::Result<()> {
         ),
     };
     let mut app = App::new();
-    app.add_plugins((DefaultPlugins, NerfAvatarPlugin))
-        .insert_resource(track)
-        .add_systems(Startup, setup);
+    app.add_plugins((
+        DefaultPlugins.set(AssetPlugin {
+            // The project's assets wherever the binary is started from.
+            file_path: concat!(env!("CARGO_MANIFEST_DIR"), "/assets").into(),
+            ..default()
+        }),
+        NerfAvatarPlugin,
+    ))
+    .insert_resource(track)
+    .add_systems(Startup, setup);
     if let Some(capture) = capture {
         app.add_plugins(CapturePlugin(capture));
     }

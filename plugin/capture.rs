@@ -3,18 +3,21 @@
 //! line, or the `NERF_AVATAR_FRAMES` and `NERF_AVATAR_SCREENSHOT` environment variables, turn
 //! it on. After N frames virtual time is paused (animations and orbits stop), the plugin waits
 //! until every avatar shows the frame of its current expression and view, then captures the
-//! primary window.
+//! primary window. An avatar whose file fails to load ends the app at once with an error
+//! naming the file: its frames would never come.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bevy::app::{App, AppExit, Last, Plugin};
+use bevy::asset::{AssetServer, LoadState};
 use bevy::ecs::prelude::*;
 use bevy::log::{error, info, warn};
 use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
 use bevy::time::{Time, Virtual};
 
+use crate::avatar::NerfAvatar;
 use crate::render::AvatarFrameStatus;
 
 /// How long to wait for avatars to catch up before capturing anyway.
@@ -185,6 +188,21 @@ fn advance_capture(
     }
 }
 
+/// Exits with an error as soon as an avatar's file has failed to load (the asset server's
+/// error names the file and the reason).
+fn exit_on_failed_avatars(
+    avatars: Query<&NerfAvatar>,
+    assets: Res<AssetServer>,
+    mut exit: MessageWriter<AppExit>,
+) {
+    for avatar in &avatars {
+        if let Some(LoadState::Failed(error)) = assets.get_load_state(&avatar.avatar) {
+            error!("capture: an avatar failed to load, so its frames cannot come: {error}");
+            exit.write(AppExit::error());
+        }
+    }
+}
+
 /// Writes a captured image as an RGB PNG.
 pub fn save_screenshot(image: &bevy::image::Image, path: &std::path::Path) -> Result<(), String> {
     let dynamic = image
@@ -209,6 +227,6 @@ impl Plugin for CapturePlugin {
             started: None,
             saved: Arc::default(),
         })
-        .add_systems(Last, advance_capture);
+        .add_systems(Last, (exit_on_failed_avatars, advance_capture));
     }
 }

@@ -17,8 +17,9 @@ command -v xvfb-run >/dev/null || { echo "check_examples.sh: error: xvfb-run is 
 
 cargo build --locked --profile test --workspace --examples --bins
 bin=${CARGO_TARGET_DIR:-target}/debug
-# The examples, started from here rather than by cargo, find the assets through this.
-export BEVY_ASSET_ROOT=$PWD
+# The examples are started here rather than by cargo, without BEVY_ASSET_ROOT: they find the
+# project's assets wherever they start.
+unset BEVY_ASSET_ROOT
 
 run() {
     local name=$1
@@ -39,4 +40,12 @@ dataset=$(mktemp -d)
 trap 'rm -rf "$dataset"' EXIT
 "$bin/nerf-avatar" synth --out "$dataset/synthetic" --frames 12 --size 64
 run train --dataset "$dataset/synthetic" --steps 10 --out "$dataset/trained"
+# An avatar that fails to load ends the screenshot mode at once with an error.
+echo "not an avatar" > "$dataset/broken.avatar.safetensors"
+if timeout 300 xvfb-run -a -s "-screen 0 1280x720x24" "$bin/examples/expression_editor" \
+    "$dataset/broken.avatar.safetensors" --frames "$frames" --screenshot "$out/broken.png" >/dev/null 2>&1; then
+    echo "check_examples.sh: error: expression_editor exited 0 with an avatar that cannot load" >&2
+    exit 1
+fi
+echo "check_examples.sh: an avatar that cannot load ends the capture with an error"
 echo "check_examples.sh: all examples wrote their screenshots to $out"

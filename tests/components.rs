@@ -177,3 +177,32 @@ fn a_failed_avatar_shows_nothing_and_the_app_keeps_running() {
     assert_eq!(status.frames_shown, 0);
     assert!(app.world().get::<AvatarDisplay>(avatar).is_none());
 }
+
+#[test]
+fn a_capture_whose_avatar_fails_to_load_exits_with_an_error() {
+    use bevy::app::AppExit;
+    use bevy_nerf_avatar::capture::{CapturePlugin, CaptureSettings};
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_with_avatar_file(dir.path());
+    app.add_plugins(CapturePlugin(CaptureSettings {
+        frames: 1_000_000,
+        screenshot: dir.path().join("never.png"),
+    }));
+    let handle = app
+        .world()
+        .resource::<AssetServer>()
+        .load("missing.avatar.safetensors");
+    app.world_mut().spawn(NerfAvatar::new(handle));
+    let started = Instant::now();
+    let exit = loop {
+        app.update();
+        if let Some(exit) = app.should_exit() {
+            break exit;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the app kept running"
+        );
+    };
+    assert!(exit.is_error(), "{exit:?}");
+}
