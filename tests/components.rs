@@ -180,7 +180,6 @@ fn a_failed_avatar_shows_nothing_and_the_app_keeps_running() {
 
 #[test]
 fn a_capture_whose_avatar_fails_to_load_exits_with_an_error() {
-    use bevy::app::AppExit;
     use bevy_nerf_avatar::capture::{CapturePlugin, CaptureSettings};
     let dir = tempfile::tempdir().unwrap();
     let mut app = app_with_avatar_file(dir.path());
