@@ -179,6 +179,48 @@ fn a_failed_avatar_shows_nothing_and_the_app_keeps_running() {
 }
 
 #[test]
+fn without_a_viewer_the_3d_camera_is_used_not_a_hud_camera_of_higher_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_with_avatar_file(dir.path());
+    let handle = app
+        .world()
+        .resource::<AssetServer>()
+        .load("head.avatar.safetensors");
+    let settings = RenderSettings {
+        resolution: 16,
+        ..default()
+    };
+    let avatar = app
+        .world_mut()
+        .spawn(NerfAvatar::new(handle).with_settings(settings))
+        .id();
+    let scene_camera = Transform::from_xyz(0.1, 0.05, 0.8).looking_at(Vec3::ZERO, Vec3::Y);
+    app.world_mut().spawn((Camera3d::default(), scene_camera));
+    app.world_mut().spawn((
+        Camera2d,
+        Camera {
+            order: 1,
+            ..default()
+        },
+        Transform::from_xyz(0.0, 0.0, 5.0),
+    ));
+    update_until(&mut app, "the first frame", |app| {
+        let status = app.world().get::<AvatarFrameStatus>(avatar).unwrap();
+        status.frames_shown >= 1 && status.current
+    });
+    let status = app.world().get::<AvatarFrameStatus>(avatar).unwrap();
+    let view = status.shown_view.unwrap();
+    let camera_position = view.pose.origin();
+    let expected = scene_camera.translation;
+    for (got, want) in camera_position.iter().zip(expected.to_array()) {
+        assert!(
+            (got - want).abs() < 1e-4,
+            "{camera_position:?} vs {expected}"
+        );
+    }
+}
+
+#[test]
 fn a_capture_whose_avatar_fails_to_load_exits_with_an_error() {
     use bevy_nerf_avatar::capture::{CapturePlugin, CaptureSettings};
     let dir = tempfile::tempdir().unwrap();

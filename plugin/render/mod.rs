@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use bevy::app::{App, Plugin, PostUpdate};
 use bevy::asset::Assets;
-use bevy::camera::Camera;
+use bevy::camera::{Camera, Camera3d};
 use bevy::ecs::prelude::*;
 use bevy::log::{error, info};
 use bevy::transform::TransformSystems;
@@ -36,8 +36,8 @@ pub use view::{BillboardView, billboard_view};
 pub use wgsl::{FramePath, WgslSupport};
 pub use worker::{FailedFrame, FinishedFrame, FrameJob, RenderWorker};
 
-/// Marks the entity whose view the avatars are rendered from. Without one, the active camera
-/// of highest order is used.
+/// Marks the entity whose view the avatars are rendered from. Without one, the active 3D
+/// camera of highest order is used (2D and UI cameras, such as a HUD's, never are).
 #[derive(Component, Clone, Copy, Debug, Default)]
 pub struct NerfAvatarViewer;
 
@@ -119,11 +119,11 @@ pub struct FrameArrived {
     pub view: BillboardView,
 }
 
-/// The view the avatars are rendered from: the [`NerfAvatarViewer`], else the active camera
-/// of highest order.
+/// The view the avatars are rendered from: the [`NerfAvatarViewer`], else the active 3D
+/// camera of highest order.
 fn viewer_transform(
     viewers: &Query<&GlobalTransform, With<NerfAvatarViewer>>,
-    cameras: &Query<(&Camera, &GlobalTransform)>,
+    cameras: &Query<(&Camera, &GlobalTransform), With<Camera3d>>,
 ) -> Option<GlobalTransform> {
     if let Some(viewer) = viewers.iter().next() {
         return Some(*viewer);
@@ -147,7 +147,7 @@ pub fn prepare_frame_requests(
         &mut AvatarFrameStatus,
     )>,
     viewers: Query<&GlobalTransform, With<NerfAvatarViewer>>,
-    cameras: Query<(&Camera, &GlobalTransform)>,
+    cameras: Query<(&Camera, &GlobalTransform), With<Camera3d>>,
     assets: Res<Assets<NerfAvatarAsset>>,
     workers: Res<RenderWorkers>,
     support: Option<Res<WgslSupport>>,
