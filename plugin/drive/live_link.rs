@@ -7,15 +7,14 @@
 
 use std::f32::consts::FRAC_PI_2;
 use std::net::SocketAddr;
-use std::time::Instant;
 
 use bevy::ecs::prelude::*;
 use bevy::math::{EulerRot, Quat};
 use bevy::transform::components::Transform;
 use nerf_avatar_live::livelink::{BLENDSHAPE_COUNT, LIVE_LINK_BLENDSHAPES};
 use nerf_avatar_live::{
-    CalibrationError, FilterSettingsError, LiveLinkReceiver, NeutralCalibration, NeutralCapture,
-    OneEuroFilter, OneEuroSettings, ReceiverError, ReceiverSettings, ReceiverStats, Rotation,
+    FilterSettingsError, LiveLinkPerformance, LiveLinkReceiver, OneEuroFilter, OneEuroSettings,
+    PerformanceStep, ReceiverError, ReceiverSettings, ReceiverStats, Rotation,
 };
 
 use crate::expression::Expression;
@@ -35,30 +34,10 @@ pub enum LiveLinkSourceError {
 /// and name that entity in the avatars' [`LiveLinkDriven`].
 #[derive(Component)]
 pub struct LiveLinkSource {
-    receiver: LiveLinkReceiver,
-    filter: OneEuroFilter,
-    calibration: Calibration,
-    started: Instant,
-    last_sequence: Option<u64>,
-    /// The newest weights, calibrated and filtered, in Live Link order.
-    weights: [f32; BLENDSHAPE_COUNT],
-    /// The performer's newest head rotation.
-    head: Rotation,
-    /// Whether the last update took a new packet.
-    fresh: bool,
-}
-
-/// Where the performer's rest face stands.
-enum Calibration {
-    /// Weights pass as they come.
-    Off,
-    /// The next `frames` packets are averaged into the rest face.
-    Capturing {
-        capture: NeutralCapture,
-        frames: usize,
-    },
-    /// The rest face maps to the avatar's neutral.
-    Calibrated(NeutralCalibration),
+    performance: LiveLinkPerformance,
+    /// The newest frame to show, if the last update took one: the weights (calibrated and
+    /// filtered, in Live Link order) and the performer's head rotation.
+    fresh: Option<([f32; BLENDSHAPE_COUNT], Rotation)>,
 }
 
 impl LiveLinkSource {
@@ -67,71 +46,32 @@ impl LiveLinkSource {
         settings: ReceiverSettings,
         filter: OneEuroSettings,
     ) -> Result<Self, LiveLinkSourceError> {
+        let filter = OneEuroFilter::new(filter)?;
         Ok(Self {
-            filter: OneEuroFilter::new(filter)?,
-            receiver: LiveLinkReceiver::bind(settings)?,
-            calibration: Calibration::Off,
-            started: Instant::now(),
-            last_sequence: None,
-            weights: [0.0; BLENDSHAPE_COUNT],
-            head: Rotation::default(),
-            fresh: false,
+            performance: LiveLinkPerformance::new(LiveLinkReceiver::bind(settings)?, filter),
+            fresh: None,
         })
     }
 
     /// Takes the performer's next `frames` packets (at least 1) as their rest face: from
     /// then on it maps to the avatars' neutral. Avatars hold their expression meanwhile.
     pub fn calibrate(&mut self, frames: usize) {
-        self.calibration = Calibration::Capturing {
-            capture: NeutralCapture::new(BLENDSHAPE_COUNT),
-            frames: frames.max(1),
-        };
+        self.performance.calibrate(frames);
     }
 
     /// Whether a calibration is taking packets.
     pub fn is_calibrating(&self) -> bool {
-        matches!(self.calibration, Calibration::Capturing { .. })
+        self.performance.is_calibrating()
     }
 
     /// The address it listens on.
     pub fn local_addr(&self) -> SocketAddr {
-        self.receiver.local_addr()
+        self.performance.local_addr()
     }
 
     /// The receiver's counts of packets taken and dropped (malformed, other senders, late).
     pub fn stats(&self) -> ReceiverStats {
-        self.receiver.stats()
-    }
-
-    /// Takes the newest packet if a new one came; returns whether avatars should follow it.
-    fn update(&mut self) -> Result<bool, CalibrationError> {
-        self.fresh = false;
-        let Some(frame) = self
-            .receiver
-            .latest()
-            .filter(|frame| Some(frame.sequence) != self.last_sequence)
-        else {
-            return Ok(false);
-        };
-        self.last_sequence = Some(frame.sequence);
-        let mut weights = frame.packet.blendshapes;
-        match &mut self.calibration {
-            Calibration::Off => {}
-            Calibration::Capturing { capture, frames } => {
-                capture.add(&weights)?;
-                if capture.frames() >= *frames {
-                    self.calibration = Calibration::Calibrated(capture.finish()?);
-                }
-                return Ok(false);
-            }
-            Calibration::Calibrated(calibration) => calibration.apply(&mut weights)?,
-        }
-        let time = frame.received_at.duration_since(self.started).as_secs_f64();
-        self.filter.filter(time, &mut weights);
-        self.weights = weights;
-        self.head = frame.packet.pose.head;
-        self.fresh = true;
-        Ok(true)
+        self.performance.stats()
     }
 }
 
@@ -178,10 +118,14 @@ pub fn head_rotation(head: Rotation) -> Quat {
 /// Takes each source's newest packet.
 pub fn receive_live_link(mut sources: Query<(Entity, &mut LiveLinkSource)>) {
     for (entity, mut source) in &mut sources {
-        if let Err(error) = source.update() {
-            bevy::log::warn!("Live Link source {entity}: the rest face: {error}");
-            source.calibration = Calibration::Off;
-        }
+        source.fresh = match source.performance.take_newest() {
+            Ok(Some(PerformanceStep::Frame { weights, head })) => Some((weights, head)),
+            Ok(Some(PerformanceStep::Rest) | None) => None,
+            Err(error) => {
+                bevy::log::warn!("Live Link source {entity}: the rest face: {error}");
+                None
+            }
+        };
     }
 }
 
@@ -191,17 +135,14 @@ pub fn apply_live_link(
     mut avatars: Query<(&LiveLinkDriven, &mut Expression, Option<&mut Transform>)>,
 ) {
     for (driven, mut expression, transform) in &mut avatars {
-        let Ok(source) = sources.get(driven.source) else {
+        let Some((weights, head)) = sources.get(driven.source).ok().and_then(|s| s.fresh) else {
             continue;
         };
-        if !source.fresh {
-            continue;
-        }
-        for (name, weight) in LIVE_LINK_BLENDSHAPES.iter().zip(source.weights) {
+        for (name, weight) in LIVE_LINK_BLENDSHAPES.iter().zip(weights) {
             expression.set(name, weight);
         }
         if let (Some(rest), Some(mut transform)) = (driven.head_rest, transform) {
-            transform.rotation = rest * head_rotation(source.head);
+            transform.rotation = rest * head_rotation(head);
         }
     }
 }

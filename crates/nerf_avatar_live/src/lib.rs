@@ -6,7 +6,9 @@
 //! - [`receiver`]: [`LiveLinkReceiver`], a thread that takes those packets from a socket and
 //!   publishes the newest;
 //! - [`filter`]: the one-euro filter on any weight vector;
-//! - [`calibration`]: a performer's rest face mapped to the avatar's neutral.
+//! - [`calibration`]: a performer's rest face mapped to the avatar's neutral;
+//! - [`performance`]: [`LiveLinkPerformance`], a receiver's newest packets through the
+//!   calibration and the filter, as the command line and the Bevy plugin take them.
 //!
 //! The filter and the calibration take `&[f32]`, so that a webcam tracker's weights go
 //! through them as Live Link Face's do. No engine, no async runtime: one thread per receiver.
@@ -14,12 +16,14 @@
 pub mod calibration;
 pub mod filter;
 pub mod livelink;
+pub mod performance;
 pub mod receiver;
 mod timecode;
 
 pub use calibration::{CalibrationError, NeutralCalibration, NeutralCapture};
 pub use filter::{FilterSettingsError, OneEuroFilter, OneEuroSettings};
 pub use livelink::{FrameTime, HeadPose, Packet, PacketError, Rotation};
+pub use performance::{LiveLinkPerformance, PerformanceStep};
 pub use receiver::{LiveFrame, LiveLinkReceiver, ReceiverError, ReceiverSettings, ReceiverStats};
 
 #[cfg(test)]

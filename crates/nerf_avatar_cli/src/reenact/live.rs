@@ -26,7 +26,7 @@ use nerf_avatar::renderer::FrameRequest;
 use nerf_avatar::retarget::ExpressionRetarget;
 use nerf_avatar_live::livelink::{BLENDSHAPE_COUNT, LIVE_LINK_BLENDSHAPES};
 use nerf_avatar_live::{
-    LiveLinkReceiver, NeutralCalibration, NeutralCapture, OneEuroFilter, OneEuroSettings,
+    LiveLinkPerformance, LiveLinkReceiver, OneEuroFilter, OneEuroSettings, PerformanceStep,
     ReceiverSettings,
 };
 
@@ -83,7 +83,7 @@ pub fn run(args: &ReenactArgs, address: &str) -> anyhow::Result<()> {
         beta: live.beta,
         ..OneEuroSettings::default()
     };
-    let mut filter = OneEuroFilter::new(filter_settings).context("the one-euro filter")?;
+    let filter = OneEuroFilter::new(filter_settings).context("the one-euro filter")?;
     let avatar = Arc::new(Avatar::read(&args.avatar)?);
     let (background, transparent) = parse_background(&args.background)?;
     if transparent {
@@ -108,28 +108,26 @@ pub fn run(args: &ReenactArgs, address: &str) -> anyhow::Result<()> {
         ..ReceiverSettings::default()
     })
     .with_context(|| format!("listening for Live Link Face on {bind_address}"))?;
+    let mut performance = LiveLinkPerformance::new(receiver, filter);
+    if live.calibrate > 0 {
+        performance.calibrate(live.calibrate);
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let handler_flag = Arc::clone(&stop);
     ctrlc::set_handler(move || handler_flag.store(true, Ordering::Relaxed))
         .context("installing the Ctrl-C handler")?;
     eprintln!(
         "listening for Live Link Face on {} (Ctrl-C stops)",
-        receiver.local_addr()
+        performance.local_addr()
     );
 
     let mut sink = FrameSink::open(&args.out, (width, height), args.fps)?;
-    let mut capture = (live.calibrate > 0).then(|| NeutralCapture::new(BLENDSHAPE_COUNT));
-    let mut calibration: Option<NeutralCalibration> = None;
     let max_frames = args.max_frames.unwrap_or(usize::MAX);
     let idle_timeout = live.idle_timeout.map(Duration::from_secs_f32);
-    let started = Instant::now();
-    let (mut last_sequence, mut last_packet) = (None, started);
+    let mut last_packet = Instant::now();
     let mut written = 0;
     while written < max_frames && !stop.load(Ordering::Relaxed) {
-        let Some(frame) = receiver
-            .latest()
-            .filter(|frame| Some(frame.sequence) != last_sequence)
-        else {
+        let Some(step) = performance.take_newest().context("the rest face")? else {
             if idle_timeout.is_some_and(|timeout| last_packet.elapsed() > timeout) {
                 eprintln!(
                     "no packet for {:.1} s: stopping",
@@ -140,22 +138,13 @@ pub fn run(args: &ReenactArgs, address: &str) -> anyhow::Result<()> {
             std::thread::sleep(POLL);
             continue;
         };
-        last_sequence = Some(frame.sequence);
         last_packet = Instant::now();
-        let mut weights = frame.packet.blendshapes.to_vec();
-        if let Some(rest) = &mut capture {
-            rest.add(&weights).context("the rest face")?;
-            if rest.frames() == live.calibrate {
-                calibration = capture.take().map(|rest| rest.finish()).transpose()?;
+        let PerformanceStep::Frame { weights, .. } = step else {
+            if !performance.is_calibrating() {
                 eprintln!("calibrated the rest face over {} frames", live.calibrate);
             }
             continue;
-        }
-        if let Some(calibration) = &calibration {
-            calibration.apply(&mut weights)?;
-        }
-        let time = frame.received_at.duration_since(started).as_secs_f64();
-        filter.filter(time, &mut weights);
+        };
         let coefficients = expressions.coefficients(&weights);
         let rendered = renderer.render(&FrameRequest {
             weights: &coefficients,
@@ -167,7 +156,7 @@ pub fn run(args: &ReenactArgs, address: &str) -> anyhow::Result<()> {
         written += 1;
     }
     sink.finish()?;
-    let stats = receiver.stats();
+    let stats = performance.stats();
     eprintln!(
         "reenacted {written} frames of Live Link Face → {}; packets: {} accepted, {} \
          malformed, {} from other senders, {} out of order",
@@ -181,7 +170,10 @@ pub fn run(args: &ReenactArgs, address: &str) -> anyhow::Result<()> {
         eprintln!("the last malformed packet: {error}");
     }
     if written == 0 {
-        bail!("no Live Link Face frame reached {}", receiver.local_addr());
+        bail!(
+            "no Live Link Face frame reached {}",
+            performance.local_addr()
+        );
     }
     Ok(())
 }
